@@ -1,0 +1,38 @@
+# The two commands of the README: `make sandbox` (the demo) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SANDBOX_DIR ?= .sandbox
+
+.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint bench clean
+
+deps:
+	@scripts/ensure-deps.sh
+
+sandbox: deps
+	$(VENV)/bin/ta-sandbox up --dir $(SANDBOX_DIR)
+	$(VENV)/bin/ta-sandbox status --dir $(SANDBOX_DIR)
+
+sandbox-down:
+	$(VENV)/bin/ta-sandbox down --dir $(SANDBOX_DIR)
+
+sandbox-status:
+	$(VENV)/bin/ta-sandbox status --dir $(SANDBOX_DIR) --json
+
+test: deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -ra
+
+test-fast: deps
+	$(PY) -m pytest -q -ra -m "not slow and not flink"
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: deps
+	$(PY) bench/sandbox.py
+	$(PY) bench/exporter.py
+
+clean:
+	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache .ruff_cache

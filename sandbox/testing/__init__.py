@@ -1,0 +1,1 @@
+"""pytest fixtures built on the sandbox (loaded by tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the sandbox's s3 service."""

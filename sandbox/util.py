@@ -1,0 +1,137 @@
+"""Process, port and polling helpers shared by every sandbox service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def poll_until(
+    check: Callable[[], T | None | bool],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Call `check` until it returns something truthy; raise TimeoutError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            result = check()
+            if result:
+                return result  # type: ignore[return-value]
+        except Exception as exc:  # the check may fail while a service starts
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_exc!r})")
+        time.sleep(interval)
+
+
+async def apoll_until(
+    check: Callable[[], Awaitable[T | None | bool]],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Async twin of `poll_until`."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            result = await check()
+            if result:
+                return result  # type: ignore[return-value]
+        except Exception as exc:
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_exc!r})")
+        await asyncio.sleep(interval)
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a process in its own session (so `down` can end it and its children), output to a log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    try:
+        return subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def python_module_args(module: str, *args: str) -> list[str]:
+    """argv for running `python -m module args...` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); reap it if it is ours
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def stop_pid(pid: int, *, timeout: float = 5.0, sig: int = signal.SIGTERM) -> None:
+    """End the process group led by `pid` (SIGTERM, then SIGKILL after `timeout`)."""
+    for s in (sig, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, s)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, s)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need, and is quick when it is all there already.
+# Debian packages: the real Prometheus, Alertmanager (+ promtool, amtool), ZooKeeper, a JDK
+# (Flink and ZooKeeper), Chromium. Python packages: a virtual environment at .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_pkgs=()
+command -v prometheus >/dev/null || apt_pkgs+=(prometheus)
+command -v alertmanager >/dev/null || apt_pkgs+=(prometheus-alertmanager)
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || apt_pkgs+=(zookeeper)
+command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
+command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "ensure-deps: installing Debian packages: ${apt_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+# Debian starts these as services on install; the sandbox runs its own on free ports.
+for svc in prometheus prometheus-alertmanager prometheus-node-exporter zookeeper; do
+  (service "$svc" stop >/dev/null 2>&1 || true)
+done
+
+py=${PYTHON:-python3}
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "ensure-deps: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
