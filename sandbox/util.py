@@ -11,10 +11,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass
+class Service:
+    """One running sandbox process: what `ta-sandbox status` prints and `down` stops."""
+
+    name: str
+    pid: int
+    endpoints: dict[str, str] = field(default_factory=dict)
+    log: str = ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        stop_pid(self.pid, timeout=timeout)
 
 
 def free_port() -> int:
