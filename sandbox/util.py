@@ -47,7 +47,7 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
 
 
 def poll_until(
-    check: Callable[[], T | None | bool],
+    check: Callable[[], T | bool | None],
     *,
     timeout: float,
     interval: float = 0.05,
@@ -69,7 +69,7 @@ def poll_until(
 
 
 async def apoll_until(
-    check: Callable[[], Awaitable[T | None | bool]],
+    check: Callable[[], Awaitable[T | bool | None]],
     *,
     timeout: float,
     interval: float = 0.05,
@@ -99,7 +99,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start a process in its own session (so `down` can end it and its children), output to a log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab")
     full_env = dict(os.environ)
     if env:
         full_env.update(env)

@@ -1,0 +1,1 @@
+"""Thin async I/O, one module per backend."""

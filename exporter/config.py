@@ -1,0 +1,376 @@
+"""The pipeline configuration: one YAML file, validated so every error names its key.
+
+The remediator loads the same model. Secrets never live in the YAML: a `SecretRef` names an
+environment variable or a file, resolved once at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like `500ms`, `15s`, `5m`, `2h`, `7d`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s, 5m or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    else:
+        raise ValueError(
+            f"expected a duration such as 15s, 5m or a number of seconds, got {value!r}"
+        )
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _check_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes:
+        raise ValueError(
+            f"URL must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
+        )
+    if not parsed.hostname:
+        raise ValueError(f"URL has no host: {value!r}")
+    if parsed.username or parsed.password:
+        raise ValueError("URL must not carry credentials; use a secret reference")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_url(str(v)))]
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names each offending key and the problem."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Model):
+    """Where a secret comes from: exactly one of an environment variable or a file."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` or `file`")
+        return self
+
+    def resolve(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ValueError(f"environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            return self.file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+
+
+class Secret:
+    """A resolved secret whose repr never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+
+class ProbeTiming(Model):
+    interval: Duration = 15.0
+    timeout: Duration = 5.0
+    staleness: Duration = 120.0
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> ProbeTiming:
+        if self.interval <= 0:
+            raise ValueError("interval must be positive")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.staleness < self.interval:
+            raise ValueError("staleness must be at least the interval")
+        return self
+
+
+class ProbesConfig(Model):
+    default: ProbeTiming = ProbeTiming()
+    overrides: dict[str, ProbeTiming] = Field(default_factory=dict)
+
+    def timing(self, probe: str) -> ProbeTiming:
+        return self.overrides.get(probe, self.default)
+
+
+class ClickHouseReplica(Model):
+    name: str
+    url: HttpUrl
+
+
+class ClickHouseConfig(Model):
+    replicas: list[ClickHouseReplica] = Field(min_length=1)
+    database: str = "torghut"
+    tables: list[str] = Field(default_factory=lambda: ["ta_signals", "ta_microbars"], min_length=1)
+    signals_table: str = "ta_signals"
+    user: str = "default"
+    password: SecretRef | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    connect_timeout: Duration = 5.0
+    # per-symbol freshness only scans this much recent data (never a full scan)
+    symbol_window: Duration = 6 * 3600.0
+    top_partitions: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("database", "signals_table")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        return _identifier(v)
+
+    @field_validator("tables")
+    @classmethod
+    def _identifiers(cls, v: list[str]) -> list[str]:
+        return [_identifier(t) for t in v]
+
+    @model_validator(mode="after")
+    def _signals_listed(self) -> ClickHouseConfig:
+        if self.signals_table not in self.tables:
+            raise ValueError(f"signals_table {self.signals_table!r} is not among tables")
+        return self
+
+
+def _identifier(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        raise ValueError(f"not a plain identifier: {v!r}")
+    return v
+
+
+class KafkaSecurity(Model):
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSecurity:
+        if self.protocol.startswith("SASL"):
+            missing = [
+                k for k in ("sasl_mechanism", "username", "password") if getattr(self, k) is None
+            ]
+            if missing:
+                raise ValueError(f"{self.protocol} needs {', '.join(missing)}")
+        return self
+
+
+class GroupIdSource(Model):
+    """The consumer group to measure: fixed, or read from the live TA ConfigMap (default)."""
+
+    value: str | None = None
+    configmap_key: str = "TA_GROUP_ID"
+
+
+class KafkaConfig(Model):
+    bootstrap_servers: list[str] = Field(min_length=1)
+    security: KafkaSecurity = KafkaSecurity()
+    topics: list[str] = Field(min_length=1)
+    group_id: GroupIdSource = GroupIdSource()
+    request_timeout: Duration = 5.0
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, v: list[str]) -> list[str]:
+        for server in v:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port, got {server!r}")
+        return v
+
+
+class KubernetesConfig(Model):
+    kubeconfig: Path | None = None  # None: in-cluster service account
+    context: str | None = None
+    request_timeout: Duration = 5.0
+
+
+class FlinkConfig(Model):
+    deployment: str = "torghut-ta"
+    rest_url: HttpUrl | None = None
+
+
+class S3Config(Model):
+    """Checkpoint storage; the bucket and prefix come from the FlinkDeployment's state.checkpoints.dir."""
+
+    endpoint_url: HttpUrl | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretRef | None = None
+    secret_access_key: SecretRef | None = None
+
+
+class JangarConfig(Model):
+    url: HttpUrl
+    symbols: list[str] = Field(default_factory=lambda: ["NVDA"])
+    path: str = "/api/torghut/ta/latest"
+
+
+class TradingConfig(Model):
+    service: str = "torghut"
+    env_var: str = "TRADING_ENABLED"
+
+
+class Session(Model):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    open: time
+    close: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Session:
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+class SessionsConfig(Model):
+    timezone: str = "America/New_York"
+    sessions: list[Session] = Field(
+        default_factory=lambda: [
+            Session(days=["mon", "tue", "wed", "thu", "fri"], open=time(9, 30), close=time(16, 0))
+        ]
+    )
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class ReportThresholds(Model):
+    freshness: Duration = 120.0
+    disk_free_ratio: float = Field(default=0.15, gt=0, lt=1)
+    checkpoint_age: Duration = 600.0
+    kafka_lag: Duration = 300.0
+    expiry_margin: Duration = 6 * 3600.0
+
+
+class ServerConfig(Model):
+    host: str = "0.0.0.0"
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
+class Config(Model):
+    namespace: str = "torghut"
+    ta_configmap: str = "torghut-ta-config"
+    watch_symbols: list[str] = Field(default_factory=lambda: ["NVDA"])
+    clickhouse: ClickHouseConfig
+    kafka: KafkaConfig
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    flink: FlinkConfig = FlinkConfig()
+    checkpoint_storage: S3Config = S3Config()
+    jangar: JangarConfig | None = None
+    trading: TradingConfig = TradingConfig()
+    market: SessionsConfig = SessionsConfig()
+    probes: ProbesConfig = ProbesConfig()
+    report: ReportThresholds = ReportThresholds()
+    server: ServerConfig = ServerConfig()
+    _secrets: dict[str, Secret] = PrivateAttr(default_factory=dict)
+
+    def secret(self, key: str) -> Secret | None:
+        """A resolved secret by its key path, e.g. `clickhouse.password`."""
+        return self._secrets.get(key)
+
+
+def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRef]]:
+    found: list[tuple[str, SecretRef]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, SecretRef):
+            found.append((path, value))
+        elif isinstance(value, BaseModel):
+            found.extend(_secret_refs(value, path + "."))
+    return found
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{path}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any) -> Config:
+    """Validate a decoded document and resolve its secrets; raise ConfigError naming the keys."""
+    if not isinstance(data, dict):
+        raise ConfigError("(top level): expected a mapping of settings")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+    problems = []
+    for path, ref in _secret_refs(cfg):
+        try:
+            cfg._secrets[path] = Secret(ref.resolve())
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a config file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data)

@@ -1,0 +1,1 @@
+"""Probes: one module per concern; pure interpretation of what the clients fetched."""

@@ -1,0 +1,32 @@
+"""Which probe families the exporter runs. Each module exposes
+
+    async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]
+
+creating its clients (closed through `stack`) and returning its probes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import AsyncExitStack
+
+from exporter.config import Config
+from exporter.probes.base import ProbeSpec
+
+FAMILIES: tuple[str, ...] = (
+    "exporter.probes.clickhouse",
+    "exporter.probes.kafka",
+    "exporter.probes.flink",
+    "exporter.probes.checkpoints",
+    "exporter.probes.trading",
+    "exporter.probes.jangar",
+    "exporter.probes.market",
+)
+
+
+async def build_probes(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+    specs: list[ProbeSpec] = []
+    for name in FAMILIES:
+        module = importlib.import_module(name)
+        specs.extend(await module.build(cfg, stack=stack))
+    return specs
