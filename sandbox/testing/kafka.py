@@ -1,1 +1,54 @@
-"""pytest fixtures for the sandbox's kafka service."""
+"""pytest fixtures for the sandbox's kafka service (tansu, memory engine)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import kafka
+from sandbox.util import Service
+
+_topic_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def kafka_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One in-memory tansu broker shared by the session (use unique topic/group names)."""
+    service = kafka.launch(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_service: Service) -> str:
+    return kafka_service.endpoints["kafka_bootstrap"]
+
+
+@pytest.fixture
+def kafka_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start extra brokers (e.g. `authentication=True`, s3 storage); all stopped at teardown."""
+    started: list[Service] = []
+
+    def start(**options: Any) -> Service:
+        service = kafka.launch(tmp_path / f"kafka-{len(started)}", **options)
+        started.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.stop()
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test in this session uses."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return f"t-{name}-{next(_topic_counter)}"
