@@ -1,0 +1,293 @@
+"""aiohttp front that speaks the Kubernetes REST API over the `Store` (what kubernetes_asyncio
+expects: paths, verbs, content types, `Status` errors, chunked watch streams)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.kube import errors
+from sandbox.kube.resources import RESOURCES, Resource, by_path
+from sandbox.kube.selectors import field_matcher, label_matcher
+from sandbox.kube.store import Store
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STORE_KEY = web.AppKey("store", Store)
+VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.0-torghut-sandbox",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.22.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+def status_response(err: errors.ApiError) -> web.Response:
+    return web.json_response(err.status(), status=err.code)
+
+
+def make_app(store: Store, token: str) -> web.Application:
+    """The API app; other sandbox parts add their routes (under /sandbox, /argocd) to it."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return status_response(errors.unauthorized())
+        try:
+            return await handler(request)
+        except errors.ApiError as err:
+            return status_response(err)
+        except web.HTTPNotFound:
+            return status_response(
+                errors.ApiError(404, "the server could not find the requested resource", details={})
+            )
+
+    app = web.Application(middlewares=[guard])
+    app[STORE_KEY] = store
+    app.router.add_get("/version", _static(VERSION))
+    app.router.add_get("/api", _static({"kind": "APIVersions", "versions": ["v1"]}))
+    app.router.add_get("/apis", _static(_group_list()))
+    app.router.add_get("/api/v1", _static(_resource_list("", "v1")))
+    app.router.add_get("/apis/{group}/{version}", _group_version)
+    app.router.add_route("*", "/api/v1/{tail:.+}", _core)
+    app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _grouped)
+    return app
+
+
+async def _json(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _static(body: Any) -> Handler:
+    async def handler(_: web.Request) -> web.Response:
+        return web.json_response(body)
+
+    return handler
+
+
+def _group_list() -> dict[str, Any]:
+    groups: dict[str, list[str]] = {}
+    for r in RESOURCES:
+        if r.group and r.version not in groups.setdefault(r.group, []):
+            groups[r.group].append(r.version)
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": g,
+                "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+            }
+            for g, vs in groups.items()
+        ],
+    }
+
+
+def _resource_list(group: str, version: str) -> dict[str, Any]:
+    out = []
+    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+    for r in RESOURCES:
+        if (r.group, r.version) != (group, version):
+            continue
+        out.append(
+            {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": verbs,
+            }
+        )
+        if r.status_subresource:
+            out.append(
+                {
+                    "name": f"{r.plural}/status",
+                    "singularName": "",
+                    "namespaced": r.namespaced,
+                    "kind": r.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": out,
+    }
+
+
+async def _group_version(request: web.Request) -> web.Response:
+    body = _resource_list(request.match_info["group"], request.match_info["version"])
+    if not body["resources"]:
+        raise web.HTTPNotFound()
+    return await _json(body)
+
+
+async def _core(request: web.Request) -> web.StreamResponse:
+    return await _dispatch(request, "", "v1", request.match_info["tail"].split("/"))
+
+
+async def _grouped(request: web.Request) -> web.StreamResponse:
+    info = request.match_info
+    return await _dispatch(request, info["group"], info["version"], info["tail"].split("/"))
+
+
+async def _dispatch(
+    request: web.Request, group: str, version: str, parts: list[str]
+) -> web.StreamResponse:
+    ns: str | None = None
+    if parts[0] == "namespaces" and len(parts) >= 3:
+        ns, parts = parts[1], parts[2:]
+    elif parts[0] == "namespaces" and len(parts) == 2 and not group:
+        return await _json(_namespace(parts[1]))
+    res = by_path(group, version, parts[0])
+    if res is None or len(parts) > 3 or (len(parts) == 3 and parts[2] != "status"):
+        raise web.HTTPNotFound()
+    name = parts[1] if len(parts) >= 2 else None
+    sub = parts[2] if len(parts) == 3 else None
+    store = request.app[STORE_KEY]
+    method = request.method
+    if name is None:
+        if method == "GET":
+            if request.query.get("watch", "").lower() in ("true", "1"):
+                return await _watch(request, store, res, ns)
+            return await _list(request, store, res, ns)
+        if method == "POST" and ns is not None:
+            created = store.create(res, ns, await _body(request))
+            return await _json(created, 201)
+        raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
+    if ns is None:
+        raise web.HTTPNotFound()
+    if method == "GET":
+        return await _json(store.get(res, ns, name))
+    if method == "PUT":
+        return await _json(store.replace(res, ns, name, await _body(request), subresource=sub))
+    if method == "PATCH":
+        body = await request.read()
+        ctype = request.headers.get("Content-Type", "")
+        return await _json(store.patch(res, ns, name, ctype, body, subresource=sub))
+    if method == "DELETE" and sub is None:
+        gone = store.delete(res, ns, name)
+        if res.crd:
+            return await _json(gone)
+        details = {"name": name, "kind": res.plural, "uid": gone["metadata"]["uid"]}
+        return await _json(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": details,
+            }
+        )
+    raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.bad_request(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise errors.bad_request("the request body must be a JSON object")
+    return body
+
+
+async def _list(request: web.Request, store: Store, res: Resource, ns: str | None) -> web.Response:
+    q = request.query
+    items = store.list(res, ns, q.get("labelSelector"), q.get("fieldSelector"))
+    return await _json(
+        {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(store.rv)},
+            "items": items,
+        }
+    )
+
+
+def _event_line(type_: str, obj: dict[str, Any]) -> bytes:
+    return (json.dumps({"type": type_, "object": obj}) + "\n").encode()
+
+
+async def _watch(
+    request: web.Request, store: Store, res: Resource, ns: str | None
+) -> web.StreamResponse:
+    q = request.query
+    by_label, by_field = (
+        label_matcher(q.get("labelSelector")),
+        field_matcher(q.get("fieldSelector")),
+    )
+    timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+    rv_param = q.get("resourceVersion", "")
+    if rv_param and not rv_param.isdigit():
+        raise errors.bad_request(f"invalid resource version: {rv_param}")
+
+    def wanted(key: tuple[str, str, str], obj: dict[str, Any]) -> bool:
+        return (
+            key[0] == res.key and (ns is None or key[1] == ns) and by_label(obj) and by_field(obj)
+        )
+
+    queue = store.subscribe()  # before reading the backlog, so nothing falls in between
+    try:
+        backlog: list[bytes] = []
+        if rv_param in ("", "0"):
+            backlog = [
+                _event_line("ADDED", o) for o in store.list(res, ns) if by_label(o) and by_field(o)
+            ]
+        else:
+            try:
+                backlog = [
+                    _event_line(e.type, e.obj)
+                    for e in store.events_since(int(rv_param))
+                    if wanted(e.key, e.obj)
+                ]
+            except errors.ApiError as err:
+                backlog = [_event_line("ERROR", err.status())]
+        seen = store.rv
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for line in backlog:
+            await resp.write(line)
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        while True:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(queue.get(), wait)
+            except TimeoutError:
+                break
+            if event.rv > seen and wanted(event.key, event.obj):
+                await resp.write(_event_line(event.type, event.obj))
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
+        return resp
+    except ConnectionError:
+        return web.Response(status=499)
+    finally:
+        store.unsubscribe(queue)
