@@ -1,0 +1,1 @@
+"""A real ClickHouse engine (chdb) behind the ClickHouse HTTP interface, plus ZooKeeper."""
