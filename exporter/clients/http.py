@@ -1,0 +1,65 @@
+"""GET a JSON document over HTTP with aiohttp; every failure becomes one `HttpError` with a clear reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+_SNIPPET = 200
+
+
+class HttpError(Exception):
+    """A request failed: connection, timeout, non-2xx status or a body that is not JSON."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        super().__init__(f"GET {url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
+def new_session(*, timeout: float, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A session with a total per-request timeout; close it when done (`await s.close()`)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"Accept": "application/json", **(headers or {})},
+        raise_for_status=False,
+    )
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+
+
+async def get_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    allow_status: tuple[int, ...] = (),
+) -> tuple[int, Any]:
+    """(status, decoded body) of a GET; raises HttpError unless 2xx or listed in `allow_status`."""
+    try:
+        async with session.get(url, params=params) as resp:
+            text = await resp.text(errors="replace")
+            status = resp.status
+    except TimeoutError:
+        raise HttpError(url, "timed out") from None
+    except asyncio.CancelledError:
+        raise
+    except aiohttp.ClientConnectorError as exc:
+        raise HttpError(url, f"cannot connect: {exc.os_error or exc}") from None
+    except aiohttp.ClientError as exc:
+        raise HttpError(url, f"{type(exc).__name__}: {exc}") from None
+    if not (200 <= status < 300 or status in allow_status):
+        raise HttpError(url, f"HTTP {status}: {_snippet(text)}", status=status)
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        raise HttpError(
+            url, f"HTTP {status} but the body is not JSON: {_snippet(text)!r}"
+        ) from None

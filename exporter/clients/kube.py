@@ -1,0 +1,111 @@
+"""Kubernetes reads through kubernetes_asyncio: the FlinkDeployment, a ConfigMap, a Knative Service.
+
+Objects come back as plain dicts with the API's camelCase keys. Every failure (HTTP error
+status, timeout, refused connection) becomes one `KubeError` naming the object and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from exporter.config import KubernetesConfig
+
+FLINK = ("flink.apache.org", "v1beta1", "flinkdeployments")
+KNATIVE_SERVICE = ("serving.knative.dev", "v1", "services")
+
+
+class KubeError(Exception):
+    """A Kubernetes API read failed; `status` is the HTTP status when there was one."""
+
+    def __init__(self, what: str, reason: str, *, status: int | None = None) -> None:
+        super().__init__(f"Kubernetes GET {what}: {reason}")
+        self.what = what
+        self.reason = reason
+        self.status = status
+
+
+async def open_api(cfg: KubernetesConfig) -> client.ApiClient:
+    """An ApiClient from the configured kubeconfig (and context), or the in-cluster account."""
+    conf = client.Configuration()
+    if cfg.kubeconfig is not None:
+        await config.load_kube_config(
+            config_file=str(cfg.kubeconfig), context=cfg.context, client_configuration=conf
+        )
+    else:
+        config.load_incluster_config(client_configuration=conf)
+    return client.ApiClient(configuration=conf)
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "")
+        message = body.get("message") if isinstance(body, dict) else None
+    except ValueError:
+        message = None
+    text = message or (exc.body or "").strip()[:200] or exc.reason or ""
+    return f"HTTP {exc.status} {text}".strip()
+
+
+async def _guard(what: str, call: Any) -> Any:
+    try:
+        return await call
+    except ApiException as exc:
+        raise KubeError(what, _status_message(exc), status=exc.status) from None
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        raise KubeError(what, "timed out") from None
+    except asyncio.CancelledError:
+        raise
+    except aiohttp.ClientConnectorError as exc:
+        raise KubeError(what, f"cannot connect: {exc.os_error or exc}") from None
+    except aiohttp.ClientError as exc:
+        raise KubeError(what, f"{type(exc).__name__}: {exc}") from None
+
+
+async def get_custom(
+    api: client.ApiClient,
+    *,
+    kind: tuple[str, str, str],
+    namespace: str,
+    name: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """GET one namespaced custom object, e.g. `kind=FLINK`."""
+    group, version, plural = kind
+    call = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        group, version, namespace, plural, name, _request_timeout=timeout
+    )
+    obj = await _guard(f"{plural}.{group} {namespace}/{name}", call)
+    if not isinstance(obj, dict):
+        raise KubeError(f"{plural}.{group} {namespace}/{name}", "answer is not an object")
+    return obj
+
+
+async def get_flinkdeployment(
+    api: client.ApiClient, *, namespace: str, name: str, timeout: float
+) -> dict[str, Any]:
+    return await get_custom(api, kind=FLINK, namespace=namespace, name=name, timeout=timeout)
+
+
+async def get_knative_service(
+    api: client.ApiClient, *, namespace: str, name: str, timeout: float
+) -> dict[str, Any]:
+    return await get_custom(
+        api, kind=KNATIVE_SERVICE, namespace=namespace, name=name, timeout=timeout
+    )
+
+
+async def get_configmap_data(
+    api: client.ApiClient, *, namespace: str, name: str, timeout: float
+) -> dict[str, str]:
+    """The `data` of a ConfigMap (empty when it has none)."""
+    call = client.CoreV1Api(api).read_namespaced_config_map(
+        name, namespace, _request_timeout=timeout
+    )
+    cm = await _guard(f"configmaps {namespace}/{name}", call)
+    return dict(cm.data or {})

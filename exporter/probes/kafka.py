@@ -1,0 +1,286 @@
+"""Kafka: the TA consumer group's lag, and how far back the topics can still be replayed.
+
+Two probes share nothing but the config: `kafka_lag` (committed vs end offsets of the group
+named by the live ConfigMap's TA_GROUP_ID, so the exporter follows a replay group, and the age
+of the oldest unconsumed record) and `kafka_retention` (earliest retained record, retention).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+
+from exporter.clients.kafka import KafkaClient, KafkaProbeError, connection_options
+from exporter.clients.kube import get_configmap_data
+from exporter.config import Config
+from exporter.probes.base import ProbeSpec, Sample
+from exporter.probes.k8s import kube_api
+
+KAFKA_DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000  # log.retention.hours=168
+GroupSource = Callable[[], Awaitable[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None  # None: the group has no committed offset here
+    end: int
+    record_ts: float | None  # timestamp (s) of the record at the committed offset, if read
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.committed is None else max(0, self.end - self.committed)
+
+
+@dataclass(frozen=True)
+class TopicLag:
+    topic: str
+    partitions: tuple[PartitionLag, ...]
+    lag_seconds: float | None  # None: unknown (nothing committed, or lagging records unread)
+    oldest_unconsumed: float | None  # None: nothing unconsumed (or unknown)
+    unread: int  # lagging partitions whose record did not arrive in time
+
+    @property
+    def lag_messages(self) -> int:
+        return sum(p.lag or 0 for p in self.partitions)
+
+
+@dataclass(frozen=True)
+class KafkaLag:
+    group: str
+    group_source: str  # "config" or "configmap <ns>/<name>:<key>"
+    topics: tuple[TopicLag, ...]
+    missing_topics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TopicRetention:
+    topic: str
+    earliest_record_ts: float | None  # None: the topic holds no record
+    retention_seconds: float | None  # None: unlimited retention
+    retention_source: str  # "topic", "broker" or "kafka default"
+
+
+@dataclass(frozen=True)
+class KafkaRetention:
+    topics: tuple[TopicRetention, ...]
+    missing_topics: tuple[str, ...]
+
+
+# --- pure interpretation -------------------------------------------------------------------
+
+
+def topic_lag(topic: str, partitions: Iterable[PartitionLag], *, now: float) -> TopicLag:
+    """Lag in seconds = now - oldest unconsumed record (max over partitions); 0 when caught up."""
+    parts = tuple(sorted(partitions, key=lambda p: p.partition))
+    lagging = [p for p in parts if p.lag]
+    stamps = [p.record_ts for p in lagging if p.record_ts is not None]
+    unread = len(lagging) - len(stamps)
+    oldest = min(stamps) if stamps else None
+    if not any(p.committed is not None for p in parts):
+        lag_seconds = None
+    elif not lagging:
+        lag_seconds = 0.0
+    elif oldest is None:
+        lag_seconds = None
+    else:
+        lag_seconds = max(0.0, now - oldest)
+    return TopicLag(topic, parts, lag_seconds, oldest, unread)
+
+
+def interpret_lag(
+    *,
+    group: str,
+    group_source: str,
+    committed: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    record_ms: dict[TopicPartition, int],
+    missing_topics: Iterable[str],
+    now: float,
+) -> KafkaLag:
+    by_topic: dict[str, list[PartitionLag]] = {}
+    for tp, end in ends.items():
+        offset = committed.get(tp, -1)
+        ms = record_ms.get(tp)
+        by_topic.setdefault(tp.topic, []).append(
+            PartitionLag(
+                tp.topic,
+                tp.partition,
+                offset if offset >= 0 else None,
+                end,
+                ms / 1000.0 if ms is not None and ms >= 0 else None,
+            )
+        )
+    topics = tuple(topic_lag(t, ps, now=now) for t, ps in sorted(by_topic.items()))
+    return KafkaLag(group, group_source, topics, tuple(sorted(missing_topics)))
+
+
+def resolve_retention(topic_ms: int | None, broker_ms: int | None) -> tuple[float | None, str]:
+    """(seconds or None for unlimited, where the value came from)."""
+    if topic_ms is not None:
+        value, source = topic_ms, "topic"
+    elif broker_ms is not None:
+        value, source = broker_ms, "broker"
+    else:
+        value, source = KAFKA_DEFAULT_RETENTION_MS, "kafka default"
+    return (None if value < 0 else value / 1000.0), source
+
+
+def render_lag(data: KafkaLag) -> Iterable[Sample]:
+    for t in data.topics:
+        for p in t.partitions:
+            if p.lag is not None:
+                labels = {"group": data.group, "topic": t.topic, "partition": str(p.partition)}
+                yield Sample("torghut_ta_kafka_consumer_lag_messages", float(p.lag), labels)
+        labels = {"group": data.group, "topic": t.topic}
+        if t.lag_seconds is not None:
+            yield Sample("torghut_ta_kafka_consumer_lag_seconds", t.lag_seconds, labels)
+        if t.oldest_unconsumed is not None:
+            yield Sample(
+                "torghut_ta_kafka_oldest_unconsumed_timestamp_seconds", t.oldest_unconsumed, labels
+            )
+
+
+def render_retention(data: KafkaRetention) -> Iterable[Sample]:
+    for t in data.topics:
+        if t.earliest_record_ts is not None:
+            yield Sample(
+                "torghut_ta_kafka_earliest_record_timestamp_seconds",
+                t.earliest_record_ts,
+                {"topic": t.topic},
+            )
+        if t.retention_seconds is not None:
+            yield Sample(
+                "torghut_ta_kafka_retention_seconds", t.retention_seconds, {"topic": t.topic}
+            )
+
+
+# --- collection ----------------------------------------------------------------------------
+
+
+async def _existing(
+    client: KafkaClient, topics: list[str]
+) -> tuple[list[TopicPartition], list[str]]:
+    parts = await client.partitions(topics)
+    missing = [t for t in topics if t not in parts]
+    if not parts:
+        raise KafkaProbeError(f"Kafka: none of the topics {', '.join(topics)} exists")
+    return [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps], missing
+
+
+async def collect_lag(
+    client: KafkaClient,
+    *,
+    topics: list[str],
+    group_of: GroupSource,
+    read_budget: float,
+    clock: Callable[[], float] = time.time,
+) -> KafkaLag:
+    group, source = await group_of()
+    tps, missing = await _existing(client, topics)
+    committed = await client.committed(group, tps)
+    ends = await client.end_offsets(tps)
+    positions = {tp: c for tp, c in committed.items() if 0 <= c < ends.get(tp, 0)}
+    record_ms = await client.record_timestamps(positions, budget=read_budget)
+    return interpret_lag(
+        group=group,
+        group_source=source,
+        committed=committed,
+        ends=ends,
+        record_ms=record_ms,
+        missing_topics=missing,
+        now=clock(),
+    )
+
+
+async def collect_retention(
+    client: KafkaClient, *, topics: list[str], read_budget: float
+) -> KafkaRetention:
+    tps, missing = await _existing(client, topics)
+    begins = await client.beginning_offsets(tps)
+    ends = await client.end_offsets(tps)
+    positions = {tp: b for tp, b in begins.items() if b < ends.get(tp, 0)}
+    record_ms = await client.record_timestamps(positions, budget=read_budget)
+    present = sorted({tp.topic for tp in tps})
+    topic_ms = await client.retention_ms(present)
+    broker_ms = None
+    if any(v is None for v in topic_ms.values()):
+        broker_ms = await client.broker_retention_ms()
+    out = []
+    for topic in present:
+        stamps = [ms / 1000.0 for tp, ms in record_ms.items() if tp.topic == topic and ms >= 0]
+        unread = [tp for tp in positions if tp.topic == topic and tp not in record_ms]
+        if unread:
+            # the earliest record of some partition is unknown: a min without it could lie
+            raise KafkaProbeError(
+                f"Kafka: earliest record of {topic} partitions "
+                f"{sorted(tp.partition for tp in unread)} not read within {read_budget:.1f}s"
+            )
+        seconds, source = resolve_retention(topic_ms.get(topic), broker_ms)
+        out.append(TopicRetention(topic, min(stamps) if stamps else None, seconds, source))
+    return KafkaRetention(tuple(out), tuple(missing))
+
+
+def configmap_group(cfg: Config, api: object) -> GroupSource:
+    """Reads the group id from the live TA ConfigMap on every call (a replay switches it)."""
+    key = cfg.kafka.group_id.configmap_key
+    where = f"configmap {cfg.namespace}/{cfg.ta_configmap}:{key}"
+
+    async def group_of() -> tuple[str, str]:
+        data = await get_configmap_data(
+            api,  # type: ignore[arg-type]
+            namespace=cfg.namespace,
+            name=cfg.ta_configmap,
+            timeout=cfg.kubernetes.request_timeout,
+        )
+        value = (data.get(key) or "").strip()
+        if not value:
+            raise KafkaProbeError(f"{where} is missing or empty: no consumer group to measure")
+        return value, where
+
+    return group_of
+
+
+def fixed_group(value: str) -> GroupSource:
+    async def group_of() -> tuple[str, str]:
+        return value, "config"
+
+    return group_of
+
+
+async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+    options = connection_options(cfg.kafka, cfg.secret("kafka.security.password"))
+    topics = list(cfg.kafka.topics)
+    if cfg.kafka.group_id.value:
+        group_of = fixed_group(cfg.kafka.group_id.value)
+    else:
+        group_of = configmap_group(cfg, await kube_api(cfg, stack=stack))
+    specs = []
+    lag_client = KafkaClient(options)
+    stack.push_async_callback(lag_client.close)
+    t = cfg.probes.timing("kafka_lag")
+
+    async def lag() -> KafkaLag:
+        return await collect_lag(
+            lag_client, topics=topics, group_of=group_of, read_budget=t.timeout * 0.5
+        )
+
+    specs.append(ProbeSpec("kafka_lag", lag, render_lag, t.interval, t.timeout, t.staleness))
+    ret_client = KafkaClient(options)
+    stack.push_async_callback(ret_client.close)
+    r = cfg.probes.timing("kafka_retention")
+
+    async def retention() -> KafkaRetention:
+        return await collect_retention(ret_client, topics=topics, read_budget=r.timeout * 0.5)
+
+    specs.append(
+        ProbeSpec(
+            "kafka_retention", retention, render_retention, r.interval, r.timeout, r.staleness
+        )
+    )
+    return specs
