@@ -8,6 +8,7 @@ creating its clients (closed through `stack`) and returning its probes.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 
 from exporter.config import Config
@@ -24,9 +25,12 @@ FAMILIES: tuple[str, ...] = (
 )
 
 
-async def build_probes(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+async def build_probes(
+    cfg: Config, *, stack: AsyncExitStack, families: Sequence[str] = FAMILIES
+) -> list[ProbeSpec]:
+    """Every family's probes, in `families` order (tests and tools may pass a subset)."""
     specs: list[ProbeSpec] = []
-    for name in FAMILIES:
+    for name in families:
         module = importlib.import_module(name)
         specs.extend(await module.build(cfg, stack=stack))
     return specs
