@@ -1,0 +1,136 @@
+"""Renders the chart with helm-python-sdk (Helm's own Go engine) and parses the manifests.
+
+Tests reach these helpers through the `kit` fixture (test modules never import a conftest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO / "helm" / "torghut-ta-ops"
+RELEASE = "torghut-ta-ops"
+NAMESPACE = "torghut-ta-ops"
+
+# Value sets every structural test runs against: the default and the shapes operators use.
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "network-policy": {"networkPolicy": {"enabled": True}},
+    "remediator-disabled": {"remediator": {"enabled": False}},
+    "exporter-only-no-monitoring": {
+        "remediator": {"enabled": False},
+        "exporter": {"serviceMonitor": {"enabled": False}},
+        "prometheusRule": {"enabled": False},
+        "dashboards": {"enabled": False},
+    },
+    "custom-names": {
+        "fullnameOverride": "ta-ops",
+        "commonLabels": {"team": "trading"},
+        "image": {
+            "repository": "registry.example/ta-ops",
+            "digest": "sha256:" + "ab" * 32,
+        },
+        "config": {
+            "namespace": "trading-prod",
+            "ta_configmap": "ta-blue-config",
+            "flink": {"deployment": "ta-blue"},
+            "trading": {"service": "trader"},
+        },
+        "secrets": {"gitToken": {"name": "", "key": "token"}},
+        "remediator": {
+            "replicas": 2,
+            "lease": {"name": "ta-leader", "namespace": "ops-leases"},
+            "journal": {"existingClaim": "ta-journal", "storageClass": "fast"},
+            "argocd": {"namespace": "gitops", "applications": ["torghut", "torghut-ta"]},
+        },
+        "networkPolicy": {"enabled": True, "metricsFrom": [], "webhookFrom": []},
+    },
+    "no-secrets": {
+        "secrets": {
+            "clickhouse": {"name": "", "key": "password"},
+            "gitToken": {"name": "", "key": "token"},
+            "webhookToken": {"name": "", "key": "token"},
+        },
+    },
+}
+
+
+def render_chart(
+    values: dict[str, Any] | None = None,
+    *,
+    chart_dir: Path = CHART_DIR,
+    name: str = RELEASE,
+    namespace: str = NAMESPACE,
+) -> dict[str, str]:
+    """Template path -> rendered text, as `helm template` would print it."""
+    with helm.Chart.load(chart_dir) as chart:
+        return chart.render(values or {}, name=name, namespace=namespace, is_install=True)
+
+
+def manifests(rendered: dict[str, str]) -> list[dict[str, Any]]:
+    """Every object of a render (NOTES.txt and empty documents left out)."""
+    objects: list[dict[str, Any]] = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in objects
+        if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for o in objects:
+        if o["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            yield o["metadata"]["name"], o["spec"]["template"]["spec"]
+
+
+@dataclass(frozen=True)
+class ChartKit:
+    """What the chart tests share: paths, the value sets and render/query helpers."""
+
+    repo: Path = REPO
+    chart_dir: Path = CHART_DIR
+    release: str = RELEASE
+    namespace: str = NAMESPACE
+    value_sets: dict[str, dict[str, Any]] = field(default_factory=lambda: VALUE_SETS)
+
+    def render_text(self, values: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, str]:
+        return render_chart(values, **kwargs)
+
+    def render(self, values: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        return manifests(render_chart(values, **kwargs))
+
+    find = staticmethod(find)
+    pod_specs = staticmethod(pod_specs)
+
+
+@pytest.fixture(scope="session")
+def kit() -> ChartKit:
+    # The SDK logs an INFO line per symlink (files/rules) on every load.
+    helm.disable_logging()
+    return ChartKit()
+
+
+@pytest.fixture(scope="session")
+def rendered_sets(kit: ChartKit) -> dict[str, list[dict[str, Any]]]:
+    """Each value set rendered once for the whole session."""
+    return {key: kit.render(values) for key, values in kit.value_sets.items()}
+
+
+@pytest.fixture(scope="session")
+def default_objects(rendered_sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return rendered_sets["default"]

@@ -1,0 +1,163 @@
+"""Every rendered object is valid for its API: core kinds by kubernetes-validate (strict, so an
+unknown field fails), prometheus-operator kinds by the cloudcoil pydantic models."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from cloudcoil.models.prometheus_operator import v1 as monitoring
+
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a recent one.
+KUBE_VERSIONS = ["1.27.0", "1.33.0"]
+CRD_MODELS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
+}
+SETS = ["default", "network-policy", "remediator-disabled", "custom-names", "no-secrets"]
+
+
+def validate_crd(obj: dict[str, Any]) -> None:
+    """The model accepts it and dumps it back unchanged: nothing unknown was silently dropped."""
+    model = CRD_MODELS[(obj["apiVersion"], obj["kind"])]
+    dumped = model.model_validate(obj).model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert dumped == obj, f"{obj['kind']}/{obj['metadata']['name']} has fields the model lacks"
+
+
+@pytest.mark.parametrize("value_set", SETS)
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_every_object_validates(rendered_sets, value_set: str, kube_version: str) -> None:
+    objects = rendered_sets[value_set]
+    assert objects
+    for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) in CRD_MODELS:
+            validate_crd(obj)
+        else:
+            kubernetes_validate.validate(obj, kube_version, strict=True)
+
+
+def test_validators_reject_unknown_fields(default_objects, kit) -> None:
+    # The validation above means something only if a typo fails it.
+    deployment = copy.deepcopy(kit.find(default_objects, "Deployment")[0])
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, "1.30.0", strict=True)
+    monitor = copy.deepcopy(kit.find(default_objects, "ServiceMonitor")[0])
+    monitor["spec"]["endpoints"][0]["scrapeInterval"] = "30s"
+    with pytest.raises(AssertionError):
+        validate_crd(monitor)
+
+
+def test_default_render_has_the_expected_objects(default_objects, kit) -> None:
+    kinds = sorted({o["kind"] for o in default_objects})
+    assert kinds == sorted(
+        {
+            "ConfigMap",
+            "Deployment",
+            "PersistentVolumeClaim",
+            "PrometheusRule",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor",
+        }
+    )
+    names = {(o["kind"], o["metadata"]["name"]) for o in default_objects}
+    for component in ("exporter", "remediator"):
+        for kind in ("Deployment", "Service", "ServiceAccount", "ServiceMonitor"):
+            assert (kind, f"{kit.release}-{component}") in names
+    assert not kit.find(default_objects, "NetworkPolicy")
+
+
+def test_exporter_service_monitor_sets_the_job_label(default_objects, kit) -> None:
+    monitor = kit.find(default_objects, "ServiceMonitor", f"{kit.release}-exporter")[0]
+    service = kit.find(default_objects, "Service", f"{kit.release}-exporter")[0]
+    # jobLabel names a Service label whose value becomes `job`; the relabeling pins it too.
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "torghut-ta-exporter"
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    assert {"action": "replace", "targetLabel": "job", "replacement": "torghut-ta-exporter"} in (
+        endpoint["relabelings"]
+    )
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= service["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["port"] == 9108
+
+
+def test_services_select_their_own_pods(default_objects, kit) -> None:
+    for service in kit.find(default_objects, "Service"):
+        deployment = kit.find(default_objects, "Deployment", service["metadata"]["name"])[0]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert {p["name"] for p in container["ports"]} == {"http"}
+
+
+def test_remediator_disabled_leaves_no_remediator_object(rendered_sets) -> None:
+    objects = rendered_sets["remediator-disabled"]
+    left = [
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "remediator"
+    ]
+    assert not left
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert [o for o in objects if o["kind"] == "Deployment"]  # the exporter stays
+
+
+def test_monitoring_objects_can_be_switched_off(rendered_sets) -> None:
+    kinds = {o["kind"] for o in rendered_sets["exporter-only-no-monitoring"]}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+    configmaps = [o for o in rendered_sets["exporter-only-no-monitoring"] if o["kind"] == "ConfigMap"]
+    assert all("grafana_dashboard" not in c["metadata"]["labels"] for c in configmaps)
+
+
+def test_remediator_is_recreated_with_its_journal_claim(default_objects, kit) -> None:
+    deployment = kit.find(default_objects, "Deployment", f"{kit.release}-remediator")[0]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    claim = kit.find(default_objects, "PersistentVolumeClaim")[0]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "journal", "mountPath": "/var/lib/torghut-ta-ops"} in mounts
+
+
+def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
+    objects = rendered_sets["custom-names"]
+    custom = kit.value_sets["custom-names"]
+    for o in objects:
+        assert o["metadata"]["name"].startswith("ta-ops"), o["metadata"]["name"]
+        assert o["metadata"]["labels"]["team"] == "trading"
+    remediator = kit.find(objects, "Deployment", "ta-ops-remediator")[0]
+    assert remediator["spec"]["replicas"] == 2
+    pod = remediator["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example/ta-ops@" + custom["image"]["digest"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == "ta-journal"
+    assert "git-secret" not in volumes  # gitToken name "" means no mount
+    assert not kit.find(objects, "PersistentVolumeClaim")  # existingClaim is used as is
+    namespaces = {o["metadata"]["namespace"] for o in kit.find(objects, "Role")}
+    assert namespaces == {"trading-prod", "ops-leases", "gitops", kit.namespace}
+
+
+def test_network_policy_admits_only_configured_peers(rendered_sets, kit) -> None:
+    policies = kit.find(rendered_sets["network-policy"], "NetworkPolicy")
+    assert {p["metadata"]["name"] for p in policies} == {
+        f"{kit.release}-exporter",
+        f"{kit.release}-remediator",
+    }
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        assert rule["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ]
+    # No peers configured must mean nobody, never "from: []" (which Kubernetes reads as everyone).
+    for policy in kit.find(rendered_sets["custom-names"], "NetworkPolicy"):
+        assert policy["spec"]["ingress"] == []
