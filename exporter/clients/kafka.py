@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from exporter.config import KafkaConfig, Secret
@@ -47,9 +46,14 @@ def connection_options(cfg: KafkaConfig, password: Secret | None) -> dict[str, A
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args == ("v",):
+        # aiokafka's SCRAM client fails this way when the server-final message is an error
+        return "SASL SCRAM authentication rejected by the broker"
     text = str(exc).strip()
     name = type(exc).__name__
-    return f"{name}: {text}" if text and text != name else name
+    if not text or text == name:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 class KafkaClient:
@@ -99,15 +103,19 @@ class KafkaClient:
     async def _run(self, what: str, op: Callable[..., Awaitable[T]]) -> T:
         async with self._lock:
             try:
-                admin, consumer = await self._clients()
+                try:
+                    admin, consumer = await self._clients()
+                except Exception as exc:
+                    raise KafkaProbeError(
+                        f"Kafka connect to {','.join(self._options['bootstrap_servers'])}: "
+                        f"{_describe(exc)}"
+                    ) from exc
                 return await op(admin, consumer)
             except BaseException as exc:
                 self._broken = True  # never await here: we may be cancelled
-                if isinstance(exc, KafkaProbeError | asyncio.CancelledError):
+                if isinstance(exc, KafkaProbeError) or not isinstance(exc, Exception):
                     raise
-                if isinstance(exc, KafkaError | OSError | TimeoutError | ValueError):
-                    raise KafkaProbeError(f"Kafka {what}: {_describe(exc)}") from exc
-                raise
+                raise KafkaProbeError(f"Kafka {what}: {_describe(exc)}") from exc
 
     async def partitions(self, topics: Iterable[str]) -> dict[str, list[int]]:
         """Partition ids of each existing topic among `topics` (missing topics are left out)."""

@@ -1,0 +1,119 @@
+"""Pure interpretation of Kafka offsets and record timestamps (no sockets)."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from exporter.probes.kafka import (
+    KAFKA_DEFAULT_RETENTION_MS,
+    KafkaRetention,
+    PartitionLag,
+    TopicRetention,
+    interpret_lag,
+    render_lag,
+    render_retention,
+    resolve_retention,
+    topic_lag,
+)
+
+NOW = 1_800_000_000.0
+
+
+def _samples(samples):
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for s in samples}
+
+
+def test_lag_seconds_is_age_of_oldest_unconsumed_record_over_lagging_partitions() -> None:
+    parts = [
+        PartitionLag("trades", 0, committed=5, end=9, record_ts=NOW - 30),
+        PartitionLag("trades", 1, committed=7, end=8, record_ts=NOW - 90),
+        PartitionLag("trades", 2, committed=4, end=4, record_ts=None),  # caught up
+    ]
+    t = topic_lag("trades", parts, now=NOW)
+    assert t.lag_seconds == 90
+    assert t.oldest_unconsumed == NOW - 90
+    assert t.lag_messages == 5
+    assert t.unread == 0
+
+
+def test_caught_up_group_has_zero_lag_and_no_unconsumed_timestamp() -> None:
+    parts = [PartitionLag("trades", p, committed=3, end=3, record_ts=None) for p in range(3)]
+    t = topic_lag("trades", parts, now=NOW)
+    assert t.lag_seconds == 0.0
+    assert t.oldest_unconsumed is None
+
+
+def test_group_without_commits_has_unknown_lag() -> None:
+    parts = [PartitionLag("trades", 0, committed=None, end=10, record_ts=None)]
+    t = topic_lag("trades", parts, now=NOW)
+    assert t.lag_seconds is None
+    assert t.partitions[0].lag is None
+    assert (
+        list(
+            render_lag(
+                interpret_lag(
+                    group="g",
+                    group_source="config",
+                    committed={},
+                    ends={},
+                    record_ms={},
+                    missing_topics=(),
+                    now=NOW,
+                )
+            )
+        )
+        == []
+    )
+
+
+def test_unread_lagging_record_makes_lag_seconds_unknown_not_zero() -> None:
+    parts = [PartitionLag("trades", 0, committed=1, end=10, record_ts=None)]
+    t = topic_lag("trades", parts, now=NOW)
+    assert t.lag_seconds is None
+    assert t.unread == 1
+
+
+def test_interpret_and_render_label_each_partition_and_topic() -> None:
+    a0, a1 = TopicPartition("a", 0), TopicPartition("a", 1)
+    data = interpret_lag(
+        group="ta-1",
+        group_source="config",
+        committed={a0: 2, a1: -1},
+        ends={a0: 5, a1: 4},
+        record_ms={a0: int((NOW - 12) * 1000)},
+        missing_topics=["gone"],
+        now=NOW,
+    )
+    assert data.missing_topics == ("gone",)
+    got = _samples(render_lag(data))
+    lag_key = (
+        "torghut_ta_kafka_consumer_lag_messages",
+        (("group", "ta-1"), ("partition", "0"), ("topic", "a")),
+    )
+    assert got[lag_key] == 3
+    assert not any(k[1] and ("partition", "1") in k[1] for k in got)  # no commit, no series
+    topic_key = (("group", "ta-1"), ("topic", "a"))
+    assert got[("torghut_ta_kafka_consumer_lag_seconds", topic_key)] == 12
+    assert got[("torghut_ta_kafka_oldest_unconsumed_timestamp_seconds", topic_key)] == NOW - 12
+
+
+def test_retention_prefers_topic_then_broker_then_kafka_default() -> None:
+    assert resolve_retention(3_600_000, 1) == (3600.0, "topic")
+    assert resolve_retention(None, 7_200_000) == (7200.0, "broker")
+    assert resolve_retention(None, None) == (KAFKA_DEFAULT_RETENTION_MS / 1000, "kafka default")
+    assert resolve_retention(-1, None) == (None, "topic")  # unlimited: no series
+
+
+def test_render_retention_skips_empty_topics_and_unlimited_retention() -> None:
+    data = KafkaRetention(
+        (
+            TopicRetention("a", NOW - 100, 3600.0, "topic"),
+            TopicRetention("b", None, None, "topic"),
+        ),
+        (),
+    )
+    got = _samples(render_retention(data))
+    assert got == {
+        ("torghut_ta_kafka_earliest_record_timestamp_seconds", (("topic", "a"),)): NOW - 100,
+        ("torghut_ta_kafka_retention_seconds", (("topic", "a"),)): 3600.0,
+    }
