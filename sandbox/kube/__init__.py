@@ -1,0 +1,9 @@
+"""Kubernetes API stand-in with a simulated Flink operator, Knative and Argo CD.
+
+`launch(workdir, ...) -> Service` starts it (see `sandbox.kube.launcher`); `sandbox.kube.client`
+holds helpers for the sandbox hooks (report a Flink job failure, read the job's desired state).
+"""
+
+from sandbox.kube.launcher import launch, write_kubeconfig
+
+__all__ = ["launch", "write_kubeconfig"]

@@ -1,0 +1,127 @@
+"""Start the API stand-in as a background process and write the kubeconfig clients load."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.gitops import APP_PATH, GitRepo, create_repo
+from sandbox.kube.timings import Timings, resolve
+from sandbox.util import Service, free_port, pid_alive, poll_until, python_module_args, spawn
+
+CONTEXT = "torghut-sandbox"
+
+
+def write_kubeconfig(path: Path, url: str, token: str, namespace: str = "torghut") -> Path:
+    """A kubeconfig with one cluster (plain http) and one bearer-token user."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
+        "users": [{"name": CONTEXT, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": CONTEXT,
+                "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace},
+            }
+        ],
+        "current-context": CONTEXT,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+def _existing_or_new_repo(workdir: Path) -> GitRepo:
+    remote, work = workdir / "gitops.git", workdir / "gitops"
+    if remote.exists() and work.exists():
+        return GitRepo(remote=remote, workdir=work)
+    return create_repo(workdir)
+
+
+def _ready(url: str, token: str) -> bool:
+    req = urllib.request.Request(
+        f"{url}/sandbox/ready", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=1) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def launch(
+    workdir: Path,
+    *,
+    seed: bool = True,
+    gitops: GitRepo | None = None,
+    port: int | None = None,
+    token: str | None = None,
+    timings: Timings | str = "normal",
+    argocd_automated: bool = False,
+    argocd_self_heal: bool = False,
+    persist: bool = True,
+    clickhouse_auth: dict[str, str] | None = None,
+    ready_timeout: float = 20.0,
+) -> Service:
+    """Start `python -m sandbox.kube` and wait until it serves (seeded, when `seed`).
+
+    With `seed` and no `gitops`, a GitOps repo is created (or reused) under `workdir`.
+    Endpoints: kube_api, kubeconfig, token, argocd_api, gitops_remote, gitops_workdir.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if seed and gitops is None:
+        gitops = _existing_or_new_repo(workdir)
+    port = port or free_port()
+    token = token or secrets.token_urlsafe(24)
+    url = f"http://127.0.0.1:{port}"
+    config: dict[str, Any] = {
+        "workdir": str(workdir),
+        "port": port,
+        "token": token,
+        "seed": seed,
+        "persist": persist,
+        "timings": resolve(timings).to_dict(),
+        "argocd": {"automated": argocd_automated, "self_heal": argocd_self_heal},
+        "gitops": (
+            {"remote": gitops.url, "branch": gitops.branch, "path": gitops.app_path or APP_PATH}
+            if gitops
+            else None
+        ),
+    }
+    if clickhouse_auth:
+        config["clickhouse_auth"] = clickhouse_auth
+    config_path = workdir / "kube-standin.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    config_path.chmod(0o600)
+    kubeconfig = write_kubeconfig(workdir / "kubeconfig", url, token)
+    log = workdir / "kube.log"
+    proc = spawn(python_module_args("sandbox.kube", "--config", str(config_path)), log_path=log)
+
+    def up() -> bool:
+        if not pid_alive(proc.pid):
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"kube stand-in exited during start-up:\n{tail}")
+        return _ready(url, token)
+
+    try:
+        poll_until(up, timeout=ready_timeout, interval=0.02, what="kube stand-in ready")
+    except BaseException:
+        Service("kube", proc.pid).stop()
+        raise
+    endpoints = {
+        "kube_api": url,
+        "kubeconfig": str(kubeconfig),
+        "token": token,
+        "argocd_api": f"{url}/argocd",
+    }
+    if gitops is not None:
+        endpoints.update(gitops_remote=str(gitops.remote), gitops_workdir=str(gitops.workdir))
+    return Service(name="kube", pid=proc.pid, endpoints=endpoints, log=str(log))
