@@ -1,0 +1,126 @@
+"""Launch a real Flink standalone session cluster (one JobManager, one TaskManager) on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from sandbox.flink.config import (
+    JOBMANAGER_MAIN,
+    TASKMANAGER_MAIN,
+    ClusterLayout,
+    JobManagerMemory,
+    TaskManagerMemory,
+    cluster_options,
+    jvm_command,
+    write_conf_dir,
+)
+from sandbox.flink.dist import check_available
+from sandbox.util import Service, free_port, pid_alive, python_module_args, spawn, stop_pid
+
+READY_TIMEOUT_SECONDS = 120.0
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def get_overview(rest_url: str, timeout: float = 2.0) -> dict[str, Any]:
+    """GET /overview (blocking; for readiness checks outside an event loop)."""
+    with urllib.request.urlopen(f"{rest_url}/overview", timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_ready(service: Service, rest_url: str, slots: int, timeout: float) -> dict[str, Any]:
+    """Poll /overview until a TaskManager has registered all its slots; fail fast on exit."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if not pid_alive(service.pid):
+            raise RuntimeError(
+                f"flink cluster exited during startup:\n{_log_tail(Path(service.log))}"
+            )
+        try:
+            overview = get_overview(rest_url)
+            last = overview
+            if overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) >= slots:
+                return overview
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            last = exc
+        time.sleep(0.25)
+    raise TimeoutError(f"flink cluster not ready within {timeout}s (last: {last!r})")
+
+
+def launch_cluster(
+    workdir: Path,
+    *,
+    rest_port: int | None = None,
+    slots: int = 2,
+    checkpoint_dir: Path | None = None,
+    timeout: float = READY_TIMEOUT_SECONDS,
+) -> Service:
+    """Start a JobManager and a TaskManager under one supervisor PID and wait for the slots.
+
+    Endpoints: {"flink_rest": "http://127.0.0.1:P"}. Stopping the Service stops both JVMs.
+    Raises FlinkUnavailable when the distribution or the JDK is missing.
+    """
+    if slots < 1:
+        raise ValueError(f"slots must be >= 1, got {slots}")
+    dist = check_available()
+    workdir = Path(workdir).resolve()
+    layout = ClusterLayout(
+        workdir=workdir,
+        rest_port=rest_port or free_port(),
+        rpc_port=free_port(),
+        slots=slots,
+        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else workdir / "checkpoints",
+    )
+    jm, tm = JobManagerMemory(), TaskManagerMemory()
+    write_conf_dir(layout, dist, cluster_options(layout, jm, tm))
+    plan = {
+        "env": dist.env() | {"FLINK_CONF_DIR": str(layout.conf_dir)},
+        "processes": [
+            {
+                "name": role,
+                "argv": jvm_command(
+                    layout, dist, role=role, main_class=main, memory_flags=memory.jvm_flags()
+                ),
+                "log": str(layout.log_dir / f"{role}.out"),
+            }
+            for role, main, memory in (
+                ("jobmanager", JOBMANAGER_MAIN, jm),
+                ("taskmanager", TASKMANAGER_MAIN, tm),
+            )
+        ],
+    }
+    plan_path = workdir / "cluster-plan.json"
+    plan_path.write_text(json.dumps(plan, indent=2))
+    log = layout.log_dir / "supervisor.log"
+    pythonpath = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    proc = spawn(
+        python_module_args("sandbox.flink.supervise", str(plan_path)),
+        log_path=log,
+        env={"PYTHONPATH": pythonpath},
+        cwd=workdir,
+    )
+    service = Service("flink", proc.pid, {"flink_rest": layout.rest_url}, str(log))
+    try:
+        _wait_ready(service, layout.rest_url, slots, timeout)
+    except BaseException:
+        stop_pid(proc.pid, timeout=10.0)
+        raise
+    return service
+
+
+def launch(workdir: Path, **options: Any) -> Service:
+    """The sandbox launcher entry point (see `launch_cluster` for the options)."""
+    return launch_cluster(workdir, **options)
