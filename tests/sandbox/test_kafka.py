@@ -113,7 +113,7 @@ async def test_earliest_record_timestamp_via_beginning_offset(
     assert first is not None
     assert first[0] == trades[0].timestamp_ms
     assert kafka.Trade.from_json(first[1]) == trades[0]
-    assert await kafka.record_at(kafka_bootstrap, unique_topic, 0, 3) is None
+    assert await kafka.record_at(kafka_bootstrap, unique_topic, 0, 3, timeout=0.3) is None
 
 
 async def test_stream_trades_keeps_a_steady_rate(kafka_bootstrap: str, unique_topic: str) -> None:
