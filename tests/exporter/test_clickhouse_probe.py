@@ -1,0 +1,101 @@
+"""ClickHouse probes, pure parts: partition selection, oldest partition, rendering, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exporter.clients.clickhouse import explain
+from exporter.probes.clickhouse import (
+    Freshness,
+    Partition,
+    Replication,
+    Storage,
+    oldest_partitions,
+    partition_start,
+    render_freshness,
+    render_replication,
+    render_storage,
+    select_partitions,
+)
+from exporter.scheduler import check_samples
+
+
+def _day(d: int) -> float:
+    return datetime(2026, 1, d, tzinfo=UTC).timestamp()
+
+
+def _parts(table: str, sizes: list[int]) -> list[Partition]:
+    return [
+        Partition(table, f"2026-01-{i + 1:02d}", size, _day(i + 1)) for i, size in enumerate(sizes)
+    ]
+
+
+def test_select_partitions_keeps_largest_and_oldest_only() -> None:
+    parts = _parts("ta_signals", [5, 1, 9, 2, 8, 3, 7])
+    chosen = select_partitions(parts, 2)
+    assert [p.partition for p in chosen] == ["2026-01-03", "2026-01-05", "2026-01-01", "2026-01-02"]
+    assert len(select_partitions(parts * 1, 50)) == len(parts)
+
+
+def test_partition_start_falls_back_to_the_partition_id() -> None:
+    assert partition_start(Partition("t", "2026-01-04", 1, 0.0)) == _day(4)
+    assert partition_start(Partition("t", "20260105", 1, 0.0)) == _day(5)
+    assert partition_start(Partition("t", "tuple()", 1, 0.0)) is None
+    parts = [Partition("a", "x", 1, _day(9)), Partition("a", "2026-01-02", 1, 0.0)]
+    assert oldest_partitions(parts) == {"a": _day(2)}
+
+
+def test_render_freshness_skips_empty_tables() -> None:
+    data = Freshness(
+        tables={"ta_signals": 1.7e9, "ta_microbars": 0.0},
+        symbols=[("ta_signals", "NVDA", 1.7e9 - 3)],
+        partitions=_parts("ta_signals", [1, 2]),
+    )
+    samples = check_samples(render_freshness(data))
+    named = {
+        (s.name.removeprefix("torghut_ta_"), tuple(s.labels.values())): s.value for s in samples
+    }
+    assert named == {
+        ("table_last_event_timestamp_seconds", ("ta_signals",)): 1.7e9,
+        ("symbol_last_event_timestamp_seconds", ("ta_signals", "NVDA")): 1.7e9 - 3,
+        ("clickhouse_oldest_partition_timestamp_seconds", ("ta_signals",)): _day(1),
+    }
+
+
+def test_render_storage_sums_table_bytes_and_bounds_partitions() -> None:
+    parts = _parts("ta_signals", list(range(1, 31))) + _parts("ta_microbars", [4, 4])
+    data = Storage("r1", [("default", 10, 100)], parts)
+    samples = check_samples(render_storage(data, top_n=3))
+    table_bytes = {s.labels["table"]: s.value for s in samples if s.name.endswith("table_bytes")}
+    assert table_bytes == {"ta_signals": sum(range(1, 31)), "ta_microbars": 8}
+    partition_series = [s for s in samples if s.name.endswith("partition_bytes")]
+    assert len(partition_series) == 6 + 2
+    disk = {s.name: s.value for s in samples if "disk" in s.name}
+    assert disk == {
+        "torghut_ta_clickhouse_disk_free_bytes": 10,
+        "torghut_ta_clickhouse_disk_total_bytes": 100,
+    }
+
+
+def test_render_replication() -> None:
+    data = Replication("r2", [("ta_signals", 1, 0, 12.5, 3)])
+    samples = {s.name: (s.value, dict(s.labels)) for s in check_samples(render_replication(data))}
+    assert samples["torghut_ta_clickhouse_replica_readonly"] == (
+        1.0,
+        {"replica": "r2", "table": "ta_signals"},
+    )
+    assert samples["torghut_ta_clickhouse_replica_delay_seconds"][0] == 12.5
+    assert samples["torghut_ta_clickhouse_replica_queue_size"][0] == 3.0
+
+
+def test_explain_keeps_clickhouse_code_and_drops_driver_noise() -> None:
+    exc = RuntimeError(
+        "HTTPDriver for http://127.0.0.1:8123 received ClickHouse error code 60\n"
+        " Code: 60. DB::Exception: Table torghut.x does not exist. (UNKNOWN_TABLE) (version 26.9.1)"
+    )
+    assert str(explain("r1", exc)) == (
+        "ClickHouse r1: Code: 60. DB::Exception: Table torghut.x does not exist. (UNKNOWN_TABLE)"
+    )
+    refused = OSError("wrapper")
+    refused.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)")
+    assert str(explain("r1", refused)) == "ClickHouse r1: connection refused"
