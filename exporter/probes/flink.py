@@ -1,0 +1,86 @@
+"""Flink: the FlinkDeployment as the operator reports it (Kubernetes) and the job as Flink REST sees it.
+
+Probes: `flink_deployment` (job and lifecycle state sets, desired state, restartNonce, error)
+and `flink_rest` (last completed checkpoint, restarts; only when `flink.rest_url` is set).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiohttp
+
+from exporter.clients import flink_rest as rest
+from exporter.clients.http import new_session
+from exporter.clients.kube import get_flinkdeployment
+from exporter.config import Config
+from exporter.probes.base import ProbeSpec
+from exporter.probes.flink_deployment import (
+    FlinkDeploymentStatus,
+    parse_flinkdeployment,
+    render_deployment,
+)
+from exporter.probes.flink_rest import (
+    FlinkRestStatus,
+    parse_checkpoints,
+    parse_jobs,
+    pick_job,
+    render_rest,
+    restarts_from_exceptions,
+    restarts_from_metrics,
+)
+from exporter.probes.k8s import kube_api
+
+
+async def collect_deployment(
+    api: Any, *, namespace: str, name: str, timeout: float
+) -> FlinkDeploymentStatus:
+    obj = await get_flinkdeployment(api, namespace=namespace, name=name, timeout=timeout)
+    return parse_flinkdeployment(obj)
+
+
+async def collect_rest(
+    session: aiohttp.ClientSession, *, base_url: str, deployment: str, job_name: str
+) -> FlinkRestStatus:
+    job = pick_job(parse_jobs(await rest.jobs_overview(session, base_url=base_url)), name=job_name)
+    ts, cid = parse_checkpoints(
+        await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id)
+    )
+    restarts = restarts_from_metrics(
+        await rest.job_metrics(session, base_url=base_url, job_id=job.job_id, names=["numRestarts"])
+    )
+    source = "metric"
+    if restarts is None:
+        payload = await rest.job_exceptions(session, base_url=base_url, job_id=job.job_id)
+        restarts = restarts_from_exceptions(payload, state=job.state)
+        source = "exception history"
+    return FlinkRestStatus(deployment, job, ts, cid, restarts, source)
+
+
+async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+    api = await kube_api(cfg, stack=stack)
+    name = cfg.flink.deployment
+    t = cfg.probes.timing("flink_deployment")
+
+    async def deployment() -> FlinkDeploymentStatus:
+        return await collect_deployment(
+            api, namespace=cfg.namespace, name=name, timeout=cfg.kubernetes.request_timeout
+        )
+
+    specs = [
+        ProbeSpec(
+            "flink_deployment", deployment, render_deployment, t.interval, t.timeout, t.staleness
+        )
+    ]
+    if cfg.flink.rest_url:
+        r = cfg.probes.timing("flink_rest")
+        session = new_session(timeout=r.timeout)
+        stack.push_async_callback(session.close)
+        base_url = cfg.flink.rest_url
+
+        async def job() -> FlinkRestStatus:
+            return await collect_rest(session, base_url=base_url, deployment=name, job_name=name)
+
+        specs.append(ProbeSpec("flink_rest", job, render_rest, r.interval, r.timeout, r.staleness))
+    return specs
