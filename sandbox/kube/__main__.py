@@ -36,6 +36,20 @@ def build(config: dict[str, Any]) -> web.Application:
     app[ARGOCD_KEY] = argocd
     add_routes(app)
 
+    async def reset(request: web.Request) -> web.Response:
+        """Test isolation: drop every object and seed again (optionally from another repo)."""
+        body = await request.json() if request.can_read_body else {}
+        for key in ("gitops", "argocd", "clickhouse_auth"):
+            if key in body:
+                config[key] = body[key]
+        argocd.reset()
+        operator.since.clear()
+        store.reset()
+        await seed(store, argocd, config)
+        return web.json_response({"resourceVersion": str(store.rv)})
+
+    app.router.add_post("/sandbox/reset", reset)
+
     async def controllers(_: web.Application) -> AsyncIterator[None]:
         if config.get("seed", True):
             await seed(store, argocd, config)

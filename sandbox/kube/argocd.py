@@ -62,6 +62,13 @@ class ArgoCD:
         self.heal: dict[str, tuple[int, float]] = {}  # app -> (attempts, not before)
         store.validators.append(self._admit)
 
+    def reset(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        self.tasks.clear()
+        self.heal.clear()
+        self.next_refresh = 0.0
+
     # -- admission: one operation at a time --------------------------------------------------
     def _admit(self, res: Resource, old: Obj | None, new: Obj) -> None:
         if res is not APPLICATION or old is None:

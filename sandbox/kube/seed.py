@@ -4,6 +4,7 @@ Knative Service) exactly as a later sync would."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -65,4 +66,7 @@ async def seed(store: Store, argocd: ArgoCD, config: dict[str, Any]) -> None:
     )
     app["operation"] = {"initiatedBy": {"username": "sandbox-seed"}, "sync": {}}
     store.create(APPLICATION, NAMESPACE, app)
-    await argocd.operate(APP_NAME, delay=False)
+    # Registered before the next await, so a running controller loop does not start it twice.
+    task = asyncio.create_task(argocd.operate(APP_NAME, delay=False))
+    argocd.tasks[APP_NAME] = task
+    await task

@@ -56,10 +56,14 @@ def make_app(store: Store, token: str) -> web.Application:
 
     app = web.Application(middlewares=[guard])
     app[STORE_KEY] = store
-    app.router.add_get("/version", _static(VERSION))
-    app.router.add_get("/api", _static({"kind": "APIVersions", "versions": ["v1"]}))
-    app.router.add_get("/apis", _static(_group_list()))
-    app.router.add_get("/api/v1", _static(_resource_list("", "v1")))
+    for path, body in (
+        ("/version", VERSION),
+        ("/api", {"kind": "APIVersions", "versions": ["v1"]}),
+        ("/apis", _group_list()),
+        ("/api/v1", _resource_list("", "v1")),
+    ):  # the generated clients ask for some of these with a trailing slash
+        app.router.add_get(path, _static(body))
+        app.router.add_get(path + "/", _static(body))
     app.router.add_get("/apis/{group}/{version}", _group_version)
     app.router.add_route("*", "/api/v1/{tail:.+}", _core)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _grouped)

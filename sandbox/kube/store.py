@@ -71,6 +71,12 @@ class Store:
         tmp.write_text(json.dumps(data))
         tmp.replace(self.state_file)
 
+    def reset(self) -> None:
+        """Forget every object (the counter keeps going, so old resourceVersions stay stale)."""
+        self.objects.clear()
+        self.history.clear()
+        self._save()
+
     # -- watch plumbing ----------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()

@@ -1,0 +1,99 @@
+"""Calls to the stand-in's sandbox hooks, for the other sandbox parts (e.g. the TA writer that
+plays the Flink job): report a job failure, read whether the job should run."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiohttp
+
+NAMESPACE, DEPLOYMENT = "torghut", "torghut-ta"
+
+
+def _path(namespace: str, name: str, action: str) -> str:
+    return f"/sandbox/flinkdeployments/{namespace}/{name}/{action}"
+
+
+def _call(api_url: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        api_url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from exc
+
+
+def fail_job(
+    api_url: str,
+    token: str,
+    message: str,
+    *,
+    namespace: str = NAMESPACE,
+    name: str = DEPLOYMENT,
+    exception_type: str | None = None,
+) -> dict[str, Any]:
+    """Mark the FlinkDeployment's job FAILED with `message`; returns the job view."""
+    body: dict[str, Any] = {"message": message}
+    if exception_type:
+        body["type"] = exception_type
+    return _call(api_url, token, "POST", _path(namespace, name, "fail"), body)
+
+
+def job_state(
+    api_url: str, token: str, *, namespace: str = NAMESPACE, name: str = DEPLOYMENT
+) -> dict[str, Any]:
+    """{desiredState, desiredRunning, jobState, jobId, lifecycleState, running, restartNonce, ...}"""
+    return _call(api_url, token, "GET", _path(namespace, name, "job"))
+
+
+async def afail_job(
+    session: aiohttp.ClientSession,
+    api_url: str,
+    token: str,
+    message: str,
+    *,
+    namespace: str = NAMESPACE,
+    name: str = DEPLOYMENT,
+    exception_type: str | None = None,
+) -> dict[str, Any]:
+    """Async `fail_job` on a caller-owned aiohttp session."""
+    body: dict[str, Any] = {"message": message}
+    if exception_type:
+        body["type"] = exception_type
+    async with session.post(
+        api_url + _path(namespace, name, "fail"),
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        payload = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"fail_job -> {resp.status}: {payload}")
+        return payload
+
+
+async def ajob_state(
+    session: aiohttp.ClientSession,
+    api_url: str,
+    token: str,
+    *,
+    namespace: str = NAMESPACE,
+    name: str = DEPLOYMENT,
+) -> dict[str, Any]:
+    """Async `job_state` on a caller-owned aiohttp session."""
+    async with session.get(
+        api_url + _path(namespace, name, "job"), headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        payload = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"job_state -> {resp.status}: {payload}")
+        return payload
