@@ -42,7 +42,10 @@ async def get_json(
     params: dict[str, str] | None = None,
     allow_status: tuple[int, ...] = (),
 ) -> tuple[int, Any]:
-    """(status, decoded body) of a GET; raises HttpError unless 2xx or listed in `allow_status`."""
+    """(status, decoded body) of a GET; raises HttpError unless 2xx or listed in `allow_status`.
+
+    A 2xx body must be JSON; an allowed error status with a non-JSON body gives None.
+    """
     try:
         async with session.get(url, params=params) as resp:
             text = await resp.text(errors="replace")
@@ -60,6 +63,8 @@ async def get_json(
     try:
         return status, json.loads(text)
     except ValueError:
+        if status in allow_status and not 200 <= status < 300:
+            return status, None  # an allowed error status need not carry JSON
         raise HttpError(
             url, f"HTTP {status} but the body is not JSON: {_snippet(text)!r}"
         ) from None

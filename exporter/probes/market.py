@@ -1,0 +1,51 @@
+"""Market session: 1 while a configured session is open in its time zone (holidays excluded).
+
+Pure and clock-injected: sessions are wall-clock times in `market.timezone`, so the UTC hours
+of a session move with daylight saving time, as the exchange's do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from exporter.config import Config, SessionsConfig
+from exporter.probes.base import ProbeSpec, Sample
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class MarketSession:
+    open: bool
+    local_time: str  # ISO-8601 in the market's zone, for the report
+    holiday: bool
+
+
+def market_state(cfg: SessionsConfig, at: float) -> MarketSession:
+    """Whether a session is open at epoch second `at` (open inclusive, close exclusive)."""
+    local = datetime.fromtimestamp(at, tz=UTC).astimezone(ZoneInfo(cfg.timezone))
+    holiday = local.date() in set(cfg.holidays)
+    day, now = DAYS[local.weekday()], local.time().replace(tzinfo=None)
+    is_open = not holiday and any(day in s.days and s.open <= now < s.close for s in cfg.sessions)
+    return MarketSession(is_open, local.isoformat(), holiday)
+
+
+def render(data: MarketSession) -> Iterable[Sample]:
+    yield Sample("torghut_ta_market_open", 1.0 if data.open else 0.0)
+
+
+async def build(
+    cfg: Config, *, stack: AsyncExitStack, clock: Callable[[], float] = time.time
+) -> list[ProbeSpec]:
+    t = cfg.probes.timing("market")
+    market = cfg.market
+
+    async def run() -> MarketSession:
+        return market_state(market, clock())
+
+    return [ProbeSpec("market", run, render, t.interval, t.timeout, t.staleness)]

@@ -1,0 +1,116 @@
+"""The trading kill switch: TRADING_ENABLED on the Knative Service's container env.
+
+The value may be literal or come from a ConfigMap key (`valueFrom.configMapKeyRef`), which is
+then read too. A value from a Secret, an unset variable or an unparseable value fails the
+probe with the reason: guessing the switch would be worse than not knowing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.clients.kube import get_configmap_data, get_knative_service
+from exporter.config import Config
+from exporter.probes.base import ProbeSpec, Sample
+from exporter.probes.k8s import kube_api
+
+TRUE = frozenset({"true", "1", "yes", "on"})
+FALSE = frozenset({"false", "0", "no", "off"})
+
+
+class TradingSwitchError(Exception):
+    """TRADING_ENABLED cannot be determined; the message says why."""
+
+
+@dataclass(frozen=True)
+class TradingSwitch:
+    service: str
+    env_var: str
+    enabled: bool
+    raw: str
+    container: str
+    source: str  # "value" or "configmap <name>:<key>"
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """Where the variable's value lives: a literal, or a ConfigMap key."""
+
+    container: str
+    value: str | None
+    configmap: str | None = None
+    key: str | None = None
+
+
+def parse_switch(raw: str, *, where: str) -> bool:
+    text = raw.strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise TradingSwitchError(f"{where} is {raw!r}: expected true or false")
+
+
+def find_env(service: Mapping[str, Any], env_var: str) -> EnvRef:
+    """The first container of spec.template that sets `env_var`."""
+    spec = ((service.get("spec") or {}).get("template") or {}).get("spec") or {}
+    name = (service.get("metadata") or {}).get("name", "?")
+    for container in spec.get("containers") or []:
+        for entry in container.get("env") or []:
+            if entry.get("name") != env_var:
+                continue
+            cname = str(container.get("name", "?"))
+            if "value" in entry or "valueFrom" not in entry:
+                return EnvRef(cname, str(entry.get("value") or ""))
+            source = entry["valueFrom"] or {}
+            ref = source.get("configMapKeyRef")
+            if ref and ref.get("name") and ref.get("key"):
+                return EnvRef(cname, None, ref["name"], ref["key"])
+            kind = next(iter(source), "an unknown source")
+            raise TradingSwitchError(
+                f"{env_var} of Service {name} comes from {kind}, which the exporter does not read"
+            )
+    raise TradingSwitchError(f"{env_var} is not set on any container of Service {name}")
+
+
+def render(data: TradingSwitch) -> Iterable[Sample]:
+    yield Sample("torghut_ta_trading_enabled", 1.0 if data.enabled else 0.0)
+
+
+async def collect(
+    api: Any, *, namespace: str, service: str, env_var: str, timeout: float
+) -> TradingSwitch:
+    obj = await get_knative_service(api, namespace=namespace, name=service, timeout=timeout)
+    ref = find_env(obj, env_var)
+    if ref.value is not None:
+        raw, source = ref.value, "value"
+    else:
+        assert ref.configmap is not None and ref.key is not None
+        data = await get_configmap_data(
+            api, namespace=namespace, name=ref.configmap, timeout=timeout
+        )
+        source = f"configmap {ref.configmap}:{ref.key}"
+        if ref.key not in data:
+            raise TradingSwitchError(f"{env_var} refers to {source}, which has no such key")
+        raw = data[ref.key]
+    enabled = parse_switch(raw, where=f"{env_var} of Service {namespace}/{service}")
+    return TradingSwitch(service, env_var, enabled, raw, ref.container, source)
+
+
+async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+    api = await kube_api(cfg, stack=stack)
+    t = cfg.probes.timing("trading")
+
+    async def run() -> TradingSwitch:
+        return await collect(
+            api,
+            namespace=cfg.namespace,
+            service=cfg.trading.service,
+            env_var=cfg.trading.env_var,
+            timeout=cfg.kubernetes.request_timeout,
+        )
+
+    return [ProbeSpec("trading", run, render, t.interval, t.timeout, t.staleness)]
