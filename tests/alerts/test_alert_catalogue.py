@@ -1,0 +1,159 @@
+"""Every alert of the DESIGN.md contract exists, is labelled and annotated alike, uses only
+contract metrics, has a runbook page, and is fired and not fired by a promtool unit test."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.metrics import CATALOGUE
+
+REPO = Path(__file__).resolve().parents[2]
+RUNBOOKS = REPO / "docs" / "runbooks"
+RUNBOOK_BASE = "https://github.com/torghut/torghut-ta-ops/blob/main/docs/runbooks"
+DASHBOARDS = {
+    "https://grafana.example.com/d/torghut-ta-overview",
+    "https://grafana.example.com/d/torghut-ta-remediation",
+}
+# DESIGN.md "Alerts" table: the names are a contract.
+CONTRACT_ALERTS = {
+    "TAFlinkJobFailed",
+    "TAFlinkJobNotRunning",
+    "TASignalsStale",
+    "TATradingOnStaleSignals",
+    "TAClickHouseDiskPressure",
+    "TAClickHouseReplicaReadOnly",
+    "TAFlinkCheckpointStale",
+    "TAKafkaConsumerLagHigh",
+    "TAKafkaUnconsumedDataExpiring",
+    "TAExporterProbeFailing",
+    "TAExporterDown",
+    "TARemediationFailed",
+    "TARemediationAwaitingApproval",
+}
+# DESIGN.md "Metrics": the remediator's metrics (the exporter's are exporter.metrics.CATALOGUE).
+REMEDIATOR_METRICS = {
+    "torghut_ta_remediation_runs_total",
+    "torghut_ta_remediation_steps_total",
+    "torghut_ta_remediation_in_progress",
+    "torghut_ta_remediation_pending_approvals",
+    "torghut_ta_remediation_paused",
+    "torghut_ta_remediation_gate_blocks_total",
+    "torghut_ta_remediation_webhook_requests_total",
+}
+ALLOWED_LABELS = {
+    "severity": {"critical", "warning", "info"},
+    "procedure": {"A", "B", "C", "none"},
+    "remediation": {"auto", "approval", "manual"},
+}
+ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
+RUNBOOK_SECTIONS = (
+    "## What it means",
+    "## Confirm",
+    "## What the remediator does",
+    "## Stop the remediator",
+    "## Roll back",
+)
+KILL_SWITCH = 'torghut.io/remediation-paused: "true"'
+DESIGN_MD = Path(os.environ.get("TORGHUT_DESIGN_MD", "/work/shared/DESIGN.md"))
+
+
+def test_rules_implement_exactly_the_contract_alerts(alert_rules: list[Any]) -> None:
+    assert {r.name for r in alert_rules} == CONTRACT_ALERTS
+
+
+@pytest.mark.skipif(not DESIGN_MD.is_file(), reason=f"{DESIGN_MD} not present")
+def test_contract_list_matches_design_md() -> None:
+    text = DESIGN_MD.read_text(encoding="utf-8")
+    table = text.split("## Alerts", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(TA[A-Za-z]+)`", table))
+    assert named == CONTRACT_ALERTS
+
+
+def test_every_rule_has_the_required_labels(alert_rules: list[Any]) -> None:
+    for rule in alert_rules:
+        for label, allowed in ALLOWED_LABELS.items():
+            assert rule.labels.get(label) in allowed, f"{rule.name}: {label}={rule.labels}"
+        assert rule.labels.get("component"), f"{rule.name}: no component"
+
+
+def test_every_rule_has_the_required_annotations(alert_rules: list[Any]) -> None:
+    for rule in alert_rules:
+        for key in ANNOTATIONS:
+            assert str(rule.annotations.get(key, "")).strip(), f"{rule.name}: no {key}"
+        assert "{{" in rule.annotations["description"], f"{rule.name}: description has no values"
+        assert rule.annotations["runbook_url"] == f"{RUNBOOK_BASE}/{rule.name}.md"
+        assert rule.annotations["dashboard_url"] in DASHBOARDS
+
+
+def test_rules_of_one_alert_differ_only_where_they_must(alert_rules: list[Any]) -> None:
+    """Same-named rules (TAFlinkJobFailed) need distinct label sets, or they would collide."""
+    seen: dict[str, list[dict[str, str]]] = {}
+    for rule in alert_rules:
+        seen.setdefault(rule.name, []).append(rule.labels)
+    for name, label_sets in seen.items():
+        distinct = {tuple(sorted(ls.items())) for ls in label_sets}
+        assert len(distinct) == len(label_sets), f"{name}: two rules with the same labels"
+
+
+def test_rules_use_only_contract_metrics(alert_rules: list[Any]) -> None:
+    known = set(CATALOGUE) | REMEDIATOR_METRICS
+    for rule in alert_rules:
+        text = rule.expr + " ".join(str(v) for v in rule.annotations.values())
+        used = set(re.findall(r"\btorghut_ta_[a-z0-9_]+", text))
+        assert used or "up{" in rule.expr, f"{rule.name}: uses no metric of the contract"
+        assert used <= known, f"{rule.name}: unknown {used - known}"
+
+
+def test_staleness_alerts_only_during_market_hours(alert_rules: list[Any]) -> None:
+    for rule in alert_rules:
+        if "last_event_timestamp_seconds" in rule.expr:
+            assert "(torghut_ta_market_open == 1)" in rule.expr, rule.name
+
+
+def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:
+    for name in {r.name for r in alert_rules}:
+        page = RUNBOOKS / f"{name}.md"
+        assert page.is_file(), f"missing {page}"
+        text = page.read_text(encoding="utf-8")
+        assert text.startswith(f"# {name}"), f"{page}: title must be the alert name"
+        for section in RUNBOOK_SECTIONS:
+            assert section in text, f"{page}: missing {section!r}"
+        assert KILL_SWITCH in text, f"{page}: does not name the kill-switch annotation"
+
+
+def test_no_runbook_page_without_an_alert() -> None:
+    pages = {p.stem for p in RUNBOOKS.glob("TA*.md")}
+    assert pages <= CONTRACT_ALERTS, pages - CONTRACT_ALERTS
+
+
+def _alert_cases(unit_tests: dict[Path, Any]) -> list[dict[str, Any]]:
+    return [
+        case
+        for doc in unit_tests.values()
+        for group in doc["tests"]
+        for case in group.get("alert_rule_test") or []
+    ]
+
+
+def test_every_rule_is_fired_and_not_fired_by_a_unit_test(
+    alert_rules: list[Any], unit_tests: dict[Path, Any]
+) -> None:
+    cases = _alert_cases(unit_tests)
+    for rule in alert_rules:
+        mine = [c for c in cases if c["alertname"] == rule.name]
+        assert any(not c.get("exp_alerts") for c in mine), f"{rule.name}: no not-firing case"
+        fired = [a for c in mine for a in c.get("exp_alerts") or []]
+        matching = [
+            a
+            for a in fired
+            if {k: str(v) for k, v in a["exp_labels"].items()}.items() >= rule.labels.items()
+        ]
+        assert matching, f"{rule.name} {rule.labels}: no unit test fires this rule"
+        assert any(a.get("exp_annotations") for a in matching), (
+            f"{rule.name} {rule.labels}: no unit test checks the rendered annotations"
+        )
