@@ -111,7 +111,9 @@ def test_remediator_disabled_leaves_no_remediator_object(rendered_sets) -> None:
 def test_monitoring_objects_can_be_switched_off(rendered_sets) -> None:
     kinds = {o["kind"] for o in rendered_sets["exporter-only-no-monitoring"]}
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
-    configmaps = [o for o in rendered_sets["exporter-only-no-monitoring"] if o["kind"] == "ConfigMap"]
+    configmaps = [
+        o for o in rendered_sets["exporter-only-no-monitoring"] if o["kind"] == "ConfigMap"
+    ]
     assert all("grafana_dashboard" not in c["metadata"]["labels"] for c in configmaps)
 
 

@@ -102,5 +102,5 @@ seccompProfile:
 
 {{/* Sanitise a file name into a DNS-1123 label fragment. */}}
 {{- define "tto.slug" -}}
-{{- . | lower | regexReplaceAll "[^a-z0-9-]+" "-" | trimAll "-" }}
+{{- regexReplaceAll "[^a-z0-9-]+" (lower .) "-" | trimAll "-" }}
 {{- end }}

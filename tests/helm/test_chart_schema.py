@@ -1,0 +1,93 @@
+"""values.schema.json covers every value and names the key of a wrong one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+BAD_VALUES = [
+    ({"exporter": {"replicas": "two"}}, "/exporter/replicas"),
+    ({"exporter": {"port": 70000}}, "/exporter/port"),
+    ({"remediator": {"journal": {"size": 5}}}, "/remediator/journal/size"),
+    ({"remediator": {"config": {"mode": "yolo"}}}, "/remediator/config/mode"),
+    ({"remediator": {"lease": {"ttl": "15s"}}}, "/remediator/lease"),
+    ({"networkPolicy": {"enabled": "yes"}}, "/networkPolicy/enabled"),
+    ({"secrets": {"gitToken": {"name": "Not_A_Name", "key": "t"}}}, "/secrets/gitToken/name"),
+    ({"image": {"digest": "latest"}}, "/image/digest"),
+    (
+        {"exporter": {"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}},
+        "/exporter/resources/requests/cpu",
+    ),
+    ({"config": {"namespace": 7}}, "/config/namespace"),
+    ({"dashboard": {"enabled": True}}, "dashboard"),
+]
+
+
+@pytest.mark.parametrize(("values", "key"), BAD_VALUES, ids=[k for _, k in BAD_VALUES])
+def test_wrong_value_is_rejected_naming_the_key(kit, values: dict[str, Any], key: str) -> None:
+    with helm.Chart.load(kit.chart_dir) as chart:
+        with pytest.raises(helm.HelmValuesError) as excinfo:
+            chart.validate_schema(values)
+        assert key in str(excinfo.value)
+        # The same values never reach the templates.
+        with pytest.raises(helm.HelmValuesError, match=key):
+            chart.render(values, name=kit.release, namespace=kit.namespace)
+
+
+def test_values_file_with_a_wrong_type_is_rejected(kit, tmp_path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text("remediator:\n  replicas: one\n")
+    values = helm.values_from_yaml(path.read_text())
+    report = helm.lint(str(kit.chart_dir), values, strict=True)
+    assert any("/remediator/replicas" in e for e in report["errors"]), report
+
+
+@pytest.mark.parametrize("value_set", ["default", "network-policy", "custom-names", "no-secrets"])
+def test_value_sets_pass_the_schema(kit, value_set: str) -> None:
+    with helm.Chart.load(kit.chart_dir) as chart:
+        chart.validate_schema(kit.value_sets[value_set])
+
+
+def _uncovered(values: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """Keys of `values` a closed schema object does not list."""
+    if not isinstance(values, dict):
+        return []
+    missing = []
+    extra = schema.get("additionalProperties", True)
+    for key, value in values.items():
+        if key in schema.get("properties", {}):
+            missing += _uncovered(value, schema["properties"][key], f"{path}.{key}")
+        elif extra is False:
+            missing.append(f"{path}.{key}")
+        elif isinstance(extra, dict):
+            missing += _uncovered(value, extra, f"{path}.{key}")
+    return missing
+
+
+def _open_objects(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Paths of objects with named properties that still accept unknown keys."""
+    found = []
+    if schema.get("properties") and schema.get("additionalProperties", True) is not False:
+        found.append(path)
+    for key, child in schema.get("properties", {}).items():
+        found += _open_objects(child, f"{path}.{key}")
+    return found
+
+
+def test_schema_describes_every_default_value(kit) -> None:
+    schema = json.loads((kit.chart_dir / "values.schema.json").read_text())
+    defaults = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())
+    assert _uncovered(defaults, schema, "") == []
+    # A typo in a chart-owned key is caught; only the pass-through configs (owned by the
+    # exporter's and the remediator's config models) accept keys the chart does not know.
+    for path in _open_objects(schema):
+        assert path.startswith((".config", ".remediator.config")), path
+
+
+def test_the_coverage_check_detects_an_unknown_key(kit) -> None:
+    schema = json.loads((kit.chart_dir / "values.schema.json").read_text())
+    assert _uncovered({"exporter": {"replica": 1}}, schema, "") == [".exporter.replica"]

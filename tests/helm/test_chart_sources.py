@@ -1,0 +1,186 @@
+"""The chart ships what the repository defines: alert rules from alerts/rules, dashboards from
+dashboards/ (both through symlinks under files/), and a config the exporter's model accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+from ruamel.yaml import YAML
+
+from exporter.config import Config
+
+
+def source_groups(rules_dir: Path) -> list[dict[str, Any]]:
+    """Rule groups of every *.yml / *.yaml in name order, as Prometheus would load them."""
+    files = sorted([*rules_dir.glob("*.yml"), *rules_dir.glob("*.yaml")], key=lambda p: p.name)
+    return [
+        group for f in files for group in (yaml.safe_load(f.read_text()) or {}).get("groups", [])
+    ]
+
+
+def rendered_groups(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules = [o for o in objects if o["kind"] == "PrometheusRule"]
+    assert len(rules) <= 1
+    return rules[0]["spec"]["groups"] if rules else []
+
+
+def test_rules_come_from_alerts_rules(kit) -> None:
+    link = kit.chart_dir / "files" / "rules"
+    assert link.is_symlink(), "files/rules must link to alerts/rules: one source of truth"
+    assert link.resolve() == (kit.repo / "alerts" / "rules").resolve()
+
+
+def test_rendered_prometheus_rule_equals_the_rule_files(default_objects, kit) -> None:
+    expected = source_groups(kit.repo / "alerts" / "rules")
+    assert rendered_groups(default_objects) == expected
+    if expected:
+        (rule,) = kit.find(default_objects, "PrometheusRule")
+        assert rule["metadata"]["namespace"] == kit.namespace
+
+
+def chart_with_rules(kit, tmp_path: Path, rules: dict[str, str]) -> Path:
+    """A copy of the chart whose files/rules is a real directory holding `rules`."""
+    chart = tmp_path / "torghut-ta-ops"
+    shutil.copytree(kit.chart_dir, chart, symlinks=False)
+    rules_dir = chart / "files" / "rules"
+    shutil.rmtree(rules_dir, ignore_errors=True)
+    rules_dir.mkdir(parents=True)
+    for name, text in rules.items():
+        (rules_dir / name).write_text(text)
+    return chart
+
+
+RULE_A = (
+    "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 2m\n"
+    "    labels: {severity: page, ratio: '0.5'}\n    annotations: {summary: s}\n"
+)
+RULE_B = "groups:\n- name: b\n  interval: 30s\n  rules:\n  - record: r\n    expr: sum(up)\n"
+
+
+def test_the_comparison_fails_when_rules_differ(kit, tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "a.yml").write_text(RULE_A)
+    (reference / "b.yaml").write_text(RULE_B)
+    rules = {"a.yml": RULE_A, "b.yaml": RULE_B, "notes.txt": "not a rule file"}
+    same = chart_with_rules(kit, tmp_path / "same", rules)
+    assert rendered_groups(kit.render(chart_dir=same)) == source_groups(reference)
+    rules["a.yml"] = RULE_A.replace("up == 0", "up == 1")
+    edited = chart_with_rules(kit, tmp_path / "edited", rules)
+    assert rendered_groups(kit.render(chart_dir=edited)) != source_groups(reference)
+
+
+def test_rule_files_read_the_same_in_yaml_1_1_and_1_2(kit) -> None:
+    # Helm (fromYaml) and the API server read YAML 1.1, Prometheus and promtool read YAML 1.2:
+    # a plain `n`, `y`, `on`, `off`, `yes` or `no` would mean a boolean to the chart and a
+    # string to promtool, so the PrometheusRule would silently differ from what was tested.
+    yaml12 = YAML(typ="safe", pure=True)
+    for path in sorted((kit.repo / "alerts" / "rules").glob("*.y*ml")):
+        assert yaml.safe_load(path.read_text()) == yaml12.load(path.read_text()), path.name
+
+
+def test_invalid_rule_file_fails_the_render(kit, tmp_path: Path) -> None:
+    chart = chart_with_rules(kit, tmp_path, {"broken.yml": "groups: [unclosed\n"})
+    with pytest.raises(helm.HelmRenderError, match=r"broken\.yml"):
+        kit.render(chart_dir=chart)
+
+
+def slug(file_name: str) -> str:
+    """The ConfigMap key a dashboard file gets (keys allow only [-._a-zA-Z0-9])."""
+    return re.sub(r"[^a-z0-9-]+", "-", file_name.removesuffix(".json").lower()).strip("-") + ".json"
+
+
+def dashboard_maps(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ConfigMap key -> ConfigMap, for the ConfigMaps the Grafana sidecar picks up."""
+    found = {}
+    for o in objects:
+        if o["kind"] == "ConfigMap" and o["metadata"]["labels"].get("grafana_dashboard") == "1":
+            ((file_name, _),) = o["data"].items()
+            found[file_name] = o
+    return found
+
+
+def test_rendered_dashboards_equal_the_dashboard_files(default_objects, kit) -> None:
+    files = sorted((kit.repo / "dashboards").glob("*.json"))
+    maps = dashboard_maps(default_objects)
+    assert sorted(maps) == sorted(slug(f.name) for f in files)
+    for f in files:
+        key = slug(f.name)
+        assert json.loads(maps[key]["data"][key]) == json.loads(f.read_text())
+    if files:
+        link = kit.chart_dir / "files" / "dashboards"
+        assert link.is_symlink() and link.resolve() == (kit.repo / "dashboards").resolve()
+
+
+def test_dashboard_configmaps_from_files(kit, tmp_path: Path) -> None:
+    chart = tmp_path / "torghut-ta-ops"
+    shutil.copytree(kit.chart_dir, chart, symlinks=False)
+    boards = chart / "files" / "dashboards"
+    shutil.rmtree(boards, ignore_errors=True)
+    boards.mkdir(parents=True)
+    sources = {
+        "ta_pipeline.json": {"title": "TA pipeline", "panels": [{"id": 1, "type": "stat"}]},
+        "Remediation Activity.json": {"title": "Remediation", "panels": []},
+    }
+    for name, board in sources.items():
+        (boards / name).write_text(json.dumps(board, indent=2))
+    objects = kit.render(chart_dir=chart)
+    maps = dashboard_maps(objects)
+    assert sorted(maps) == ["remediation-activity.json", "ta-pipeline.json"]
+    for name, board in sources.items():
+        cm = maps[slug(name)]
+        assert json.loads(cm["data"][slug(name)]) == board
+        assert cm["metadata"]["annotations"] == {"grafana_folder": "Torghut"}
+    names = {cm["metadata"]["name"] for cm in maps.values()}
+    assert names == {
+        "torghut-ta-ops-dashboard-ta-pipeline",
+        "torghut-ta-ops-dashboard-remediation-activity",
+    }
+    assert dashboard_maps(kit.render({"dashboards": {"enabled": False}}, chart_dir=chart)) == {}
+
+
+def config_files(objects: list[dict[str, Any]], kit) -> dict[str, dict[str, Any]]:
+    (cm,) = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")
+    ]
+    return {key: yaml.safe_load(text) for key, text in cm["data"].items()}
+
+
+def test_exporter_config_is_accepted_by_the_exporter_model(rendered_sets, kit) -> None:
+    for value_set, objects in rendered_sets.items():
+        exporter = config_files(objects, kit)["exporter.yaml"]
+        cfg = Config.model_validate(exporter)  # raises naming the key if the chart drifts
+        port = kit.value_sets[value_set].get("exporter", {}).get("port", 9108)
+        assert cfg.server.port == port, value_set
+
+
+def test_exporter_port_follows_the_value(kit) -> None:
+    objects = kit.render({"exporter": {"port": 9200}})
+    assert Config.model_validate(config_files(objects, kit)["exporter.yaml"]).server.port == 9200
+    service = kit.find(objects, "Service", f"{kit.release}-exporter")[0]
+    assert service["spec"]["ports"][0]["port"] == 9200
+
+
+def test_remediator_config_carries_lease_journal_and_secret_files(default_objects, kit) -> None:
+    remediator = config_files(default_objects, kit)["remediator.yaml"]
+    own = remediator.pop("remediator")
+    Config.model_validate(remediator)  # the pipeline part is the exporter's config
+    name = f"{kit.release}-remediator"
+    assert own["lease"] == {"name": name, "namespace": kit.namespace}
+    assert own["journal"]["path"] == "/var/lib/torghut-ta-ops/journal.sqlite"
+    assert own["mode"] == "observe"
+    deployment = kit.find(default_objects, "Deployment", name)[0]
+    mounts = {
+        m["name"]: m["mountPath"]
+        for m in deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
+    assert own["webhook"]["tokenFile"] == f"{mounts['webhook-secret']}/token"
+    assert own["gitops"]["tokenFile"] == f"{mounts['git-secret']}/token"
+    assert own["gitops"]["branch"] == "main"  # user settings merged, not replaced
