@@ -139,6 +139,8 @@ def cluster_options(
         "parallelism.default": 1,
         # REST serves job metrics (numRestarts) from a cache refreshed at most this often
         "metrics.fetcher.update-interval": "1 s",
+        # job details/exceptions come from a cached execution graph of this age (default 3 s)
+        "web.refresh-interval": "1 s",
         "state.backend.type": "hashmap",
         "execution.checkpointing.dir": layout.checkpoint_dir.resolve().as_uri(),
         "io.tmp.dirs": str(work / "tmp"),

@@ -1,0 +1,100 @@
+"""The generated Flink configuration and job arguments (no JVM started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.flink import check_available, trigger_failure
+from sandbox.flink.config import (
+    JOBMANAGER_MAIN,
+    ClusterLayout,
+    JobManagerMemory,
+    TaskManagerMemory,
+    cluster_options,
+    jvm_command,
+    write_conf_dir,
+)
+from sandbox.flink.dist import FlinkUnavailable, find_dist
+from sandbox.flink.job import job_args
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> ClusterLayout:
+    return ClusterLayout(
+        tmp_path, rest_port=18081, rpc_port=16123, slots=2, checkpoint_dir=tmp_path / "ckpt"
+    )
+
+
+def test_config_binds_loopback_and_keeps_state_in_workdir(layout: ClusterLayout) -> None:
+    opts = cluster_options(layout, JobManagerMemory(), TaskManagerMemory())
+    assert opts["rest.port"] == 18081 and opts["jobmanager.rpc.port"] == 16123
+    for key in (
+        "rest.address",
+        "rest.bind-address",
+        "jobmanager.rpc.address",
+        "jobmanager.bind-host",
+        "taskmanager.host",
+        "taskmanager.bind-host",
+    ):
+        assert opts[key] == "127.0.0.1", key
+    assert opts["execution.checkpointing.dir"] == (layout.workdir / "ckpt").as_uri()
+    assert opts["taskmanager.numberOfTaskSlots"] == 2
+    for key in ("io.tmp.dirs", "web.upload.dir", "blob.storage.directory"):
+        assert Path(str(opts[key])).is_relative_to(layout.workdir), key
+
+
+def test_taskmanager_jvm_flags_match_its_memory_components() -> None:
+    tm = TaskManagerMemory()
+    flags = tm.jvm_flags()
+    assert f"-Xmx{tm.framework_heap + tm.task_heap}m" in flags
+    direct = tm.framework_off_heap + tm.task_off_heap + tm.network
+    assert f"-XX:MaxDirectMemorySize={direct}m" in flags
+    opts = tm.options()
+    assert opts["taskmanager.memory.network.min"] == opts["taskmanager.memory.network.max"]
+
+
+def test_conf_dir_is_valid_yaml_with_every_option(layout: ClusterLayout) -> None:
+    try:
+        dist = find_dist()
+    except FlinkUnavailable as exc:
+        pytest.skip(str(exc))
+    opts = cluster_options(layout, JobManagerMemory(), TaskManagerMemory())
+    write_conf_dir(layout, dist, opts)
+    assert yaml.safe_load((layout.conf_dir / "config.yaml").read_text()) == opts
+    assert (layout.conf_dir / "log4j.properties").is_file()
+    assert (layout.workdir / "ckpt").is_dir()
+
+
+def test_jvm_command_runs_the_main_class_with_the_conf_dir(layout: ClusterLayout) -> None:
+    try:
+        dist = check_available()
+    except FlinkUnavailable as exc:
+        pytest.skip(str(exc))
+    argv = jvm_command(
+        layout, dist, role="jobmanager", main_class=JOBMANAGER_MAIN, memory_flags=["-Xmx1m"]
+    )
+    assert argv[-3:] == [JOBMANAGER_MAIN, "--configDir", str(layout.conf_dir)]
+    classpath = argv[argv.index("-classpath") + 1].split(":")
+    assert Path(classpath[-1]).name.startswith("flink-dist")
+    assert "-Xmx1m" in argv
+
+
+def test_job_args_carry_the_marker_and_restart_policy(tmp_path: Path) -> None:
+    args = job_args(tmp_path / "m", restart_attempts=3)
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
+    assert pairs["--fail-marker"] == str(tmp_path / "m")
+    assert pairs["--restart-attempts"] == "3"
+
+
+def test_trigger_failure_writes_count_or_always(tmp_path: Path) -> None:
+    marker = tmp_path / "sub" / "marker"
+    trigger_failure(marker, times=2)
+    assert marker.read_text().strip() == "2"
+    trigger_failure(marker)
+    assert marker.read_text().strip() == "always"
+    with pytest.raises(ValueError, match="times"):
+        trigger_failure(marker, times=0)
+    assert marker.read_text().strip() == "always"  # bad input changed nothing
