@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from sandbox.clickhouse.config import write_config
+from sandbox.clickhouse.config import REPLICATED_STARTUP_SETTINGS, write_config
 from sandbox.clickhouse.ddl import seed_statements
 from sandbox.clickhouse.engine import Engine, Statement
 from sandbox.clickhouse.server import make_app
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             replica=args.replica,
             shard=args.shard,
         )
-    engine = Engine(args.data_dir, config_file=config)
+    startup = REPLICATED_STARTUP_SETTINGS if args.engine == "replicated" else None
+    engine = Engine(args.data_dir, config_file=config, startup_settings=startup)
     if args.seed:
         for sql in seed_statements(engine=args.engine, ttl_days=args.ttl_days):
             engine.execute(Statement(sql=sql))

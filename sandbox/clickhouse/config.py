@@ -43,6 +43,15 @@ def config_xml(
     return "<clickhouse>\n  " + "\n  ".join(parts) + "\n</clickhouse>\n"
 
 
+# An insert into a read-only replica retries Keeper for ~2.5 min with the defaults (20 retries,
+# backoff up to 10 s) before TABLE_IS_READ_ONLY; the sandbox fails it in well under a second.
+# chdb ignores <profiles> in the config file, so these go to the engine as startup settings.
+REPLICATED_STARTUP_SETTINGS = {
+    "insert_keeper_max_retries": "2",
+    "insert_keeper_retry_max_backoff_ms": "200",
+}
+
+
 def write_config(path: Path, **options: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(config_xml(**options))  # type: ignore[arg-type]

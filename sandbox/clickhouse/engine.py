@@ -92,11 +92,17 @@ _SET_STATEMENT = re.compile(r"^\s*SET\s", re.IGNORECASE)
 class Engine:
     """Runs statements on chdb Sessions opened on one data path."""
 
-    def __init__(self, data_dir: Path, *, config_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        config_file: Path | None = None,
+        startup_settings: Mapping[str, str] | None = None,
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.conn_str = str(data_dir.resolve())
-        if config_file is not None:
-            self.conn_str += f"?config-file={config_file.resolve()}"
+        args = [f"config-file={config_file.resolve()}"] if config_file is not None else []
+        args += [f"{name}={value}" for name, value in (startup_settings or {}).items()]
+        self.conn_str = str(data_dir.resolve()) + ("?" + "&".join(args) if args else "")
         self._lock = threading.Lock()
         self._idle: dict[str, list[_Slot]] = {}
         self._named: dict[str, _Slot] = {}
