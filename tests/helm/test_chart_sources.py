@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +186,42 @@ def test_remediator_config_carries_lease_journal_and_secret_files(default_object
     assert own["webhook"]["tokenFile"] == f"{mounts['webhook-secret']}/token"
     assert own["gitops"]["tokenFile"] == f"{mounts['git-secret']}/token"
     assert own["gitops"]["branch"] == "main"  # user settings merged, not replaced
+
+
+def test_exporter_cli_accepts_the_chart_config_and_args(
+    default_objects, kit, tmp_path: Path
+) -> None:
+    exporter = config_files(default_objects, kit)["exporter.yaml"]
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    exporter["clickhouse"]["password"]["file"] = str(secret)  # where the Secret would be mounted
+    config = tmp_path / "exporter.yaml"
+    config.write_text(yaml.safe_dump(exporter))
+    cli = str(Path(sys.executable).with_name("ta-exporter"))
+    checked = subprocess.run(
+        [cli, "check-config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stderr
+    # The container args parse; with an unreadable config the CLI stops at loading it (exit 4),
+    # not at argument parsing (exit 2).
+    deployment = kit.find(default_objects, "Deployment", f"{kit.release}-exporter")[0]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "exporter"
+    args = [str(tmp_path / "missing.yaml") if a.endswith("exporter.yaml") else a for a in args[1:]]
+    served = subprocess.run([cli, *args], capture_output=True, text=True, timeout=60)
+    assert served.returncode == 4, served.stderr
+
+
+def test_notes_carry_the_alertmanager_snippet(kit) -> None:
+    notes = kit.render_text({"secrets": {"webhookToken": {"name": "am-hook", "key": "bearer"}}})
+    text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
+    url = f"http://{kit.release}-remediator.{kit.namespace}.svc:8080/webhook/alertmanager"
+    assert url in text
+    assert "/etc/alertmanager/secrets/am-hook/bearer" in text
+    snippet = (kit.repo / "alerts" / "alertmanager" / "remediator-route.yml").read_text()
+    # Same routes as the tested snippet; only the receiver's address and secret differ.
+    body = text.split("filled in):\n", 1)[1].split("\nSecrets are referenced", 1)[0]
+    rendered = yaml.safe_load("\n".join(line.removeprefix("  ") for line in body.splitlines()))
+    source = yaml.safe_load(snippet)
+    assert rendered["route"] == source["route"]
+    assert rendered["receivers"][0]["name"] == source["receivers"][0]["name"]
