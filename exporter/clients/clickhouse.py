@@ -21,6 +21,7 @@ from exporter.config import ClickHouseConfig, ClickHouseReplica, Config
 from exporter.probes.base import ProbeError
 
 _CODE = re.compile(r"Code: \d+\..*", re.DOTALL)
+_NAME = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -56,8 +57,11 @@ def explain(replica: str, exc: BaseException) -> ProbeError:
     text = str(exc)
     match = _CODE.search(text)
     detail = match.group(0) if match else " ".join(text.split()) or type(exc).__name__
-    detail = detail.split(" (version ")[0].split("\n")[0].strip()
-    return ProbeError(f"ClickHouse {replica}: {detail[:300]}")
+    names = _NAME.findall(detail)
+    detail = detail.split(" (version ")[0].split("\n")[0].split(" In scope ")[0].strip()[:240]
+    if names and f"({names[-1]})" not in detail:  # keep the error's name, e.g. UNKNOWN_TABLE
+        detail = f"{detail.rstrip('. ')}. ({names[-1]})"
+    return ProbeError(f"ClickHouse {replica}: {detail}")
 
 
 class ReplicaClient:
