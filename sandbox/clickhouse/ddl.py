@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 EngineKind = Literal["mergetree", "replicated"]
@@ -33,26 +34,30 @@ _COLUMNS: dict[str, str] = {
 }
 
 
-def table_engine(table: str, kind: EngineKind) -> str:
+def table_engine(table: str, kind: EngineKind, database: str = DATABASE) -> str:
     """MergeTree, or ReplicatedMergeTree with the usual {shard}/{replica} macros."""
     if kind == "replicated":
         return (
-            f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{DATABASE}/{table}', '{{replica}}')"
+            f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}')"
         )
     if kind == "mergetree":
         return "MergeTree"
     raise ValueError(f"unknown table engine kind {kind!r}: use 'mergetree' or 'replicated'")
 
 
-def seed_statements(*, engine: EngineKind = "mergetree", ttl_days: int = 30) -> list[str]:
-    """CREATE statements (idempotent) for database `torghut` and its TA tables."""
+def seed_statements(
+    *, engine: EngineKind = "mergetree", ttl_days: int = 30, database: str = DATABASE
+) -> list[str]:
+    """CREATE statements (idempotent) for `database` (default `torghut`) and its TA tables."""
     if ttl_days < 1:
         raise ValueError(f"ttl_days must be at least 1, got {ttl_days}")
-    statements = [f"CREATE DATABASE IF NOT EXISTS {DATABASE}"]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+        raise ValueError(f"database name must be a plain identifier, got {database!r}")
+    statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
     for table in TABLES:
         statements.append(
-            f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table} ({_COLUMNS[table]}\n)\n"
-            f"ENGINE = {table_engine(table, engine)}\n"
+            f"CREATE TABLE IF NOT EXISTS {database}.{table} ({_COLUMNS[table]}\n)\n"
+            f"ENGINE = {table_engine(table, engine, database)}\n"
             "PARTITION BY toDate(event_ts)\n"
             "ORDER BY (symbol, event_ts)\n"
             f"TTL toDateTime(event_ts) + INTERVAL {int(ttl_days)} DAY"

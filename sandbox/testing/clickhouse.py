@@ -1,1 +1,240 @@
-"""pytest fixtures for the sandbox's clickhouse service."""
+"""pytest fixtures for the sandbox's ClickHouse (chdb behind the ClickHouse HTTP interface).
+
+Every fixture yields a `ClickHouseServer` (host, port, user, password, url, workdir, zookeeper)
+with `.client(**kw)` (a `clickhouse_connect` sync client), `await .async_client(**kw)`,
+`.truncate()` (empties the seeded tables) and `.stop()`.
+
+Session-scoped (one process for the whole run):
+- `clickhouse_server`: seeded database `torghut` (`ta_signals`, `ta_microbars`, MergeTree),
+  user `torghut` with a password. Shared: truncate what you rely on (see `clean_clickhouse`).
+- `zookeeper`: a real ZooKeeper; `zookeeper.endpoints["zookeeper"]` is "127.0.0.1:P".
+- `replicated_clickhouse`: seeded with ReplicatedMergeTree on `zookeeper`. Its replicas are
+  read-only (chdb serves no interserver HTTP): good for reading `system.replicas`. Do not break
+  its ZooKeeper; use `fresh_replicated_clickhouse` for that.
+
+Function-scoped:
+- `clickhouse_client` / `clickhouse_async_client`: clients of `clickhouse_server` (closed after).
+- `clean_clickhouse`: `clickhouse_server` with both seeded tables truncated first.
+- `fresh_replicated_clickhouse`: a private ZooKeeper + replicated server for tests that stop
+  ZooKeeper or delete znodes (`.zookeeper_service` is the ZooKeeper's Service).
+- `pressured_clickhouse`: a server on a 64 MiB tmpfs (root only; skipped otherwise), tables
+  truncated first; `fill_disk(server, below_free_ratio=...)` fills it one daily partition at a
+  time until `system.disks` shows less free space than asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.asyncclient import AsyncClient
+from clickhouse_connect.driver.client import Client
+
+from sandbox.clickhouse import launch, launch_zookeeper, stop
+from sandbox.clickhouse.ddl import DATABASE, TABLES
+from sandbox.clickhouse.pressure import tmpfs_supported
+from sandbox.clickhouse.replicated import zookeeper_available
+from sandbox.util import Service, stop_pid
+
+USER = "torghut"
+PASSWORD = "sandbox-secret"
+
+
+@dataclass
+class ClickHouseServer:
+    """A running sandbox ClickHouse and how to reach it."""
+
+    service: Service
+    workdir: Path
+    host: str
+    port: int
+    user: str
+    password: str
+    zookeeper: str | None = None
+    zookeeper_service: Service | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client(self, **kwargs: Any) -> Client:
+        """A clickhouse-connect sync client; keyword arguments go to `get_client`."""
+        kwargs.setdefault("username", self.user)
+        kwargs.setdefault("password", self.password)
+        return clickhouse_connect.get_client(host=self.host, port=self.port, **kwargs)
+
+    async def async_client(self, **kwargs: Any) -> AsyncClient:
+        """A clickhouse-connect async client; close it with `await client.close()`."""
+        kwargs.setdefault("username", self.user)
+        kwargs.setdefault("password", self.password)
+        return await clickhouse_connect.get_async_client(host=self.host, port=self.port, **kwargs)
+
+    def truncate(self, tables: tuple[str, ...] = TABLES) -> None:
+        client = self.client(autogenerate_session_id=False)
+        try:
+            for table in tables:
+                client.command(f"TRUNCATE TABLE IF EXISTS {DATABASE}.{table}")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        stop(self.service, self.workdir)
+        if self.zookeeper_service is not None:
+            stop_pid(self.zookeeper_service.pid)
+
+
+def start_server(workdir: Path, **options: Any) -> ClickHouseServer:
+    """Launch a server (options as `sandbox.clickhouse.launch`) with the fixtures' credentials."""
+    options.setdefault("user", USER)
+    options.setdefault("password", PASSWORD)
+    service = launch(workdir, **options)
+    host, _, port = service.endpoints["http"].removeprefix("http://").rpartition(":")
+    return ClickHouseServer(
+        service, workdir, host, int(port), options["user"], options["password"],
+        zookeeper=options.get("replicated"),
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def replicated_pair(workdir: Path) -> Iterator[ClickHouseServer]:
+    """A ZooKeeper and a replicated server of its own, both stopped on exit."""
+    zk = launch_zookeeper(workdir)
+    try:
+        server = start_server(workdir, replicated=zk.endpoints["zookeeper"])
+    except BaseException:
+        stop_pid(zk.pid)
+        raise
+    server.zookeeper_service = zk
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fill_disk(server: ClickHouseServer, *, below_free_ratio: float, rows: int = 100_000) -> float:
+    """Insert incompressible rows, one daily partition per insert, until free/total < ratio.
+
+    Returns the free ratio reached. Stops early (without raising) if an insert fails for lack
+    of space, so the caller sees the disk as full as it can get.
+    """
+    client = server.client(autogenerate_session_id=False)
+
+    def free_ratio() -> float:
+        free, total = client.query(
+            "SELECT free_space, total_space FROM system.disks WHERE name = 'default'"
+        ).result_rows[0]
+        return free / total
+
+    try:
+        for day in range(1, 400):
+            ratio = free_ratio()
+            if ratio < below_free_ratio:
+                return ratio
+            try:
+                client.command(
+                    f"INSERT INTO {DATABASE}.ta_microbars "
+                    "(event_ts, symbol, open, high, low, close, volume, trade_count) "
+                    f"SELECT now64(3) - INTERVAL {day} DAY + toIntervalMillisecond(number), "
+                    "toString(number % 50), rand64() / 1e9, rand64() / 1e9, rand64() / 1e9, "
+                    f"rand64() / 1e9, rand64() / 1e9, rand() FROM numbers({int(rows)})"
+                )
+            except clickhouse_connect.driver.exceptions.DatabaseError:
+                return free_ratio()
+        return free_ratio()
+    finally:
+        client.close()
+
+
+def _need_zookeeper() -> None:
+    if not zookeeper_available() or shutil.which("java") is None:
+        pytest.skip("ZooKeeper (Debian package zookeeper) and java are needed")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    server = start_server(tmp_path_factory.mktemp("clickhouse"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clickhouse_client(clickhouse_server: ClickHouseServer) -> Iterator[Client]:
+    client = clickhouse_server.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def clickhouse_async_client(
+    clickhouse_server: ClickHouseServer,
+) -> AsyncIterator[AsyncClient]:
+    client = await clickhouse_server.async_client()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def clean_clickhouse(clickhouse_server: ClickHouseServer) -> ClickHouseServer:
+    clickhouse_server.truncate()
+    return clickhouse_server
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    _need_zookeeper()
+    service = launch_zookeeper(tmp_path_factory.mktemp("zookeeper"))
+    try:
+        yield service
+    finally:
+        stop_pid(service.pid)
+
+
+@pytest.fixture(scope="session")
+def replicated_clickhouse(
+    zookeeper: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClickHouseServer]:
+    server = start_server(
+        tmp_path_factory.mktemp("clickhouse-replicated"),
+        replicated=zookeeper.endpoints["zookeeper"],
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_replicated_clickhouse(tmp_path: Path) -> Iterator[ClickHouseServer]:
+    _need_zookeeper()
+    with replicated_pair(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _pressured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    if not tmpfs_supported():
+        pytest.skip(f"mounting a tmpfs needs root (euid {os.geteuid()})")
+    server = start_server(tmp_path_factory.mktemp("clickhouse-pressured"), tmpfs_size_mb=64)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pressured_clickhouse(_pressured_server: ClickHouseServer) -> ClickHouseServer:
+    _pressured_server.truncate()
+    return _pressured_server
