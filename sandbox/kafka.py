@@ -118,14 +118,19 @@ def launch(
 
     def ready() -> bool:
         if not pid_alive(proc.pid):
-            raise RuntimeError(f"tansu exited during start; see {log}")
-        return port_open(port)
+            return True  # stop polling; reported below
+        # tansu logs "ready in" only once it has bound the port (port_open alone would also
+        # succeed when another process holds the port)
+        return "ready in" in log.read_text(errors="replace") and port_open(port)
 
     try:
         poll_until(ready, timeout=timeout, what=f"tansu listening on {port}")
     except BaseException:
         stop_pid(proc.pid)
         raise
+    if not pid_alive(proc.pid):
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        raise RuntimeError(f"tansu exited during start; log {log}:\n{tail}")
     return Service("kafka", proc.pid, {"kafka_bootstrap": f"127.0.0.1:{port}"}, str(log))
 
 

@@ -76,7 +76,7 @@ def launch(workdir: Path, *, port: int | None = None, timeout: float = 30.0) -> 
 
     def ready() -> bool:
         if not pid_alive(proc.pid):
-            raise RuntimeError(f"moto_server exited during start; see {log}")
+            return True  # stop polling; reported below
         with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1) as resp:
             return resp.status == 200
 
@@ -85,6 +85,9 @@ def launch(workdir: Path, *, port: int | None = None, timeout: float = 30.0) -> 
     except BaseException:
         stop_pid(proc.pid)
         raise
+    if not pid_alive(proc.pid):
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        raise RuntimeError(f"moto_server exited during start; log {log}:\n{tail}")
     return Service("s3", proc.pid, {"s3": url}, str(log))
 
 

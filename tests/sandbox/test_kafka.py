@@ -157,3 +157,9 @@ def test_generate_trades_needs_aware_start() -> None:
 def test_service_is_a_background_process(kafka_service) -> None:
     assert pid_alive(kafka_service.pid)
     assert kafka_service.endpoints["kafka_bootstrap"].startswith("127.0.0.1:")
+
+
+def test_launch_reports_a_broker_that_dies(tmp_path, kafka_bootstrap: str) -> None:
+    taken = int(kafka_bootstrap.rsplit(":", 1)[1])
+    with pytest.raises(RuntimeError, match="tansu exited"):
+        kafka.launch(tmp_path, port=taken)
