@@ -41,9 +41,16 @@ async def collect_deployment(
 
 
 async def collect_rest(
-    session: aiohttp.ClientSession, *, base_url: str, deployment: str, job_name: str
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    deployment: str,
+    job_name: str,
+    job_id: str | None = None,
 ) -> FlinkRestStatus:
-    job = pick_job(parse_jobs(await rest.jobs_overview(session, base_url=base_url)), name=job_name)
+    """Our job (by id when known, else by name), its last completed checkpoint and restarts."""
+    overview = await rest.jobs_overview(session, base_url=base_url)
+    job = pick_job(parse_jobs(overview), name=job_name, job_id=job_id)
     ts, cid = parse_checkpoints(
         await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id)
     )

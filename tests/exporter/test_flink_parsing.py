@@ -1,0 +1,181 @@
+"""Pure parsing of FlinkDeployment objects and Flink REST payloads (built here, same shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from exporter.probes.flink_deployment import (
+    JOB_STATES,
+    LIFECYCLE_STATES,
+    FlinkDeploymentError,
+    parse_error,
+    parse_flinkdeployment,
+    render_deployment,
+)
+from exporter.probes.flink_rest import (
+    FlinkJob,
+    FlinkRestError,
+    FlinkRestStatus,
+    parse_checkpoints,
+    parse_jobs,
+    pick_job,
+    render_rest,
+    restarts_from_exceptions,
+    restarts_from_metrics,
+)
+
+
+def _fd(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "torghut-ta", "generation": 4},
+        "spec": {
+            "restartNonce": 3,
+            "flinkConfiguration": {"state.checkpoints.dir": "s3://b/ckpt/torghut-ta"},
+            "job": {"state": "running", "upgradeMode": "last-state"},
+        },
+        "status": status,
+    }
+
+
+def test_failed_deployment_is_read_with_its_error() -> None:
+    error = json.dumps({"type": "org.apache.flink.runtime.JobException", "message": "disk full"})
+    data = parse_flinkdeployment(
+        _fd(
+            jobStatus={"state": "FAILED", "jobId": "abc"},
+            lifecycleState="FAILED",
+            jobManagerDeploymentStatus="READY",
+            error=error,
+            observedGeneration=4,
+        )
+    )
+    assert (data.job_state, data.lifecycle_state, data.jobmanager_status) == (
+        "FAILED",
+        "FAILED",
+        "READY",
+    )
+    assert (data.error_type, data.error_message) == (
+        "org.apache.flink.runtime.JobException",
+        "disk full",
+    )
+    assert data.desired_running and data.restart_nonce == 3 and data.job_id == "abc"
+    assert data.checkpoints_dir == "s3://b/ckpt/torghut-ta"
+
+
+def test_state_sets_have_exactly_one_current_state() -> None:
+    data = parse_flinkdeployment(_fd(jobStatus={"state": "RUNNING"}, lifecycleState="STABLE"))
+    samples = list(render_deployment(data))
+    job = {s.labels["state"]: s.value for s in samples if s.name == "torghut_ta_flink_job_state"}
+    life = {
+        s.labels["state"]: s.value for s in samples if s.name == "torghut_ta_flink_lifecycle_state"
+    }
+    assert set(job) == set(JOB_STATES) and sum(job.values()) == 1 and job["RUNNING"] == 1
+    assert set(life) == set(LIFECYCLE_STATES) and life["STABLE"] == 1 and sum(life.values()) == 1
+
+
+def test_missing_status_is_unknown_and_suspended_spec_is_not_desired_running() -> None:
+    obj = _fd()
+    obj["spec"]["job"]["state"] = "suspended"
+    del obj["status"]
+    data = parse_flinkdeployment(obj)
+    assert data.job_state == "UNKNOWN" and data.lifecycle_state is None
+    assert not data.desired_running
+    values = {(s.name, s.labels.get("state")): s.value for s in render_deployment(data)}
+    assert values[("torghut_ta_flink_job_state", "UNKNOWN")] == 1
+    assert values[("torghut_ta_flink_job_desired_running", None)] == 0
+
+
+def test_flink2_checkpoint_key_and_nested_configuration() -> None:
+    obj = _fd()
+    obj["spec"]["flinkConfiguration"] = {"execution": {"checkpointing": {"dir": "s3p://b/c"}}}
+    assert parse_flinkdeployment(obj).checkpoints_dir == "s3p://b/c"
+
+
+def test_error_text_that_is_not_json_is_kept_as_message() -> None:
+    assert parse_error("plain words") == (None, "plain words")
+    assert parse_error(None) == (None, None)
+
+
+def test_wrong_shapes_are_refused() -> None:
+    with pytest.raises(FlinkDeploymentError, match="status is list"):
+        parse_flinkdeployment({"metadata": {"name": "x"}, "status": []})
+    with pytest.raises(FlinkDeploymentError, match=r"metadata\.name"):
+        parse_flinkdeployment({"spec": {}})
+
+
+def _overview(*jobs: tuple[str, str, str, int]) -> dict[str, Any]:
+    return {
+        "jobs": [
+            {"jid": jid, "name": name, "state": state, "start-time": start, "tasks": {}}
+            for jid, name, state, start in jobs
+        ]
+    }
+
+
+def test_pick_job_prefers_id_then_newest_live_job_of_that_name() -> None:
+    jobs = parse_jobs(
+        _overview(
+            ("old", "torghut-ta", "CANCELED", 100),
+            ("live", "torghut-ta", "RUNNING", 50),
+            ("newer-dead", "torghut-ta", "FAILED", 300),
+            ("other", "something-else", "RUNNING", 400),
+        )
+    )
+    assert pick_job(jobs, name="torghut-ta").job_id == "live"
+    assert pick_job(jobs, name="torghut-ta", job_id="old").job_id == "old"
+    dead = [j for j in jobs if j.state != "RUNNING"]
+    assert pick_job(dead, name="torghut-ta").job_id == "newer-dead"
+    with pytest.raises(FlinkRestError, match=r"no job named 'ta' .*something-else"):
+        pick_job(jobs, name="ta")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["<html>", None, {"jobs": "x"}, {"jobs": [{"name": "no id"}]}, []],
+)
+def test_overview_garbage_is_an_error(garbage: Any) -> None:
+    with pytest.raises(FlinkRestError, match="/jobs/overview"):
+        parse_jobs(garbage)
+
+
+def test_checkpoints_latest_completed_ack_time() -> None:
+    payload = {
+        "counts": {"completed": 6},
+        "latest": {
+            "completed": {
+                "id": 6,
+                "latest_ack_timestamp": 1_795_872_756_749,
+                "status": "COMPLETED",
+            },
+            "failed": None,
+            "savepoint": None,
+            "restored": None,
+        },
+    }
+    assert parse_checkpoints(payload) == (1_795_872_756.749, 6)
+    assert parse_checkpoints({"latest": {"completed": None}}) == (None, None)
+    with pytest.raises(FlinkRestError, match="latest_ack_timestamp"):
+        parse_checkpoints({"latest": {"completed": {"latest_ack_timestamp": "soon"}}})
+    with pytest.raises(FlinkRestError, match="checkpoints"):
+        parse_checkpoints({"errors": ["Job not found"]})
+
+
+def test_restarts_from_metric_or_from_the_exception_history() -> None:
+    assert restarts_from_metrics([{"id": "numRestarts", "value": "2"}]) == 2
+    assert restarts_from_metrics([]) is None
+    with pytest.raises(FlinkRestError):
+        restarts_from_metrics({"numRestarts": 2})
+    history = {"exceptionHistory": {"entries": [{}, {}, {}], "truncated": False}}
+    # three handled failures of a FAILED job: two restarts, then it gave up
+    assert restarts_from_exceptions(history, state="FAILED") == 2
+    assert restarts_from_exceptions(history, state="RUNNING") == 3
+
+
+def test_render_rest_omits_unknown_values() -> None:
+    job = FlinkJob("j", "torghut-ta", "RUNNING", 1)
+    data = FlinkRestStatus("torghut-ta", job, None, None, 0, "metric")
+    assert [(s.name, s.value) for s in render_rest(data)] == [
+        ("torghut_ta_flink_job_restarts", 0.0)
+    ]
