@@ -1,0 +1,157 @@
+"""End to end on real services: Prometheus evaluates the rule file, Alertmanager runs the example
+config, and the remediator webhook receives procedure alerts (bearer token, resolves) while
+procedure=none alerts only reach people.
+
+Only the `for:` durations and the notification timers are shortened; expressions, labels,
+annotations and routes are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from sandbox import prometheus
+from sandbox.util import free_port
+
+ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"
+EXPORTER_JOB = "torghut-ta-exporter"
+TOKEN = "alert-delivery-test-token"
+
+pytestmark = pytest.mark.slow
+
+
+class FakeExporter:
+    """Serves a mutable set of samples in the Prometheus text format on a loopback port."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, float] = {}
+        self.address = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = "".join(f"{series} {value}\n" for series, value in self.samples.items())
+        return web.Response(text=body, content_type="text/plain")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.address = f"127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def fake_exporter() -> AsyncIterator[FakeExporter]:
+    exporter = FakeExporter()
+    await exporter.start()
+    try:
+        yield exporter
+    finally:
+        await exporter.stop()
+
+
+def fast_rules(tmp_path: Path) -> Path:
+    """The rule file with every `for:` cut to 1 s."""
+    src = next((ALERTS_DIR / "rules").glob("*.yml"))
+    text, n = re.subn(r"(?m)^(\s+for: )\d+[smh]$", r"\g<1>1s", src.read_text(encoding="utf-8"))
+    assert n > 0, "no `for:` found to shorten"
+    dst = tmp_path / src.name
+    dst.write_text(text, encoding="utf-8")
+    return dst
+
+
+def am_config(remediator_url: str, people_url: str, token_file: Path) -> dict[str, Any]:
+    """alertmanager.yml pointed at the local webhooks, with 1 s notification timers."""
+    config = yaml.safe_load((ALERTS_DIR / "alertmanager" / "alertmanager.yml").read_text())
+    routes = [config["route"], *config["route"]["routes"]]
+    for route in routes:
+        for key in ("group_wait", "group_interval"):
+            if key in route:
+                route[key] = "1s"
+    config["route"].update(group_wait="1s", group_interval="1s")
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            if receiver["name"] == "torghut-ta-remediator":
+                hook["url"] = remediator_url
+                hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+            else:
+                hook["url"] = people_url
+    return config
+
+
+def resolved(alertname: str) -> Callable[[prometheus.Delivery], bool]:
+    def match(d: prometheus.Delivery) -> bool:
+        return any(
+            a.get("status") == "resolved" and a["labels"].get("alertname") == alertname
+            for a in d.payload.get("alerts", [])
+        )
+
+    return match
+
+
+def names(deliveries: list[prometheus.Delivery]) -> set[str]:
+    return {a["labels"]["alertname"] for d in deliveries for a in d.payload["alerts"]}
+
+
+async def test_procedure_alert_reaches_remediator_and_people_none_only_people(
+    tmp_path: Path,
+    fake_exporter: FakeExporter,
+    alertmanager_factory: Callable[..., Any],
+    prometheus_factory: Callable[..., Any],
+) -> None:
+    fake_exporter.samples = {
+        'torghut_ta_clickhouse_replica_readonly{replica="chi-0",table="ta_signals"}': 1,
+        'torghut_ta_kafka_consumer_lag_seconds{group="torghut-ta",topic="TA_TRADES"}': 900,
+    }
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+
+    async with (
+        prometheus.WebhookReceiver(bearer=TOKEN, path="/webhook/alertmanager") as remediator,
+        prometheus.WebhookReceiver(path="/people") as people,
+    ):
+        config = am_config(remediator.url, people.url, token_file)
+        am = await asyncio.to_thread(alertmanager_factory, config=config)
+        prom = await asyncio.to_thread(
+            prometheus_factory,
+            scrape_targets=[(EXPORTER_JOB, fake_exporter.address)],
+            rule_files=[fast_rules(tmp_path)],
+            alertmanager_url=am.endpoints["alertmanager"],
+        )
+        await prometheus.wait_targets_up(prom.endpoints["prometheus"], [EXPORTER_JOB])
+
+        got = await remediator.wait_for(prometheus.firing("TAClickHouseReplicaReadOnly"))
+        assert got.authorization == f"Bearer {TOKEN}"
+        (alert,) = [a for a in got.payload["alerts"] if a["status"] == "firing"]
+        assert alert["labels"]["procedure"] == "B"
+        assert alert["labels"]["remediation"] == "approval"
+        assert alert["labels"]["replica"] == "chi-0"
+        assert alert["annotations"]["runbook_url"].endswith("/TAClickHouseReplicaReadOnly.md")
+        assert "read-only on replica chi-0" in alert["annotations"]["description"]
+
+        # continue: true -> the pager still gets it; the lag alert (procedure none) only pages.
+        await people.wait_for(prometheus.firing("TAClickHouseReplicaReadOnly"))
+        await people.wait_for(prometheus.firing("TAKafkaConsumerLagHigh"))
+
+        fake_exporter.samples[
+            'torghut_ta_clickhouse_replica_readonly{replica="chi-0",table="ta_signals"}'
+        ] = 0
+        await remediator.wait_for(resolved("TAClickHouseReplicaReadOnly"))
+
+        assert "TAKafkaConsumerLagHigh" not in names(remediator.deliveries)
+        assert remediator.rejected == [], "Alertmanager sent a request without the bearer token"
