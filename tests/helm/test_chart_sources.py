@@ -225,3 +225,20 @@ def test_notes_carry_the_alertmanager_snippet(kit) -> None:
     source = yaml.safe_load(snippet)
     assert rendered["route"] == source["route"]
     assert rendered["receivers"][0]["name"] == source["receivers"][0]["name"]
+
+
+def test_packaged_chart_carries_the_linked_files(default_objects, kit, tmp_path: Path) -> None:
+    # `helm package` resolves the symlinks: the released archive renders like the directory.
+    archive = Path(helm.package(str(kit.chart_dir), destination=str(tmp_path)))
+    with helm.Chart.load_archive(archive.read_bytes()) as chart:
+        names = {f["name"] for f in chart.files}
+        packaged = chart.render({}, name=kit.release, namespace=kit.namespace, is_install=True)
+    assert {f"files/rules/{p.name}" for p in (kit.repo / "alerts" / "rules").glob("*.yml")} <= names
+    objects = [
+        o
+        for path, text in packaged.items()
+        if not path.endswith("NOTES.txt")
+        for o in yaml.safe_load_all(text)
+        if o
+    ]
+    assert rendered_groups(objects) == rendered_groups(default_objects)
