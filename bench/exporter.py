@@ -1,0 +1,380 @@
+"""Exporter figures, each printed with a baseline measured in the same run.
+
+    .venv/bin/python bench/exporter.py [--only metrics,rows,rss,kafka] [--rows-max 20000000]
+
+- metrics: /metrics latency with ~5,000 series while one ClickHouse replica hangs, against the
+  same series rendered by plain prometheus_client gauges (ratio of medians).
+- rows:    rows read by one freshness cycle (X-ClickHouse-Summary read_rows) as the table grows
+  2M -> 20M rows (history extends backwards; the scan window stays the same).
+- rss:     exporter RSS and CPU per cycle after an hour-equivalent of ClickHouse probe cycles.
+- kafka:   lag over 256 partitions (section owned by the Kafka probes' author).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+import clickhouse_connect
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from exporter.clients import clickhouse as ch
+from exporter.collector import SnapshotCollector
+from exporter.config import Config, parse_config
+from exporter.probes import clickhouse as chprobe
+from exporter.probes.base import Sample
+from exporter.scheduler import Scheduler
+from exporter.server import Runtime, create_app
+from exporter.snapshot import Snapshot
+from sandbox.clickhouse.ddl import seed_statements
+from sandbox.util import Service, free_port, poll_until, port_open, python_module_args, spawn
+
+PARTITION = "torghut_ta_clickhouse_partition_bytes"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _ms(values: list[float]) -> str:
+    return f"median {statistics.median(values) * 1e3:.2f} ms, p99 {_pct(values, 0.99) * 1e3:.2f} ms"
+
+
+def start_clickhouse(workdir: Path) -> tuple[Service, str]:
+    port = free_port()
+    proc = spawn(
+        python_module_args(
+            "sandbox.clickhouse", "--port", str(port), "--data-dir", str(workdir / "data")
+        ),
+        log_path=workdir / "clickhouse.log",
+    )
+    poll_until(lambda: port_open(port), timeout=120, interval=0.1, what="ClickHouse")
+    return Service("clickhouse", proc.pid, {}, ""), f"http://127.0.0.1:{port}"
+
+
+def config(replicas: list[tuple[str, str]], **extra: object) -> Config:
+    return parse_config(
+        {
+            "clickhouse": {"replicas": [{"name": n, "url": u} for n, u in replicas]},
+            "kafka": {"bootstrap_servers": ["127.0.0.1:9"], "topics": ["t"]},
+            **extra,
+        }
+    )
+
+
+def five_thousand_samples() -> tuple[Sample, ...]:
+    return tuple(
+        Sample(
+            PARTITION,
+            float(i * 1000),
+            {"replica": f"r{i % 5}", "table": f"t{i % 10}", "partition": f"p{i}"},
+        )
+        for i in range(5000)
+    )
+
+
+class SilentServer:
+    """Accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+# --- metrics latency ----------------------------------------------------------------------------
+
+
+def _time(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def bench_metrics(n: int = 300) -> None:
+    samples = five_thousand_samples()
+    plain = CollectorRegistry()
+    gauge = Gauge(PARTITION, "baseline", ["replica", "table", "partition"], registry=plain)
+    for s in samples:
+        gauge.labels(**s.labels).set(s.value)
+
+    silent = SilentServer()
+    cfg = config(
+        [("hung", f"http://127.0.0.1:{silent.port}")],
+        probes={"default": {"interval": "1s", "timeout": "1s", "staleness": "60s"}},
+    )
+    snap = Snapshot()
+    snap.register("bulk", staleness=3600)
+    snap.record_success("bulk", samples, duration=0.0)
+    async with AsyncExitStack() as stack:
+        sched = Scheduler(await chprobe.build(cfg, stack=stack), snap)
+        sched.start()
+        stack.push_async_callback(sched.stop)
+        runtime = Runtime.create(cfg, snap, sched.ready)
+        ours = runtime.registry
+        generate_latest(ours), generate_latest(plain)  # warm up
+        base = _time(lambda: generate_latest(plain), n)
+        mine = _time(lambda: generate_latest(ours), n)
+        runner = aiohttp.web.AppRunner(create_app(runtime))
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        port = free_port()
+        await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+        http: list[float] = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(n):
+                t0 = time.perf_counter()
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    body = await resp.read()
+                http.append(time.perf_counter() - t0)
+        lines = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
+        hung = snap.states()["clickhouse_storage/hung"].error
+    silent.close()
+    print(f"metrics: {lines} series exported while replica 'hung' fails with {hung!r}")
+    print(f"  plain prometheus_client gauges (baseline): {_ms(base)}")
+    print(f"  snapshot collector:                        {_ms(mine)}")
+    print(
+        f"  ratio of medians: {statistics.median(mine) / statistics.median(base):.2f}x "
+        f"(p99 ratio {_pct(mine, 0.99) / _pct(base, 0.99):.2f}x)"
+    )
+    print(f"  GET /metrics over HTTP (aiohttp, same loop as the probes): {_ms(http)}")
+
+
+# --- rows read ----------------------------------------------------------------------------------
+
+
+async def bench_rows(url: str, rows_max: int) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    sync = clickhouse_connect.get_client(host=host, port=int(port), send_receive_timeout=3600)
+    for sql in seed_statements(ttl_days=3650):
+        sync.command(sql.replace("torghut", "bench"))
+    cfg = config(
+        [("r1", url)],
+        watch_symbols=["NVDA"],
+        clickhouse={"replicas": [{"name": "r1", "url": url}], "database": "bench"},
+    )
+    [client] = ch.make_clients(cfg, query_timeout=60)
+    steps = [s for s in (2_000_000, 5_000_000, 10_000_000, 20_000_000) if s <= rows_max] or [
+        rows_max
+    ]
+    done = 0
+    print(
+        "rows read by one freshness cycle (table max + watched-symbol window), 4 symbols, 1 row/0.25s:"
+    )
+    try:
+        for target in steps:
+            t0 = time.perf_counter()
+            # row i is at now - i/4 s: growing the table extends history backwards
+            sync.command(
+                "INSERT INTO bench.ta_signals (event_ts, symbol) SELECT "
+                "now64(3) - toIntervalMillisecond(number * 250), "
+                "['NVDA','AAPL','MSFT','AMZN'][number % 4 + 1] "
+                f"FROM numbers({done}, {target - done})"
+            )
+            done = target
+            insert_s = time.perf_counter() - t0
+            data = await chprobe.collect_freshness(client, cfg)
+            full = sync.query("SELECT count() FROM bench.ta_signals WHERE symbol = 'NVDA'")
+            scan = int(full.summary.get("read_rows", 0))
+            print(
+                f"  table {target:>11,} rows: freshness read_rows {data.read_rows:>8,} "
+                f"(baseline full-table symbol scan reads {scan:,}; insert {insert_s:.1f}s)"
+            )
+    finally:
+        await client.close()
+        sync.command("DROP DATABASE IF EXISTS bench")
+
+
+# --- RSS and CPU --------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bench_rss(url: str, cycles: int) -> None:
+    cfg = config(
+        [("r1", url)],
+        watch_symbols=["NVDA"],
+        clickhouse={
+            "replicas": [{"name": "r1", "url": url}],
+            "database": "default",
+            "tables": ["probe_bench"],
+            "signals_table": "probe_bench",
+        },
+    )
+    host, port = url.removeprefix("http://").split(":")
+    sync = clickhouse_connect.get_client(host=host, port=int(port))
+    sync.command(
+        "CREATE TABLE IF NOT EXISTS default.probe_bench (event_ts DateTime64(3, 'UTC'), symbol String) ENGINE = MergeTree PARTITION BY toDate(event_ts) ORDER BY (symbol, event_ts)"
+    )
+    sync.command(
+        "INSERT INTO default.probe_bench SELECT now64(3) - number, 'NVDA' FROM numbers(1000)"
+    )
+    cfg = parse_config(
+        {**cfg.model_dump(mode="json", exclude_none=True), "watch_symbols": ["NVDA"]}
+    )
+    snap = Snapshot()
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(snap))
+    async with AsyncExitStack() as stack:
+        sched = Scheduler(await chprobe.build(cfg, stack=stack), snap)
+        await sched.run_cycle()
+        generate_latest(registry)
+        before = _rss_mb()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(cycles):
+            await sched.run_cycle()
+            generate_latest(registry)  # one scrape per cycle too
+        cpu = (time.process_time() - cpu0) / cycles
+        wall = (time.perf_counter() - wall0) / cycles
+        after = _rss_mb()
+        errors = {n: s.error for n, s in snap.states().items() if s.error}
+    sync.command("DROP TABLE IF EXISTS default.probe_bench")
+    print(
+        f"rss/cpu: {cycles} cycles of {len(snap.states())} ClickHouse probes (= 1h at a 15s interval)"
+    )
+    print(
+        f"  RSS after the first cycle (baseline): {before:.1f} MB; after {cycles} cycles: {after:.1f} MB"
+    )
+    print(
+        f"  CPU per cycle {cpu * 1e3:.1f} ms, wall per cycle {wall * 1e3:.1f} ms; errors: {errors or 'none'}"
+    )
+
+
+# --- Kafka lag over 256 partitions: section for the Kafka probes' author ------------------------
+
+
+async def bench_kafka_lag(partitions: int = 256, records: int = 4, runs: int = 10) -> None:
+    """One lag cycle over `partitions` partitions (batched) against a per-partition baseline."""
+    from datetime import UTC, datetime, timedelta
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from exporter.clients.kafka import KafkaClient
+    from exporter.probes.kafka import collect_lag, fixed_group
+    from sandbox import kafka as sk
+
+    service = sk.launch(Path(tempfile.mkdtemp(prefix="bench-kafka-")))
+    bootstrap = service.endpoints["kafka_bootstrap"]
+    try:
+        await sk.create_topics(bootstrap, {"trades": sk.TopicSpec(partitions=partitions)})
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        await producer.start()
+        start = datetime.now(UTC) - timedelta(hours=1)
+        try:
+            for p in range(partitions):
+                trades = sk.generate_trades(records, start=start, seed=p)
+                await sk.produce_trades(bootstrap, "trades", trades, partition=p, producer=producer)
+        finally:
+            await producer.stop()
+        tps = [TopicPartition("trades", p) for p in range(partitions)]
+        committer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id="bench", enable_auto_commit=False
+        )
+        await committer.start()
+        committer.assign(tps)
+        await committer.commit({tp: tp.partition % (records + 1) for tp in tps})  # mixed lag
+        await committer.stop()
+
+        client = KafkaClient({"bootstrap_servers": [bootstrap], "request_timeout_ms": 10_000})
+
+        async def batched() -> int:
+            data = await collect_lag(
+                client, topics=["trades"], group_of=fixed_group("bench"), read_budget=10.0
+            )
+            return data.topics[0].lag_messages
+
+        async def per_partition() -> int:
+            lag = 0
+            for tp in tps:
+                committed = (await client.committed("bench", [tp]))[tp]
+                end = (await client.end_offsets([tp]))[tp]
+                if 0 <= committed < end:
+                    await client.record_timestamps({tp: committed}, budget=10.0)
+                lag += max(0, end - committed) if committed >= 0 else 0
+            return lag
+
+        try:
+            assert await batched() == await per_partition()  # warm up, and both agree
+            mine = [await _atime(batched) for _ in range(runs)]
+            base = [await _atime(per_partition) for _ in range(max(1, runs // 5))]
+        finally:
+            await client.close()
+        print(f"kafka: lag cycle over {partitions} partitions ({records} records each, mixed lag)")
+        print(f"  per-partition requests (baseline): {_ms(base)}")
+        print(f"  batched probe (exporter):          {_ms(mine)}")
+        print(
+            f"  ratio of medians: {statistics.median(base) / statistics.median(mine):.1f}x faster"
+        )
+    finally:
+        service.stop()
+
+
+async def _atime(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    await fn()  # type: ignore[misc]
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="metrics,rows,rss,kafka")
+    parser.add_argument("--rows-max", type=int, default=20_000_000)
+    parser.add_argument("--cycles", type=int, default=240)
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    service: Service | None = None
+    try:
+        if only & {"rows", "rss"}:
+            service, url = start_clickhouse(Path(tempfile.mkdtemp(prefix="bench-ch-")))
+        if "rss" in only:
+            await bench_rss(url, args.cycles)
+        if "metrics" in only:
+            await bench_metrics()
+        if "rows" in only:
+            await bench_rows(url, args.rows_max)
+        if "kafka" in only:
+            await bench_kafka_lag()
+    finally:
+        if service is not None:
+            service.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
