@@ -18,7 +18,8 @@ Known gaps (each observed, not guessed):
   so the beginning offset is always 0: read the earliest retained timestamp by fetching the
   record at the beginning offset.
 - `list_consumer_group_offsets(group)` without `partitions` drops the connection.
-- AlterConfigs is not negotiated by aiokafka: set topic configs at creation.
+- AlterConfigs is not negotiated (aiokafka raises IncompatibleBrokerVersion): set topic
+  configs at creation.
 - Each consumer-group join (subscribe) takes ~5 s: prefer `assign()` + commit with a group_id.
 - The memory engine loses everything on restart. The s3 engine keeps topics and records, but
   its end offsets lag even with one record per request (3 produces -> end offset 2 while its

@@ -52,3 +52,15 @@ def unique_topic(request: pytest.FixtureRequest) -> str:
     """A topic name no other test in this session uses."""
     name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
     return f"t-{name}-{next(_topic_counter)}"
+
+
+TRADES_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+@pytest.fixture
+async def trades_topic(kafka_bootstrap: str, unique_topic: str) -> str:
+    """A fresh, empty one-partition topic with a 7-day retention.ms, like TA_TRADES."""
+    await kafka.create_topics(
+        kafka_bootstrap, {unique_topic: kafka.TopicSpec(retention_ms=TRADES_RETENTION_MS)}
+    )
+    return unique_topic

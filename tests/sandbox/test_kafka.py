@@ -163,3 +163,19 @@ def test_launch_reports_a_broker_that_dies(tmp_path, kafka_bootstrap: str) -> No
     taken = int(kafka_bootstrap.rsplit(":", 1)[1])
     with pytest.raises(RuntimeError, match="tansu exited"):
         kafka.launch(tmp_path, port=taken)
+
+
+async def test_trades_topic_fixture_is_empty_with_retention(
+    kafka_bootstrap: str, trades_topic: str
+) -> None:
+    assert await kafka.record_at(kafka_bootstrap, trades_topic, 0, 0, timeout=0.3) is None
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, trades_topic)]
+        )
+    finally:
+        await admin.close()
+    configs = {entry[0]: entry[1] for entry in described.resources[0][4]}
+    assert configs["retention.ms"] == str(7 * 24 * 3600 * 1000)
