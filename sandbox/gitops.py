@@ -1,5 +1,8 @@
 """A throwaway GitOps repository shaped like the production one: a bare "remote" (what Argo CD's
-`repoURL` names) plus a working copy, seeded with the torghut TA manifests and committed."""
+`repoURL` names) plus a working copy, seeded with the torghut TA manifests and committed.
+
+The manifests round-trip byte for byte through ruamel.yaml with `YAML()`, `preserve_quotes =
+True`, `width = 4096` and `indent(mapping=2, sequence=4, offset=2)` (the usual k8s layout)."""
 
 from __future__ import annotations
 
