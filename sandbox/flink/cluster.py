@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sandbox.flink.config import (
     JOBMANAGER_MAIN,
@@ -21,9 +24,12 @@ from sandbox.flink.config import (
     write_conf_dir,
 )
 from sandbox.flink.dist import check_available
+from sandbox.flink.job import compile_job, job_args
+from sandbox.flink.rest import submit_job, wait_for_running
 from sandbox.util import Service, free_port, pid_alive, python_module_args, spawn, stop_pid
 
 READY_TIMEOUT_SECONDS = 120.0
+T = TypeVar("T")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -121,6 +127,38 @@ def launch_cluster(
     return service
 
 
-def launch(workdir: Path, **options: Any) -> Service:
-    """The sandbox launcher entry point (see `launch_cluster` for the options)."""
-    return launch_cluster(workdir, **options)
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even when a loop already runs here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def launch(workdir: Path, *, with_job: bool = False, **options: Any) -> Service:
+    """The sandbox launcher entry point (see `launch_cluster` for the options).
+
+    with_job=True also compiles and starts the TA stand-in job and adds its id and fail
+    marker to the endpoints ("flink_job_id", "flink_fail_marker"), for the demo.
+    """
+    service = launch_cluster(workdir, **options)
+    if not with_job:
+        return service
+    try:
+        rest_url = service.endpoints["flink_rest"]
+        marker = Path(workdir).resolve() / "fail-marker"
+        jar = compile_job(workdir)
+
+        async def start() -> str:
+            job_id = await submit_job(rest_url, jar, args=job_args(marker))
+            await wait_for_running(rest_url, job_id)
+            return job_id
+
+        service.endpoints["flink_job_id"] = _run_sync(start())
+        service.endpoints["flink_fail_marker"] = str(marker)
+    except BaseException:
+        service.stop(timeout=10.0)
+        raise
+    return service

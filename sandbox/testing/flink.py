@@ -1,8 +1,9 @@
 """pytest fixtures for the sandbox's real Flink tier (one standalone cluster per session).
 
-- `flink_cluster` (session): the running cluster's Service; `endpoints["flink_rest"]`.
+- `flink_cluster` (session): the running cluster's Service, started like the demo's
+  (`launch(with_job=True)`): endpoints "flink_rest", "flink_job_id", "flink_fail_marker".
 - `flink_job_jar` (session): the compiled TA stand-in job.
-- `flink_shared_job` (session): one RUNNING, checkpointing job to read from; never fail it.
+- `flink_shared_job` (session): that cluster's RUNNING, checkpointing job; never fail it.
 - `flink_job` (function): a fresh RUNNING job the test may fail; cancelled at teardown.
 Everything is skipped, with the reason, when the JDK or apache-flink is missing.
 """
@@ -10,7 +11,6 @@ Everything is skipped, with the reason, when the JDK or apache-flink is missing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,11 +25,12 @@ from sandbox.flink import (
     clear_failure,
     compile_job,
     job_args,
-    launch_cluster,
+    launch,
     submit_job,
     trigger_failure,
     wait_for_running,
 )
+from sandbox.flink.job import DEFAULT_RESTART_ATTEMPTS
 from sandbox.util import Service
 
 JOB_START_TIMEOUT = 90.0
@@ -58,7 +59,7 @@ def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]
         check_available()
     except FlinkUnavailable as exc:
         pytest.skip(f"real Flink tier unavailable: {exc}")
-    service = launch_cluster(tmp_path_factory.mktemp("flink"), slots=2)
+    service = launch(tmp_path_factory.mktemp("flink"), with_job=True, slots=2)
     try:
         yield service
     finally:
@@ -70,7 +71,9 @@ def flink_job_jar(flink_cluster: Service, tmp_path_factory: pytest.TempPathFacto
     return compile_job(tmp_path_factory.mktemp("flink-job"))
 
 
-def start_job(rest_url: str, jar: Path, workdir: Path, *, restart_attempts: int = 2) -> FlinkJob:
+def start_job(
+    rest_url: str, jar: Path, workdir: Path, *, restart_attempts: int = DEFAULT_RESTART_ATTEMPTS
+) -> FlinkJob:
     """Submit TaJob with its own fail marker and wait until its tasks run (blocking)."""
     marker = workdir / f"fail-{uuid.uuid4().hex[:8]}"
     args = job_args(marker, restart_attempts=restart_attempts)
@@ -91,17 +94,14 @@ def stop_job(job: FlinkJob) -> None:
 
 
 @pytest.fixture(scope="session")
-def flink_shared_job(
-    flink_cluster: Service, flink_job_jar: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FlinkJob]:
-    job = start_job(
-        flink_cluster.endpoints["flink_rest"], flink_job_jar, tmp_path_factory.mktemp("markers")
+def flink_shared_job(flink_cluster: Service) -> FlinkJob:
+    ends = flink_cluster.endpoints
+    return FlinkJob(
+        ends["flink_rest"],
+        ends["flink_job_id"],
+        Path(ends["flink_fail_marker"]),
+        DEFAULT_RESTART_ATTEMPTS,
     )
-    try:
-        yield job
-    finally:
-        with contextlib.suppress(Exception):  # the cluster is stopped right after anyway
-            stop_job(job)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from sandbox.flink.config import (
     write_conf_dir,
 )
 from sandbox.flink.dist import FlinkUnavailable, find_dist
-from sandbox.flink.job import job_args
+from sandbox.flink.job import JOB_ENTRY_CLASS, compile_job, job_args
 
 
 @pytest.fixture
@@ -98,3 +99,17 @@ def test_trigger_failure_writes_count_or_always(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="times"):
         trigger_failure(marker, times=0)
     assert marker.read_text().strip() == "always"  # bad input changed nothing
+
+
+def test_compiled_job_jar_names_its_entry_class(tmp_path: Path) -> None:
+    try:
+        check_available()
+    except FlinkUnavailable as exc:
+        pytest.skip(str(exc))
+    jar = compile_job(tmp_path)  # cached by source digest after the first build
+    assert jar == (tmp_path / "job" / "ta-job.jar").resolve()
+    with zipfile.ZipFile(jar) as zf:
+        names = set(zf.namelist())
+        manifest = zf.read("META-INF/MANIFEST.MF").decode()
+    assert "ta/TaJob.class" in names and "ta/TaJob$Indicator.class" in names
+    assert f"Main-Class: {JOB_ENTRY_CLASS}" in manifest
