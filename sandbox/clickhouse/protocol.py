@@ -111,7 +111,7 @@ def build_statement(query: Mapping[str, str], body: bytes) -> Statement:
             stmt.data = url_sql.encode()[match.end() :] + body
             return stmt
         stmt.sql = url_sql + ("\n" + body.decode("utf-8", "replace") if body else "")
-        return stmt
+        return _checked(stmt)
     match = _match_insert(body[:_HEAD_LIMIT])
     if match:
         stmt.sql = match.group(1).decode("utf-8", "replace").strip()
@@ -119,6 +119,18 @@ def build_statement(query: Mapping[str, str], body: bytes) -> Statement:
         stmt.data = body[match.end() :]
         return stmt
     stmt.sql = body.decode("utf-8", "replace")
+    return _checked(stmt)
+
+
+def _checked(stmt: Statement) -> Statement:
+    # chdb takes the SQL as a C string: a NUL would silently cut it short, so refuse it here.
+    position = stmt.sql.find("\x00")
+    if position >= 0:
+        raise ClickHouseError.make(
+            62,
+            "SYNTAX_ERROR",
+            f"Syntax error: failed at position {position + 1}: NUL byte in query",
+        )
     if not stmt.sql.strip():
         raise ClickHouseError.make(62, "SYNTAX_ERROR", "Empty query")
     return stmt
