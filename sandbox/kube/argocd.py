@@ -60,9 +60,11 @@ class ArgoCD:
         self.tasks: dict[str, asyncio.Task[None]] = {}  # app name -> running operation
         self.next_refresh = 0.0
         self.heal: dict[str, tuple[int, float]] = {}  # app -> (attempts, not before)
+        self.epoch = 0  # bumped by reset(); work begun before a reset must not write after it
         store.validators.append(self._admit)
 
     def reset(self) -> None:
+        self.epoch += 1
         for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
@@ -108,10 +110,14 @@ class ArgoCD:
     async def refresh(self, app: Obj) -> None:
         """Compare git with live; maybe start an automated sync or a self-heal."""
         name = app["metadata"]["name"]
+        epoch = self.epoch
         try:
             manifests = await self._manifests(app, None)
         except SourceError as exc:
-            self._set_status(name, {"sync": {"status": "Unknown"}}, condition=str(exc))
+            if epoch == self.epoch:
+                self._set_status(name, {"sync": {"status": "Unknown"}}, condition=str(exc))
+            return
+        if epoch != self.epoch:
             return
         resources, out_of_sync = self._compare(app, manifests)
         sync = {"status": "OutOfSync" if out_of_sync else "Synced", "revision": manifests.revision}
