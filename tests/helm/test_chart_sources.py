@@ -79,6 +79,36 @@ def test_the_comparison_fails_when_rules_differ(kit, tmp_path: Path) -> None:
     assert rendered_groups(kit.render(chart_dir=edited)) != source_groups(reference)
 
 
+RUNBOOK_BASE = "https://github.com/torghut/torghut-ta-ops/blob/main/docs/runbooks"
+GRAFANA_BASE = "https://grafana.example.com"
+
+
+def test_url_bases_are_replaced_and_nothing_else(kit) -> None:
+    rules_dir = kit.repo / "alerts" / "rules"
+    text = "".join(p.read_text() for p in sorted(rules_dir.glob("*.yml")))
+    if not text:
+        pytest.skip("no rule files yet")
+    assert RUNBOOK_BASE in text and GRAFANA_BASE in text  # the bases the template swaps
+    values = {
+        "prometheusRule": {
+            "runbookBaseUrl": "https://wiki.internal/ta/",
+            "grafanaUrl": "https://grafana.internal",
+        }
+    }
+    got = rendered_groups(kit.render(values))
+    expected = [
+        yaml.safe_load(
+            yaml.safe_dump(group, width=10**9)
+            .replace(RUNBOOK_BASE, "https://wiki.internal/ta")
+            .replace(GRAFANA_BASE, "https://grafana.internal")
+        )
+        for group in source_groups(rules_dir)
+    ]
+    assert got == expected
+    urls = [r["annotations"]["runbook_url"] for g in got for r in g["rules"] if "alert" in r]
+    assert urls and all(u.startswith("https://wiki.internal/ta/") for u in urls)
+
+
 def test_rule_files_read_the_same_in_yaml_1_1_and_1_2(kit) -> None:
     # Helm (fromYaml) and the API server read YAML 1.1, Prometheus and promtool read YAML 1.2:
     # a plain `n`, `y`, `on`, `off`, `yes` or `no` would mean a boolean to the chart and a
