@@ -100,6 +100,17 @@ def zk_cli(endpoint: str, *command: str, timeout: float = 60.0) -> str:
     return done.stdout
 
 
+def zk_exists(endpoint: str, path: str) -> bool:
+    """Whether a znode exists (the CLI exits non-zero and says so when it does not)."""
+    try:
+        zk_cli(endpoint, "stat", path)
+    except RuntimeError as exc:
+        if "Node does not exist" in str(exc):
+            return False
+        raise
+    return True
+
+
 def replica_path(table: str, *, shard: str = "01", database: str = "torghut") -> str:
     """The table's znode, as the seed DDL names it."""
     return f"/clickhouse/tables/{shard}/{database}/{table}"
