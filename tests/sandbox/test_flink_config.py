@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sandbox.flink import check_available, trigger_failure
+from sandbox.flink import check_available, launch_cluster, trigger_failure
+from sandbox.flink.cluster import ClusterExited
 from sandbox.flink.config import (
     JOBMANAGER_MAIN,
     ClusterLayout,
@@ -113,3 +116,22 @@ def test_compiled_job_jar_names_its_entry_class(tmp_path: Path) -> None:
         manifest = zf.read("META-INF/MANIFEST.MF").decode()
     assert "ta/TaJob.class" in names and "ta/TaJob$Indicator.class" in names
     assert f"Main-Class: {JOB_ENTRY_CLASS}" in manifest
+
+
+@pytest.mark.slow
+@pytest.mark.flink
+def test_taken_rest_port_fails_fast_with_the_reason(tmp_path: Path) -> None:
+    try:
+        check_available()
+    except FlinkUnavailable as exc:
+        pytest.skip(str(exc))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ClusterExited, match="BindException") as info:
+            launch_cluster(tmp_path, rest_port=port, timeout=60)
+    assert info.value.port_clash
+    plan = json.loads((tmp_path / "cluster-plan.json").read_text())
+    assert len(plan["processes"]) == 2
+    assert "stopping" in (tmp_path / "log" / "supervisor.log").read_text()
