@@ -20,7 +20,7 @@ from exporter.clients.kube import get_flinkdeployment
 from exporter.config import Config
 from exporter.probes.base import ProbeSpec, Sample
 from exporter.probes.flink_deployment import parse_flinkdeployment
-from exporter.probes.k8s import kube_api
+from exporter.probes.k8s import kube_access
 
 _CHK = re.compile(r"chk-(\d+)/$")
 _SKIP = ("shared/", "taskowned/")
@@ -135,7 +135,7 @@ def render(data: CheckpointStorage) -> Iterable[Sample]:
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
     t = cfg.probes.timing("checkpoint_storage")
-    api = await kube_api(cfg, stack=stack)
+    kube = kube_access(cfg, stack=stack)
     s3 = await s3c.open_from_config(cfg, stack=stack, timeout=t.timeout)
     name = cfg.flink.deployment
 
@@ -144,7 +144,10 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
 
     async def collect() -> CheckpointStorage:
         obj = await get_flinkdeployment(
-            api, namespace=cfg.namespace, name=name, timeout=cfg.kubernetes.request_timeout
+            await kube.api(),
+            namespace=cfg.namespace,
+            name=name,
+            timeout=cfg.kubernetes.request_timeout,
         )
         uri = parse_flinkdeployment(obj).checkpoints_dir
         if not uri:

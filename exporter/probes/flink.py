@@ -30,7 +30,7 @@ from exporter.probes.flink_rest import (
     restarts_from_exceptions,
     restarts_from_metrics,
 )
-from exporter.probes.k8s import kube_api
+from exporter.probes.k8s import kube_access
 
 
 async def collect_deployment(
@@ -66,13 +66,16 @@ async def collect_rest(
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    api = await kube_api(cfg, stack=stack)
+    kube = kube_access(cfg, stack=stack)
     name = cfg.flink.deployment
     t = cfg.probes.timing("flink_deployment")
 
     async def deployment() -> FlinkDeploymentStatus:
         return await collect_deployment(
-            api, namespace=cfg.namespace, name=name, timeout=cfg.kubernetes.request_timeout
+            await kube.api(),
+            namespace=cfg.namespace,
+            name=name,
+            timeout=cfg.kubernetes.request_timeout,
         )
 
     specs = [

@@ -18,7 +18,7 @@ from exporter.clients.kafka import KafkaClient, KafkaProbeError, connection_opti
 from exporter.clients.kube import get_configmap_data
 from exporter.config import Config
 from exporter.probes.base import ProbeSpec, Sample
-from exporter.probes.k8s import kube_api
+from exporter.probes.k8s import KubeAccess, kube_access
 
 KAFKA_DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000  # log.retention.hours=168
 GroupSource = Callable[[], Awaitable[tuple[str, str]]]
@@ -226,14 +226,14 @@ async def collect_retention(
     return KafkaRetention(tuple(out), tuple(missing))
 
 
-def configmap_group(cfg: Config, api: object) -> GroupSource:
+def configmap_group(cfg: Config, kube: KubeAccess) -> GroupSource:
     """Reads the group id from the live TA ConfigMap on every call (a replay switches it)."""
     key = cfg.kafka.group_id.configmap_key
     where = f"configmap {cfg.namespace}/{cfg.ta_configmap}:{key}"
 
     async def group_of() -> tuple[str, str]:
         data = await get_configmap_data(
-            api,  # type: ignore[arg-type]
+            await kube.api(),
             namespace=cfg.namespace,
             name=cfg.ta_configmap,
             timeout=cfg.kubernetes.request_timeout,
@@ -259,7 +259,7 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
     if cfg.kafka.group_id.value:
         group_of = fixed_group(cfg.kafka.group_id.value)
     else:
-        group_of = configmap_group(cfg, await kube_api(cfg, stack=stack))
+        group_of = configmap_group(cfg, kube_access(cfg, stack=stack))
     specs = []
     lag_client = KafkaClient(options)
     stack.push_async_callback(lag_client.close)

@@ -15,7 +15,7 @@ from typing import Any
 from exporter.clients.kube import get_configmap_data, get_knative_service
 from exporter.config import Config
 from exporter.probes.base import ProbeSpec, Sample
-from exporter.probes.k8s import kube_api
+from exporter.probes.k8s import kube_access
 
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
@@ -101,12 +101,12 @@ async def collect(
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    api = await kube_api(cfg, stack=stack)
+    kube = kube_access(cfg, stack=stack)
     t = cfg.probes.timing("trading")
 
     async def run() -> TradingSwitch:
         return await collect(
-            api,
+            await kube.api(),
             namespace=cfg.namespace,
             service=cfg.trading.service,
             env_var=cfg.trading.env_var,

@@ -17,6 +17,7 @@ from exporter.clients.kube import KubeError, get_flinkdeployment, open_api
 from exporter.config import Config, KubernetesConfig, parse_config
 from exporter.probes import checkpoints, flink, trading
 from exporter.probes.base import ProbeSpec
+from exporter.probes.k8s import KubeAccess
 from exporter.probes.kafka import configmap_group
 from sandbox import s3 as sandbox_s3
 from sandbox.kube.launcher import write_kubeconfig
@@ -54,7 +55,12 @@ async def test_flink_deployment_probe_matches_the_live_object_and_follows_a_fail
 ) -> None:
     cfg = _cfg(config_data, kube_api.kubeconfig)
     probe = _by_name(await flink.build(cfg, stack=stack))["flink_deployment"]
-    _, obj = kube_api.raw("GET", FD_PATH)
+
+    async def stable() -> Any:
+        _, obj = kube_api.raw("GET", FD_PATH)
+        return obj if (obj.get("status") or {}).get("lifecycleState") == "STABLE" else None
+
+    obj = await apoll_until(stable, timeout=20, what="simulated operator reports STABLE")
     data = await probe.collect()
     assert data.job_state == obj["status"]["jobStatus"]["state"]
     assert data.lifecycle_state == obj["status"]["lifecycleState"]
@@ -132,9 +138,9 @@ async def test_trading_switch_reads_the_knative_env_and_its_changes(
 
 async def test_group_id_follows_the_live_configmap(kube_api, config_data, stack) -> None:
     cfg = _cfg(config_data, kube_api.kubeconfig)
-    api = await open_api(cfg.kubernetes)
-    stack.push_async_callback(api.close)
-    group_of = configmap_group(cfg, api)
+    kube = KubeAccess(cfg.kubernetes)
+    stack.push_async_callback(kube.close)
+    group_of = configmap_group(cfg, kube)
     _, cm = kube_api.raw("GET", CM_PATH)
     assert (await group_of())[0] == cm["data"]["TA_GROUP_ID"]
     kube_api.raw(
@@ -259,3 +265,16 @@ async def test_api_500_and_timeout_fail_with_reason_then_recover(fake_api, stack
         await read()
     fake.mode = "ok"
     assert (await read())["status"]["lifecycleState"] == "STABLE"
+
+
+async def test_without_kubernetes_access_the_probes_build_and_fail_with_the_reason(
+    config_data, stack, monkeypatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    cfg = parse_config(config_data())  # no kubeconfig, and not in a cluster
+    specs = _by_name(await flink.build(cfg, stack=stack)) | _by_name(
+        await trading.build(cfg, stack=stack)
+    )
+    for name in ("flink_deployment", "trading"):
+        with pytest.raises(KubeError, match="cannot load the in-cluster service account"):
+            await specs[name].collect()
