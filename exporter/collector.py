@@ -65,9 +65,14 @@ class SnapshotCollector(Collector):
     def describe(self) -> list[Metric]:
         return []  # dynamic families: skip registry-time name checks and an eager collect
 
+    def key(self, now: float | None = None) -> tuple[int, frozenset[str]]:
+        """Changes exactly when the rendered output would: a new result or a probe going stale."""
+        now = self.snapshot.clock() if now is None else now
+        return (self.snapshot.version, self.snapshot.stale_probes(now))
+
     def families(self) -> list[Metric]:
         now = self.snapshot.clock()
-        key = (self.snapshot.version, self.snapshot.stale_probes(now))
+        key = self.key(now)
         with self._lock:
             if key == self._key:
                 return self._families

@@ -26,12 +26,22 @@ class Runtime:
     snapshot: Snapshot
     ready: asyncio.Event
     registry: CollectorRegistry
+    collector: SnapshotCollector
+    _exposition: tuple[object, bytes] | None = None
 
     @classmethod
     def create(cls, cfg: Config, snapshot: Snapshot, ready: asyncio.Event) -> Runtime:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(SnapshotCollector(snapshot))
-        return cls(cfg=cfg, snapshot=snapshot, ready=ready, registry=registry)
+        collector = SnapshotCollector(snapshot)
+        registry.register(collector)
+        return cls(cfg=cfg, snapshot=snapshot, ready=ready, registry=registry, collector=collector)
+
+    def exposition(self) -> bytes:
+        """The text exposition, re-generated only when the collector's output would change."""
+        key = self.collector.key()
+        if self._exposition is None or self._exposition[0] != key:
+            self._exposition = (key, generate_latest(self.registry))
+        return self._exposition[1]
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -39,7 +49,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    body = generate_latest(runtime.registry)
+    body = runtime.exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
