@@ -161,3 +161,12 @@ async def test_storage_down_then_back_recovers_with_the_same_client(
         assert back.up and back.newest_write == stored[0].last_modified.timestamp()
     finally:
         service.stop()
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.scheduler import check_samples
+
+    data = CheckpointStorage(
+        "torghut-ta", "s3://b/p", True, None, 1.0, "p/j/chk-1/_metadata", 3, False
+    )
+    assert len(check_samples(render(data))) == 2

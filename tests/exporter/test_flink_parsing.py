@@ -179,3 +179,18 @@ def test_render_rest_omits_unknown_values() -> None:
     assert [(s.name, s.value) for s in render_rest(data)] == [
         ("torghut_ta_flink_job_restarts", 0.0)
     ]
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.scheduler import check_samples
+
+    data = parse_flinkdeployment(
+        _fd(jobStatus={"state": "WEIRD_NEW_STATE"}, lifecycleState="STABLE")
+    )
+    samples = check_samples(render_deployment(data))
+    assert {s.labels.get("state") for s in samples if s.value == 1} >= {"WEIRD_NEW_STATE", "STABLE"}
+    job = FlinkJob("j", "torghut-ta", "RUNNING", 1)
+    assert (
+        len(check_samples(render_rest(FlinkRestStatus("torghut-ta", job, 1.0, 1, 0, "metric"))))
+        == 2
+    )

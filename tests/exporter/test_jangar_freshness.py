@@ -122,3 +122,10 @@ async def test_unreachable_api_fails_with_connect_reason() -> None:
             await collect(
                 session, url=f"http://127.0.0.1:{free_port()}", path="/x", symbols=["NVDA"]
             )
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.probes.jangar import JangarFreshness
+    from exporter.scheduler import check_samples
+
+    assert len(check_samples(render(JangarFreshness({"NVDA": 1.0, "AAPL": 2.0}, ())))) == 2

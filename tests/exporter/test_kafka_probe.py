@@ -117,3 +117,21 @@ def test_render_retention_skips_empty_topics_and_unlimited_retention() -> None:
         ("torghut_ta_kafka_earliest_record_timestamp_seconds", (("topic", "a"),)): NOW - 100,
         ("torghut_ta_kafka_retention_seconds", (("topic", "a"),)): 3600.0,
     }
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.scheduler import check_samples
+
+    a0 = TopicPartition("a", 0)
+    lag = interpret_lag(
+        group="g",
+        group_source="config",
+        committed={a0: 1},
+        ends={a0: 3},
+        record_ms={a0: int(NOW * 1000)},
+        missing_topics=(),
+        now=NOW,
+    )
+    assert len(check_samples(render_lag(lag))) == 3
+    ret = KafkaRetention((TopicRetention("a", NOW, 60.0, "topic"),), ())
+    assert len(check_samples(render_retention(ret))) == 2

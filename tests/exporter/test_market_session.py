@@ -61,3 +61,9 @@ def test_several_sessions_and_other_zones() -> None:
 def test_render_is_a_single_unlabelled_gauge() -> None:
     (sample,) = render(market_state(CFG, _at(2026, 11, 27, 10, 0)))
     assert (sample.name, sample.value, dict(sample.labels)) == ("torghut_ta_market_open", 1.0, {})
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.scheduler import check_samples
+
+    assert len(check_samples(render(market_state(CFG, _at(2026, 11, 27, 10, 0))))) == 1

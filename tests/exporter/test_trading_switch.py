@@ -56,3 +56,11 @@ def test_secret_source_and_absence_are_reported() -> None:
         find_env(_svc(ref), "TRADING_ENABLED")
     with pytest.raises(TradingSwitchError, match="not set on any container of Service torghut"):
         find_env(_svc(), "TRADING_ENABLED")
+
+
+def test_rendered_series_fit_the_catalogue() -> None:
+    from exporter.probes.trading import TradingSwitch, render
+    from exporter.scheduler import check_samples
+
+    data = TradingSwitch("torghut", "TRADING_ENABLED", True, "true", "torghut", "value")
+    assert [s.value for s in check_samples(render(data))] == [1.0]
