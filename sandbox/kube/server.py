@@ -162,6 +162,8 @@ async def _dispatch(
         raise web.HTTPNotFound()
     name = parts[1] if len(parts) >= 2 else None
     sub = parts[2] if len(parts) == 3 else None
+    if sub is not None and not res.status_subresource:
+        raise web.HTTPNotFound()  # e.g. Argo CD Applications: status is written inline
     store = request.app[STORE_KEY]
     method = request.method
     if name is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from kubernetes_asyncio import client
@@ -241,3 +242,29 @@ async def test_discovery_and_version(kube_client: client.ApiClient) -> None:
     assert {"flink.apache.org", "argoproj.io", "coordination.k8s.io"} <= {
         g.name for g in groups.groups
     }
+
+
+async def test_events_in_both_groups(kube_client: client.ApiClient) -> None:
+    events = client.EventsV1Api(kube_client)
+    body = client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name="remediation.1"),
+        event_time=datetime.now(UTC),
+        reason="RemediationStarted",
+        note="procedure A",
+        action="Suspend",
+        reporting_controller="torghut-ta-remediator",
+        reporting_instance="r-0",
+        type="Normal",
+    )
+    await events.create_namespaced_event("torghut", body)
+    listed = await events.list_namespaced_event("torghut")
+    assert [e.reason for e in listed.items] == ["RemediationStarted"]
+    # the operator records job state changes as core v1 Events
+    core_events = await client.CoreV1Api(kube_client).list_namespaced_event("torghut")
+    assert all(e.source.component == "flink-kubernetes-operator" for e in core_events.items)
+
+
+def test_status_path_of_a_kind_without_the_subresource_is_404(kube_api: KubeSandbox) -> None:
+    path = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/torghut-ta/status"
+    code, body = kube_api.raw("GET", path)
+    assert code == 404 and body["reason"] == "NotFound"
