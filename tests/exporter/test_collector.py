@@ -83,3 +83,11 @@ def test_promtool_check_metrics_accepts_the_output(clock) -> None:
         ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
     )
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_metrics_doc_lists_every_catalogued_metric() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    missing = [name for name in CATALOGUE if f"`{name}`" not in doc]
+    assert missing == []
