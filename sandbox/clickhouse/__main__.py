@@ -14,6 +14,7 @@ from aiohttp import web
 from sandbox.clickhouse.config import REPLICATED_STARTUP_SETTINGS, write_config
 from sandbox.clickhouse.ddl import seed_statements
 from sandbox.clickhouse.engine import Engine, Statement
+from sandbox.clickhouse.pressure import unmount
 from sandbox.clickhouse.server import make_app
 
 
@@ -31,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--zookeeper", help="host:port; writes a config with <zookeeper> and <macros>")
     p.add_argument("--replica", default="r1")
     p.add_argument("--shard", default="01")
+    p.add_argument(
+        "--unmount-on-exit", action="store_true", help="the data dir is a tmpfs: unmount it on exit"
+    )
     args = p.parse_args(argv)
     if args.engine == "replicated" and not (args.zookeeper or args.config_xml):
         p.error("--engine replicated needs --zookeeper host:port (or a --config-xml with one)")
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     def _exit_now(signum: int, _frame: object) -> None:
         # chdb holding replicated tables hangs in its own shutdown; leave without it.
         logging.info("signal %s: exiting", signum)
+        if args.unmount_on_exit:
+            unmount(args.data_dir)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

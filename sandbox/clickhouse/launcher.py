@@ -49,6 +49,8 @@ def launch(
     args += ["--password-file", str(password_file), "--ttl-days", str(ttl_days)]
     if seed:
         args.append("--seed")
+    if tmpfs_size_mb is not None:
+        args.append("--unmount-on-exit")  # so `ta-sandbox down` (SIGTERM by PID) undoes it too
     if replicated:
         args += ["--engine", "replicated", "--zookeeper", replicated, "--replica", replica]
     if config_xml:
