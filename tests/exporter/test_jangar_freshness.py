@@ -129,3 +129,40 @@ def test_rendered_series_fit_the_catalogue() -> None:
     from exporter.scheduler import check_samples
 
     assert len(check_samples(render(JangarFreshness({"NVDA": 1.0, "AAPL": 2.0}, ())))) == 2
+
+
+@pytest.mark.slow
+async def test_sandbox_jangar_serves_what_clickhouse_holds(clickhouse_server, tmp_path) -> None:
+    from sandbox import jangar
+
+    client = clickhouse_server.client()
+    written = datetime.now(UTC).replace(microsecond=250_000) - timedelta(seconds=42)
+    client.command(
+        "INSERT INTO torghut.ta_signals (event_ts, symbol) VALUES "
+        f"(toDateTime64('{written:%Y-%m-%d %H:%M:%S.%f}', 3, 'UTC'), 'JNGR'), "
+        f"(toDateTime64('{written - timedelta(minutes=5):%Y-%m-%d %H:%M:%S.%f}', 3, 'UTC'), 'JNGR')"
+    )
+    truth = client.query(
+        "SELECT toUnixTimestamp64Milli(max(event_ts)) FROM torghut.ta_signals WHERE symbol = 'JNGR'"
+    ).result_rows[0][0]
+    client.close()
+    secret = tmp_path / "ch-password"
+    secret.write_text(clickhouse_server.password)
+    service = jangar.launch(
+        tmp_path,
+        clickhouse_url=clickhouse_server.url,
+        clickhouse_user=clickhouse_server.user,
+        clickhouse_password_file=secret,
+    )
+    try:
+        async with new_session(timeout=5) as session:
+            data = await collect(
+                session,
+                url=service.endpoints["jangar"],
+                path="/api/torghut/ta/latest",
+                symbols=["JNGR", "NOPE"],
+            )
+    finally:
+        service.stop()
+    assert data.latest == {"JNGR": truth / 1000}
+    assert data.missing == ("NOPE",)
