@@ -10,6 +10,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from sandbox.testing.kube import KubeSandbox
+from sandbox.util import apoll_until
 
 MERGE = "application/merge-patch+json"
 FLINK = ("flink.apache.org", "v1beta1", "torghut", "flinkdeployments")
@@ -166,19 +167,39 @@ async def test_replace_with_stale_resource_version_conflicts(
         'Operation cannot be fulfilled on flinkdeployments.flink.apache.org "torghut-ta": the '
         "object has been modified; please apply your changes to the latest version and try again"
     )
-    fresh = await api.get_namespaced_custom_object(*FLINK, "torghut-ta")
-    fresh["spec"]["restartNonce"] = 3
-    replaced = await api.replace_namespaced_custom_object(*FLINK, "torghut-ta", fresh)
+    # the operator writes status concurrently, so a fresh read may itself go stale: retry on
+    # 409 as real clients do
+
+    async def replace_fresh() -> dict | None:
+        fresh = await api.get_namespaced_custom_object(*FLINK, "torghut-ta")
+        fresh["spec"]["restartNonce"] = 3
+        try:
+            return await api.replace_namespaced_custom_object(*FLINK, "torghut-ta", fresh)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return None
+
+    replaced = await apoll_until(replace_fresh, timeout=10, what="replace without conflict")
     assert replaced["spec"]["restartNonce"] == 3
 
 
 async def test_status_subresource_is_separate(kube_client: client.ApiClient) -> None:
     api = client.CustomObjectsApi(kube_client)
-    obj = await api.get_namespaced_custom_object(*FLINK, "torghut-ta")
-    # a main-resource write cannot change status
-    obj["status"] = {"lifecycleState": "BOGUS"}
-    obj["spec"]["restartNonce"] = 42
-    written = await api.replace_namespaced_custom_object(*FLINK, "torghut-ta", obj)
+
+    async def replace_with_status() -> dict | None:
+        obj = await api.get_namespaced_custom_object(*FLINK, "torghut-ta")
+        # a main-resource write cannot change status
+        obj["status"] = {"lifecycleState": "BOGUS"}
+        obj["spec"]["restartNonce"] = 42
+        try:
+            return await api.replace_namespaced_custom_object(*FLINK, "torghut-ta", obj)
+        except ApiException as exc:
+            if exc.status != 409:  # the operator may write status in between
+                raise
+            return None
+
+    written = await apoll_until(replace_with_status, timeout=10, what="replace")
     assert written["spec"]["restartNonce"] == 42
     assert (written.get("status") or {}).get("lifecycleState") != "BOGUS"
     # a status write cannot change spec, and does not bump generation
