@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import zipfile
 from pathlib import Path
 
@@ -118,20 +116,27 @@ def test_compiled_job_jar_names_its_entry_class(tmp_path: Path) -> None:
     assert f"Main-Class: {JOB_ENTRY_CLASS}" in manifest
 
 
-@pytest.mark.slow
-@pytest.mark.flink
-def test_taken_rest_port_fails_fast_with_the_reason(tmp_path: Path) -> None:
-    try:
-        check_available()
-    except FlinkUnavailable as exc:
-        pytest.skip(str(exc))
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(ClusterExited, match="BindException") as info:
-            launch_cluster(tmp_path, rest_port=port, timeout=60)
-    assert info.value.port_clash
-    plan = json.loads((tmp_path / "cluster-plan.json").read_text())
-    assert len(plan["processes"]) == 2
-    assert "stopping" in (tmp_path / "log" / "supervisor.log").read_text()
+def test_startup_exit_quotes_the_jvm_errors_and_spots_port_clashes(tmp_path: Path) -> None:
+    # the lines a JobManager logs when its REST port is taken (seen on Flink 2.3)
+    (tmp_path / "jobmanager.log").write_text(
+        "2026-11-28 14:10:09,391 ERROR ClusterEntrypoint - Could not start cluster entrypoint.\n"
+        "Caused by: java.net.BindException: Could not start rest endpoint on any port in port"
+        " range 38093\n"
+        "2026-11-28 14:10:09,392 INFO  something harmless\n"
+    )
+    (tmp_path / "taskmanager.out").write_text("")
+    exc = ClusterExited(tmp_path)
+    assert exc.port_clash
+    assert "jobmanager.log: Caused by: java.net.BindException" in str(exc)
+    assert "harmless" not in str(exc)
+
+    (tmp_path / "jobmanager.log").write_text("ERROR IllegalConfigurationException: bad option\n")
+    other = ClusterExited(tmp_path)
+    assert not other.port_clash
+    assert "bad option" in str(other)
+
+
+def test_launch_refuses_zero_slots(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="slots"):
+        launch_cluster(tmp_path, slots=0)
+    assert not any(tmp_path.iterdir())  # nothing written, nothing started
