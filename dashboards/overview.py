@@ -1,0 +1,286 @@
+"""The "TA pipeline overview" dashboard (uid torghut-ta-overview, the alerts' dashboard_url)."""
+
+from __future__ import annotations
+
+from dashboards import overview_backends
+from dashboards.grafana import (
+    Grid,
+    Json,
+    annotation,
+    by_ref,
+    dashboard,
+    q,
+    query_var,
+    stat,
+    state_code,
+    state_timeline,
+    steps,
+    timeseries,
+    value_map,
+)
+from exporter.probes.flink_deployment import JOB_STATES, LIFECYCLE_STATES
+
+UID = "torghut-ta-overview"
+STALE_S = 300  # TASignalsStale / TATradingOnStaleSignals threshold
+CHECKPOINT_S = 600  # TAFlinkCheckpointStale
+
+JOB_COLOURS = {
+    "RUNNING": "green",
+    "FAILED": "red",
+    "FAILING": "red",
+    "RESTARTING": "orange",
+    "CANCELLING": "orange",
+    "SUSPENDED": "blue",
+    "CANCELED": "purple",
+    "FINISHED": "purple",
+}
+LIFECYCLE_COLOURS = {
+    "STABLE": "green",
+    "DEPLOYED": "light-green",
+    "FAILED": "red",
+    "ROLLING_BACK": "orange",
+    "ROLLED_BACK": "orange",
+    "SUSPENDED": "blue",
+    "DELETING": "purple",
+    "DELETED": "purple",
+}
+SEL_DEPLOY = 'deployment=~"$deployment"'
+
+
+def _state_map(states: tuple[str, ...], colours: dict[str, str]) -> list[Json]:
+    entries = {i: (s, colours.get(s, "yellow")) for i, s in enumerate(states, start=1)}
+    entries[len(states) + 1] = ("OTHER", "text")
+    return value_map(entries)
+
+
+def _freshness(g: Grid) -> None:
+    g.row("Freshness and trading")
+    g.add(
+        stat(
+            "Signal age per table",
+            [
+                q(
+                    'time() - torghut_ta_table_last_event_timestamp_seconds{table=~"$table"}',
+                    "{{table}}",
+                )
+            ],
+            unit="s",
+            description="Now minus the newest event_ts of each TA table. Red past the 5 min staleness threshold.",
+            runbooks=["TASignalsStale", "TATradingOnStaleSignals"],
+            thresholds=steps(("green", None), ("red", STALE_S)),
+        ),
+        w=6,
+        h=5,
+    )
+    g.add(
+        state_timeline(
+            "Trading session and trading switch",
+            [
+                q("max(torghut_ta_market_open)", "trading session"),
+                q("max(torghut_ta_trading_enabled)", "TRADING_ENABLED"),
+            ],
+            unit="bool_on_off",
+            description="Whether a configured trading session is open (staleness alerts only fire then) and whether TRADING_ENABLED is on.",
+            runbooks=["TATradingOnStaleSignals"],
+            overrides=[
+                by_ref("A", mappings=value_map({1: ("open", "blue"), 0: ("closed", "text")})),
+                by_ref("B", mappings=value_map({1: ("enabled", "green"), 0: ("paused", "orange")})),
+            ],
+        ),
+        w=18,
+        h=5,
+    )
+    g.add(
+        timeseries(
+            "Table freshness (age of newest event)",
+            [
+                q(
+                    'time() - torghut_ta_table_last_event_timestamp_seconds{table=~"$table"}',
+                    "{{table}}",
+                )
+            ],
+            unit="s",
+            description="Age of the newest event per TA table. Shaded regions: trading session open.",
+            runbooks=["TASignalsStale"],
+            thresholds=steps(("green", None), ("red", STALE_S)),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=12,
+    )
+    g.add(
+        timeseries(
+            "Symbol freshness",
+            [
+                q(
+                    'time() - torghut_ta_symbol_last_event_timestamp_seconds{table=~"$table",symbol=~"$symbol"}',
+                    "{{table}} {{symbol}}",
+                )
+            ],
+            unit="s",
+            description="Age of the newest event per watched symbol (bounded scan window: a symbol older than the window has no series).",
+            runbooks=["TASignalsStale"],
+            thresholds=steps(("green", None), ("red", STALE_S)),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=12,
+    )
+    g.add(
+        timeseries(
+            "Jangar API freshness",
+            [
+                q(
+                    'time() - torghut_ta_api_last_event_timestamp_seconds{symbol=~"$symbol"}',
+                    "{{symbol}}",
+                )
+            ],
+            unit="s",
+            description="Age of the newest event the Jangar API serves per symbol (what trading reads).",
+            runbooks=["TASignalsStale", "TATradingOnStaleSignals"],
+            thresholds=steps(("green", None), ("red", STALE_S)),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=24,
+        h=6,
+    )
+
+
+def _flink(g: Grid) -> None:
+    g.row("Flink job torghut-ta")
+    g.add(
+        state_timeline(
+            "Job state",
+            [
+                q(
+                    state_code("torghut_ta_flink_job_state", SEL_DEPLOY, JOB_STATES, "deployment"),
+                    "{{deployment}}",
+                )
+            ],
+            unit="none",
+            description="status.jobStatus.state of each FlinkDeployment (state-set gauge, value = current state).",
+            runbooks=["TAFlinkJobFailed", "TAFlinkJobNotRunning"],
+            mappings=_state_map(JOB_STATES, JOB_COLOURS),
+        ),
+        w=12,
+        h=5,
+    )
+    g.add(
+        state_timeline(
+            "Lifecycle state",
+            [
+                q(
+                    state_code(
+                        "torghut_ta_flink_lifecycle_state",
+                        SEL_DEPLOY,
+                        LIFECYCLE_STATES,
+                        "deployment",
+                    ),
+                    "{{deployment}}",
+                )
+            ],
+            unit="none",
+            description="status.lifecycleState of each FlinkDeployment as the operator reports it.",
+            runbooks=["TAFlinkJobFailed", "TAFlinkJobNotRunning"],
+            mappings=_state_map(LIFECYCLE_STATES, LIFECYCLE_COLOURS),
+        ),
+        w=12,
+        h=5,
+    )
+    g.add(
+        timeseries(
+            "Checkpoint age",
+            [
+                q(
+                    f"time() - torghut_ta_flink_last_checkpoint_timestamp_seconds{{{SEL_DEPLOY}}}",
+                    "{{deployment}} last completed checkpoint",
+                ),
+                q(
+                    f"time() - torghut_ta_checkpoint_storage_last_write_timestamp_seconds{{{SEL_DEPLOY}}}",
+                    "{{deployment}} newest object in storage",
+                ),
+            ],
+            unit="s",
+            description="Age of the latest completed checkpoint (Flink REST) and of the newest checkpoint object in storage. Alert at 10 min.",
+            runbooks=["TAFlinkCheckpointStale"],
+            thresholds=steps(("green", None), ("red", CHECKPOINT_S)),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=10,
+    )
+    g.add(
+        timeseries(
+            "Job restarts and restart nonce",
+            [
+                q(f"torghut_ta_flink_job_restarts{{{SEL_DEPLOY}}}", "{{deployment}} numRestarts"),
+                q(f"torghut_ta_flink_restart_nonce{{{SEL_DEPLOY}}}", "{{deployment}} restartNonce"),
+            ],
+            unit="short",
+            description="numRestarts of the job (Flink REST) and spec.restartNonce (a step means someone or the remediator restarted it).",
+            runbooks=["TAFlinkJobFailed"],
+        ),
+        w=8,
+    )
+    g.add(
+        stat(
+            "Checkpoint storage / desired running",
+            [
+                q(f"torghut_ta_checkpoint_storage_up{{{SEL_DEPLOY}}}", "{{deployment}} storage"),
+                q(
+                    f"torghut_ta_flink_job_desired_running{{{SEL_DEPLOY}}}",
+                    "{{deployment}} spec running",
+                ),
+            ],
+            unit="bool_yes_no",
+            description="Whether the checkpoint bucket/prefix answers, and whether spec.job.state is running.",
+            runbooks=["TAFlinkCheckpointStale", "TAFlinkJobNotRunning"],
+            mappings=value_map({1: ("yes", "green"), 0: ("no", "red")}),
+        ),
+        w=6,
+    )
+
+
+def build() -> Json:
+    g = Grid()
+    _freshness(g)
+    _flink(g)
+    overview_backends.kafka(g)
+    overview_backends.clickhouse(g)
+    overview_backends.probes(g)
+    variables = [
+        query_var(
+            "table", "Table", "label_values(torghut_ta_table_last_event_timestamp_seconds, table)"
+        ),
+        query_var(
+            "symbol",
+            "Symbol",
+            'label_values(torghut_ta_symbol_last_event_timestamp_seconds{table=~"$table"}, symbol)',
+        ),
+        query_var(
+            "deployment", "Deployment", "label_values(torghut_ta_flink_job_state, deployment)"
+        ),
+        query_var(
+            "replica", "Replica", "label_values(torghut_ta_clickhouse_disk_total_bytes, replica)"
+        ),
+    ]
+    annotations = [
+        annotation(
+            "Trading session",
+            "max(torghut_ta_market_open) == 1",
+            "Trading session open",
+            "rgba(31, 120, 193, 0.2)",
+        ),
+        annotation(
+            "Firing TA alerts",
+            'ALERTS{alertstate="firing", alertname=~"TA.*"}',
+            "{{alertname}}",
+            "red",
+            tags="alertname,severity,procedure",
+        ),
+    ]
+    return dashboard(
+        UID,
+        "Torghut TA pipeline overview",
+        "Kafka -> Flink torghut-ta -> ClickHouse -> Jangar API -> trading: freshness, job state, lag, replay window, disk and replicas, probe health.",
+        g,
+        variables,
+        annotations,
+    )
