@@ -123,6 +123,7 @@ class Writer:
         self.group: str | None = None
         self.topic: str | None = None
         self.columns: dict[str, list[str]] = {}
+        self.cycles = 0  # completed polls of the FlinkDeployment; tests wait on it
 
     async def run(self, stop: asyncio.Event) -> None:
         api_client = await kconfig.new_client_from_config(config_file=str(self.cfg.kubeconfig))
@@ -150,6 +151,7 @@ class Writer:
                 except (aiohttp.ClientError, OSError, kclient.ApiException) as exc:
                     log.warning("cycle failed: %s", exc)
                     await asyncio.sleep(self.cfg.poll_seconds)
+                self.cycles += 1
         finally:
             await self._drop_consumer()
             await api_client.close()

@@ -46,14 +46,22 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
         return False
 
 
+class ExitedError(RuntimeError):
+    """A process being waited for has ended: waiting longer cannot help."""
+
+
 def poll_until(
     check: Callable[[], T | bool | None],
     *,
     timeout: float,
     interval: float = 0.05,
     what: str = "condition",
+    fatal: tuple[type[BaseException], ...] = (ExitedError,),
 ) -> T:
-    """Call `check` until it returns something truthy; raise TimeoutError at the deadline."""
+    """Call `check` until it returns something truthy; raise TimeoutError at the deadline.
+
+    Exceptions of the `fatal` types end the wait at once; any other is retried.
+    """
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
@@ -61,6 +69,8 @@ def poll_until(
             result = check()
             if result:
                 return result  # type: ignore[return-value]
+        except fatal:
+            raise
         except Exception as exc:  # the check may fail while a service starts
             last_exc = exc
         if time.monotonic() >= deadline:

@@ -1,0 +1,86 @@
+"""ta-sandbox: bring the embedded stack up, report on it, take it down.
+
+ta-sandbox up [--dir DIR]
+ta-sandbox status [--dir DIR] [--json]
+ta-sandbox down [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sandbox import stack, state
+
+ENDPOINT_KEYS = {
+    "http": "clickhouse_http",
+    "kafka_bootstrap": "kafka_bootstrap",
+    "kubeconfig": "kubeconfig",
+    "git_remote": "git_remote",
+    "git_workdir": "git_workdir",
+    "prometheus": "prometheus",
+    "alertmanager": "alertmanager",
+    "exporter": "exporter",
+    "remediator": "remediator",
+    "s3": "s3",
+    "jangar": "jangar",
+    "kube_api": "kube_api",
+}
+
+
+def summary(workdir: Path) -> dict[str, object]:
+    """Endpoints under the names DESIGN.md and the README use, and which services are up."""
+    raw = state.status(state.load(workdir))
+    out: dict[str, object] = {
+        public: raw[key] for key, public in ENDPOINT_KEYS.items() if key in raw
+    }
+    out["up"] = raw["up"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ta-sandbox", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("up", "status", "down"):
+        sp = sub.add_parser(name)
+        sp.add_argument("--dir", type=Path, default=Path(".sandbox"), help="state directory")
+        if name == "status":
+            sp.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    workdir: Path = a.dir.resolve()
+
+    if a.cmd == "up":
+        print(f"ta-sandbox: starting the stack in {workdir}")
+        t0 = time.monotonic()
+        try:
+            stack.up(workdir)
+        except Exception as exc:
+            print(f"ta-sandbox: start failed: {exc}", file=sys.stderr)
+            print("ta-sandbox: stopping what had started", file=sys.stderr)
+            stack.down(workdir, log=lambda m: print(m, file=sys.stderr))
+            return 1
+        print(
+            f"ta-sandbox: ready in {time.monotonic() - t0:.1f}s; stop it with `ta-sandbox down --dir {a.dir}`"
+        )
+        return 0
+    if a.cmd == "down":
+        n = stack.down(workdir)
+        print(f"ta-sandbox: stopped {n} processes")
+        return 0
+    info = summary(workdir)
+    if a.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            if key != "up":
+                print(f"{key:<16} {value}")
+        for name, alive in info["up"].items():  # type: ignore[union-attr]
+            print(f"{name:<16} {'up' if alive else 'DOWN'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

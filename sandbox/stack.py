@@ -1,0 +1,195 @@
+"""`ta-sandbox up`: the whole embedded stack, and the product running on it.
+
+Services start in dependency order; each is recorded in DIR/sandbox.json as soon as it runs,
+so `down` can stop everything even after a failed `up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from sandbox import clickhouse, feed, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox.util import (
+    ExitedError,
+    Service,
+    free_port,
+    pid_alive,
+    poll_until,
+    python_module_args,
+    spawn,
+    stop_pid,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = REPO_ROOT / "alerts" / "rules"
+CH_USER = "torghut"
+# endpoint keys safe to print (the kube launcher's endpoints also carry its bearer token)
+PUBLIC_ENDPOINTS = {
+    "http", "kafka_bootstrap", "s3", "kube_api", "kubeconfig", "jangar", "exporter",
+    "prometheus", "alertmanager", "remediator", "git_remote", "git_workdir",
+}  # fmt: skip
+INGEST_TOPICS = ("trades", "quotes", "bars1m", "microbars", "signals")
+
+
+def exporter_config(
+    *, clickhouse_url: str, kafka_bootstrap: str, kubeconfig: str, s3_url: str, jangar_url: str,
+    password_file: Path, topics: list[str], port: int,
+) -> dict[str, object]:  # fmt: skip
+    """The exporter's config for the sandbox. The market is open around the clock here, so the
+    freshness signals and alerts are live whenever the demo runs."""
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    return {
+        "namespace": "torghut",
+        "watch_symbols": ["NVDA", "AAPL", "MSFT"],
+        "clickhouse": {
+            "replicas": [{"name": "chi-0", "url": clickhouse_url}],
+            "user": CH_USER,
+            "password": {"file": str(password_file)},
+        },
+        "kafka": {"bootstrap_servers": [kafka_bootstrap], "topics": topics},
+        "kubernetes": {"kubeconfig": kubeconfig},
+        "checkpoint_storage": {
+            "endpoint_url": s3_url,
+            "access_key_id": {"file": str(password_file.parent / "s3-access-key-id")},
+            "secret_access_key": {"file": str(password_file.parent / "s3-secret-access-key")},
+        },
+        "jangar": {"url": jangar_url, "symbols": ["NVDA"]},
+        "market": {
+            "timezone": "UTC",
+            "sessions": [{"days": every_day, "open": "00:00:00", "close": "23:59:59"}],
+        },
+        "probes": {"default": {"interval": "2s", "timeout": "2s", "staleness": "30s"}},
+        "server": {"host": "127.0.0.1", "port": port},
+    }
+
+
+def launch_exporter(workdir: Path, config_path: Path, port: int) -> Service:
+    log_path = workdir / "logs" / "exporter.log"
+    args = python_module_args(
+        "exporter.cli", "serve", "--config", str(config_path), "--port", str(port)
+    )
+    proc = spawn(args, log_path=log_path)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if not pid_alive(proc.pid):
+            raise ExitedError(f"exporter exited: {log_path.read_text()[-1500:]}")
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as resp:
+            return resp.status == 200
+
+    try:
+        poll_until(ready, timeout=60, interval=0.2, what="exporter ready")
+    except BaseException:
+        stop_pid(proc.pid)
+        raise
+    return Service("exporter", proc.pid, {"exporter": url}, str(log_path))
+
+
+def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
+    """Start every service; return them. Raises (after recording what runs) on failure."""
+    workdir = workdir.resolve()
+    if any(s for s in state.load(workdir) if s.pid > 0):
+        raise RuntimeError(
+            f"a sandbox is already recorded in {workdir}; run `ta-sandbox down` first"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    services: list[Service] = []
+
+    def started(svc: Service) -> Service:
+        services.append(svc)
+        state.save(workdir, services)
+        shown = " ".join(v for k, v in svc.endpoints.items() if k in PUBLIC_ENDPOINTS)
+        log(f"  {svc.name:<13} up  {shown}")
+        return svc
+
+    secrets_dir = workdir / "secrets"
+    secrets_dir.mkdir(exist_ok=True, mode=0o700)
+    password = secrets.token_urlsafe(18)
+    password_file = secrets_dir / "clickhouse-password"
+    password_file.write_text(password)
+    password_file.chmod(0o600)
+    for name in ("s3-access-key-id", "s3-secret-access-key"):  # moto accepts any key when auth is off
+        (secrets_dir / name).write_text("sandbox")
+
+    ch = started(clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password))
+    ch_url = ch.endpoints["http"]
+    kf = started(kafka.launch(workdir / "kafka"))
+    bootstrap = kf.endpoints["kafka_bootstrap"]
+    s3svc = started(s3.launch(workdir / "s3"))
+    s3_url = s3svc.endpoints["s3"]
+
+    settings = gitops.Settings(kafka_bootstrap=bootstrap, s3_endpoint=s3_url, clickhouse_url=ch_url)
+    topics = [getattr(settings, f"{t}_topic") for t in INGEST_TOPICS]
+    asyncio.run(
+        kafka.create_topics(bootstrap, {t: kafka.TopicSpec(3, 7 * 86400_000) for t in topics})
+    )
+    s3.ensure_bucket(s3_url, settings.checkpoint_bucket)
+    s3.put_checkpoints(
+        s3_url, f"s3://{settings.checkpoint_bucket}/checkpoints/torghut-ta", "0" * 32, [1]
+    )
+    repo = gitops.create_repo(
+        workdir / "git", kafka_bootstrap=bootstrap, s3_endpoint=s3_url, clickhouse_url=ch_url
+    )
+    services.append(
+        Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
+    )
+    kb = started(kube.launch(workdir / "kube", gitops=repo))
+    kubeconfig = kb.endpoints["kubeconfig"]
+
+    started(feed.launch(workdir, kafka_bootstrap=bootstrap, topic=settings.trades_topic))
+    started(
+        ta.launch(
+            workdir, kubeconfig=Path(kubeconfig), clickhouse_url=ch_url, kafka_bootstrap=bootstrap,
+            clickhouse_user=CH_USER, clickhouse_password_file=password_file,
+        )
+    )  # fmt: skip
+    jg = started(
+        jangar.launch(
+            workdir,
+            clickhouse_url=ch_url,
+            clickhouse_user=CH_USER,
+            clickhouse_password_file=password_file,
+        )
+    )
+
+    config_path = workdir / "exporter.yaml"
+    exp_port = free_port()
+    cfg = exporter_config(
+        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=kubeconfig, s3_url=s3_url,
+        jangar_url=jg.endpoints["jangar"], password_file=password_file, topics=[settings.trades_topic],
+        port=exp_port,
+    )  # fmt: skip
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    exp = started(launch_exporter(workdir, config_path, exp_port))
+
+    am = started(prometheus.launch_alertmanager(workdir / "alertmanager"))
+    rule_files = sorted(RULES_DIR.glob("*.yml"))
+    target = ("torghut-ta-exporter", exp.endpoints["exporter"].removeprefix("http://"))
+    started(
+        prometheus.launch_prometheus(
+            workdir / "prometheus", scrape_targets=[target], rule_files=rule_files,
+            alertmanager_url=am.endpoints["alertmanager"],
+        )
+    )  # fmt: skip
+    return services
+
+
+def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:
+    """Stop every recorded process (newest first) by PID; return how many were stopped."""
+    services = state.load(workdir)
+    stopped = 0
+    for svc in reversed(services):
+        if svc.pid > 0:
+            stop_pid(svc.pid)
+            stopped += 1
+            log(f"  {svc.name:<13} stopped (pid {svc.pid})")
+        if svc.name == "clickhouse":
+            clickhouse.stop(svc)
+    state.save(workdir, [])
+    return stopped

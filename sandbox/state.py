@@ -1,0 +1,39 @@
+"""The sandbox's state file: which services run, their PIDs and endpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from sandbox.util import Service, pid_alive
+
+STATE_FILE = "sandbox.json"
+
+
+def load(workdir: Path) -> list[Service]:
+    path = workdir / STATE_FILE
+    if not path.exists():
+        return []
+    return [Service(**s) for s in json.loads(path.read_text())["services"]]
+
+
+def save(workdir: Path, services: list[Service]) -> None:
+    path = workdir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"services": [asdict(s) for s in services]}, indent=2))
+    os.replace(tmp, path)
+
+
+def status(services: list[Service]) -> dict[str, object]:
+    """One object: each endpoint, and whether each service is up (its PID alive)."""
+    out: dict[str, object] = {}
+    up: dict[str, bool] = {}
+    for s in services:
+        alive = pid_alive(s.pid) if s.pid > 0 else True
+        up[s.name] = alive
+        if alive:
+            out.update(s.endpoints)
+    out["up"] = up
+    return out
