@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,9 +80,36 @@ def measure_inprocess_select1(n: int) -> Figure:
     return Figure("SELECT 1 on chdb in-process", samples)
 
 
+def measure_stack_up() -> float:
+    """Seconds for `ta-sandbox up` (the whole stack and the exporter) to report ready."""
+    from sandbox import stack
+
+    with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
+        start = time.perf_counter()
+        try:
+            stack.up(Path(tmp), log=lambda _m: None)
+            return time.perf_counter() - start
+        finally:
+            stack.down(Path(tmp), log=lambda _m: None)
+
+
+def suite_wall_time(run: bool) -> str:
+    """The test suite's wall time: run it now with --run-tests, else the last recorded run."""
+    root = Path(__file__).resolve().parents[1]
+    record = root / ".pytest_cache" / "torghut-wall-time"
+    if run:
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"], cwd=root, check=False
+        )
+    if not record.exists():
+        return "no recorded run (make test, or pass --run-tests)"
+    return record.read_text().strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=500, help="samples per figure")
+    parser.add_argument("--run-tests", action="store_true", help="run the whole suite to time it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         service = launch(Path(tmp), seed=False)
@@ -95,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     print(local.line())
     print(f"{'ratio HTTP / in-process':<44} median {http.median_ms / local.median_ms:8.1f} x   "
           f"p99 {http.p99_ms / local.p99_ms:8.1f} x")  # fmt: skip
+    up = measure_stack_up()
+    print(f"{'ta-sandbox up until ready':<44} {up:8.1f} s    (target < 30 s on 2 cores)")
+    print(f"{'test suite wall time':<44} {suite_wall_time(args.run_tests)}")
     return 0
 
 

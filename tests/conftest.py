@@ -9,3 +9,25 @@ pytest_plugins = [
     "sandbox.testing.flink",
     "sandbox.testing.stack",
 ]
+
+
+def pytest_sessionstart(session):  # type: ignore[no-untyped-def]
+    import time
+
+    session.config._torghut_t0 = time.monotonic()
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """Record the whole run's wall time for bench/sandbox.py (only for full runs)."""
+    import time
+    from pathlib import Path
+
+    if (
+        session.config.args not in ([], [str(Path(session.config.rootpath) / "tests")])
+        or session.config.option.markexpr
+    ):
+        return
+    elapsed = time.monotonic() - session.config._torghut_t0
+    record = Path(session.config.rootpath) / ".pytest_cache" / "torghut-wall-time"
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(f"{elapsed:.0f} s, {session.testscollected} tests, exit {exitstatus}\n")
