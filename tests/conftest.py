@@ -22,10 +22,8 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
     import time
     from pathlib import Path
 
-    if (
-        session.config.args not in ([], [str(Path(session.config.rootpath) / "tests")])
-        or session.config.option.markexpr
-    ):
+    full_run = session.config.args_source.name == "TESTPATHS"
+    if not full_run or session.config.option.markexpr:
         return
     elapsed = time.monotonic() - session.config._torghut_t0
     record = Path(session.config.rootpath) / ".pytest_cache" / "torghut-wall-time"
