@@ -268,6 +268,8 @@ def test_packaged_chart_carries_the_linked_files(default_objects, kit, tmp_path:
         names = {f["name"] for f in chart.files}
         packaged = chart.render({}, name=kit.release, namespace=kit.namespace, is_install=True)
     assert {f"files/rules/{p.name}" for p in (kit.repo / "alerts" / "rules").glob("*.yml")} <= names
+    # The linked directories also hold code (dashboards/*.py); .helmignore keeps it out.
+    assert not [n for n in names if n.endswith((".py", ".pyc"))]
     objects = [
         o
         for path, text in packaged.items()
