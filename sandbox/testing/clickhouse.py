@@ -18,13 +18,18 @@ Function-scoped:
 - `fresh_replicated_clickhouse`: a private ZooKeeper + replicated server for tests that stop
   ZooKeeper or delete znodes (`.zookeeper_service` is the ZooKeeper's Service).
 - `pressured_clickhouse`: a server on a 64 MiB tmpfs (root only; skipped otherwise), tables
-  truncated first; `fill_disk(server, below_free_ratio=...)` fills it one daily partition at a
-  time until `system.disks` shows less free space than asked.
+  truncated first (and any filler file left by `exhaust_disk` removed, before and after);
+  `fill_disk(server, below_free_ratio=...)` fills it one daily partition at a time until
+  `system.disks` shows less free space than asked. `exhaust_disk(server) -> Path` then takes the
+  rest with a plain file, as another tenant or runaway logs would on a shared volume: every
+  insert now fails with the engine's own error (Code 243 NOT_ENOUGH_SPACE: the part's space
+  reservation fails), nothing is stored. Delete the returned file to relieve the pressure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -39,7 +44,7 @@ from clickhouse_connect.driver.client import Client
 
 from sandbox.clickhouse import launch, launch_zookeeper, stop
 from sandbox.clickhouse.ddl import DATABASE, TABLES
-from sandbox.clickhouse.pressure import tmpfs_supported
+from sandbox.clickhouse.pressure import is_mounted, tmpfs_supported
 from sandbox.clickhouse.replicated import zookeeper_available
 from sandbox.util import Service, stop_pid
 
@@ -152,6 +157,38 @@ def fill_disk(server: ClickHouseServer, *, below_free_ratio: float, rows: int = 
         client.close()
 
 
+FILLER = "filler.bin"
+
+
+def exhaust_disk(server: ClickHouseServer) -> Path:
+    """Fill what is left of the server's tmpfs data path with zeros until ENOSPC.
+
+    Returns the filler file (`<workdir>/clickhouse-data/filler.bin`); unlink it to give the
+    space back. Refuses a data path that is not its own mount, so the host disk is never filled.
+    """
+    data_dir = server.workdir.resolve() / "clickhouse-data"
+    if not is_mounted(data_dir):
+        raise RuntimeError(f"{data_dir} is not a mount point: exhaust_disk needs a tmpfs server")
+    path = data_dir / FILLER
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9):  # down to the last page
+            chunk = bytes(size)
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+    return path
+
+
+def _remove_filler(server: ClickHouseServer) -> None:
+    (server.workdir.resolve() / "clickhouse-data" / FILLER).unlink(missing_ok=True)
+
+
 def _need_zookeeper() -> None:
     if not zookeeper_available() or shutil.which("java") is None:
         pytest.skip("ZooKeeper (Debian package zookeeper) and java are needed")
@@ -235,6 +272,10 @@ def _pressured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
 
 
 @pytest.fixture
-def pressured_clickhouse(_pressured_server: ClickHouseServer) -> ClickHouseServer:
+def pressured_clickhouse(_pressured_server: ClickHouseServer) -> Iterator[ClickHouseServer]:
+    _remove_filler(_pressured_server)
     _pressured_server.truncate()
-    return _pressured_server
+    try:
+        yield _pressured_server
+    finally:
+        _remove_filler(_pressured_server)
