@@ -123,6 +123,14 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+def selector_labels(expr: str) -> list[tuple[str, set[str]]]:
+    """(metric, label names matched in its braces) for every `metric{...}` selector."""
+    out = []
+    for m in re.finditer(r"([A-Za-z_:][\w:]*)\{([^}]*)\}", expr):
+        out.append((m.group(1), set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", m.group(2)))))
+    return out
+
+
 def design_remediator_metrics() -> set[str] | None:
     """Remediator metric names in DESIGN.md's metrics table, when that file is at hand."""
     if not DESIGN.exists():

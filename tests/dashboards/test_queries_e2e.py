@@ -46,9 +46,6 @@ SANDBOX_ABSENT: dict[str, str] = {
     "torghut_ta_clickhouse_replica_queue_size": "the stack's ClickHouse is not replicated",
     "torghut_ta_flink_last_checkpoint_timestamp_seconds": "the stack runs no Flink REST API",
     "torghut_ta_flink_job_restarts": "the stack runs no Flink REST API",
-    "torghut_ta_checkpoint_storage_last_write_timestamp_seconds": (
-        "the stack's checkpoint prefix may hold no chk-N object the probe accepts"
-    ),
 }
 PICKED = {
     "torghut-ta-overview": {

@@ -27,6 +27,7 @@ from dashboard_lib import (
     metric_names,
     panels,
     queries,
+    selector_labels,
     substitute,
     used_variables,
     variable_query,
@@ -188,6 +189,20 @@ def test_every_metric_is_in_the_contract() -> None:
         for expr in exprs:
             unknown = metric_names(expr) - allowed
             assert not unknown, f"{board['uid']}: {sorted(unknown)} in {expr}"
+
+
+def test_selectors_match_only_labels_the_metric_has() -> None:
+    """Catches a label typo even on panels the sandbox cannot fill (e.g. replica metrics)."""
+    labels = {n: set(spec.labels) for n, spec in CATALOGUE.items()}
+    labels |= {n: set(ls) for n, ls in REMEDIATOR_METRICS.items()}
+    labels |= {"up": set(), "ALERTS": {"alertname", "alertstate", "severity", "procedure"}}
+    target_labels = {"job", "instance"}
+    for board in BOARDS.values():
+        exprs = [q.expr for q in queries(board)] + [a["expr"] for a in annotation_queries(board)]
+        exprs += [variable_query(v) for v in variables(board).values() if v["type"] == "query"]
+        for expr in exprs:
+            for metric, used in selector_labels(expr):
+                assert used <= labels[metric] | target_labels, f"{metric}: {used} in {expr}"
 
 
 def test_every_contract_metric_is_shown() -> None:
