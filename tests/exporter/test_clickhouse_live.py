@@ -1,4 +1,8 @@
-"""ClickHouse probes against the real sandbox ClickHouse (chdb behind the HTTP interface)."""
+"""ClickHouse probes against the real sandbox ClickHouse (chdb behind the HTTP interface).
+
+Each test gets its own database on the session's shared `clickhouse_server`; only the test that
+stops and restarts a replica starts private servers (`start_server`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
-import clickhouse_connect
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -22,41 +25,47 @@ from exporter.probes import clickhouse as probe
 from exporter.scheduler import Scheduler
 from exporter.snapshot import Snapshot
 from sandbox.clickhouse.ddl import seed_statements
+from sandbox.testing.clickhouse import ClickHouseServer, start_server
 from sandbox.util import apoll_until, free_port
 
 M = "torghut_ta_"
 
 
-def _host_port(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
-def _seed(url: str, name: str):
-    host, port = _host_port(url)
-    client = clickhouse_connect.get_client(host=host, port=port)
+def _seed(server: ClickHouseServer, name: str):
+    client = server.client()
     for sql in seed_statements(ttl_days=3650):
         client.command(sql.replace("torghut", name))
     return client
 
 
 @pytest.fixture
-def database(exporter_clickhouse: str) -> Iterator[str]:
+def database(clickhouse_server: ClickHouseServer) -> Iterator[str]:
     """A fresh database with the seed DDL (PARTITION BY toDate(event_ts), ORDER BY (symbol, event_ts))."""
     name = f"t_{uuid.uuid4().hex[:10]}"
-    client = _seed(exporter_clickhouse, name)
+    client = _seed(clickhouse_server, name)
     yield name
     client.command(f"DROP DATABASE IF EXISTS {name}")
     client.close()
 
 
-def _sync(url: str):
-    host, port = _host_port(url)
-    return clickhouse_connect.get_client(host=host, port=port)
+@pytest.fixture
+def password_ref(clickhouse_server: ClickHouseServer, tmp_path) -> dict[str, str]:
+    """The config's secret reference to the sandbox servers' password (a file)."""
+    path = tmp_path / "clickhouse-password"
+    path.write_text(clickhouse_server.password)
+    return {"file": str(path)}
 
 
-def _cfg(config_data, url: str, database: str, **clickhouse: object) -> Config:
-    ch_cfg = {"replicas": [{"name": "r1", "url": url}], "database": database, **clickhouse}
+def _cfg(
+    config_data, server: ClickHouseServer, database: str, password_ref, **clickhouse
+) -> Config:
+    ch_cfg = {
+        "replicas": [{"name": "r1", "url": server.url}],
+        "database": database,
+        "user": server.user,
+        "password": password_ref,
+        **clickhouse,
+    }
     return parse_config(
         config_data(
             clickhouse=ch_cfg, watch_symbols=["NVDA", "AAPL"], probes={"default": {"timeout": "3s"}}
@@ -77,10 +86,10 @@ def _values(snap: Snapshot, metric: str) -> dict[tuple[str, ...], float]:
 
 
 async def test_freshness_equals_inserted_event_times(
-    exporter_clickhouse, database, config_data
+    clickhouse_server, database, config_data, password_ref
 ) -> None:
     now = int(time.time())
-    sync = _sync(exporter_clickhouse)
+    sync = clickhouse_server.client()
     rows = {  # (table, symbol): event time
         ("ta_signals", "NVDA"): now - 30,
         ("ta_signals", "AAPL"): now - 3 * 86400,  # outside the 6h symbol window
@@ -92,7 +101,7 @@ async def test_freshness_equals_inserted_event_times(
         sync.command(
             f"INSERT INTO {database}.{table} (event_ts, symbol) VALUES ({ts - 600}, '{symbol}')"
         )
-    snap = await _cycle(_cfg(config_data, exporter_clickhouse, database))
+    snap = await _cycle(_cfg(config_data, clickhouse_server, database, password_ref))
     assert snap.states()["clickhouse_freshness"].error is None
     assert _values(snap, "table_last_event_timestamp_seconds") == {
         ("ta_signals",): now - 10,
@@ -117,9 +126,9 @@ async def test_freshness_equals_inserted_event_times(
 
 
 async def test_storage_matches_system_parts_and_disks(
-    exporter_clickhouse, database, config_data
+    clickhouse_server, database, config_data, password_ref
 ) -> None:
-    sync = _sync(exporter_clickhouse)
+    sync = clickhouse_server.client()
     # 8 daily partitions of different sizes (day d holds (d + 1) * 1000 rows)
     for day in range(8):
         sync.command(
@@ -127,7 +136,7 @@ async def test_storage_matches_system_parts_and_disks(
             f"toDateTime('2026-01-0{1 + day % 8} 00:00:00', 'UTC') + number % 86000, 'NVDA', number "
             f"FROM numbers({(day + 1) * 1000})"
         )
-    cfg = _cfg(config_data, exporter_clickhouse, database, top_partitions=2)
+    cfg = _cfg(config_data, clickhouse_server, database, password_ref, top_partitions=2)
     snap = await _cycle(cfg)
     assert snap.states()["clickhouse_storage/r1"].error is None
     truth = {
@@ -151,15 +160,15 @@ async def test_storage_matches_system_parts_and_disks(
 
 
 async def test_symbol_scan_reads_only_the_recent_window(
-    exporter_clickhouse, database, config_data
+    clickhouse_server, database, config_data, password_ref
 ) -> None:
-    sync = _sync(exporter_clickhouse)
+    sync = clickhouse_server.client()
     # 30 days x 4 symbols of history, one row a minute: the 6h window is a small slice of it
     sync.command(
         f"INSERT INTO {database}.ta_signals (event_ts, symbol) SELECT now() - number * 60, "
         "['NVDA','AAPL','MSFT','AMZN'][number % 4 + 1] FROM numbers(43200)"
     )
-    cfg = _cfg(config_data, exporter_clickhouse, database)
+    cfg = _cfg(config_data, clickhouse_server, database, password_ref)
     [client] = ch.make_clients(cfg, query_timeout=5)
     try:
         rows = await ch.symbol_last_events(
@@ -174,9 +183,11 @@ async def test_symbol_scan_reads_only_the_recent_window(
 
 
 async def test_unknown_table_is_a_clear_error_and_other_probes_still_work(
-    exporter_clickhouse, database, config_data
+    clickhouse_server, database, config_data, password_ref
 ) -> None:
-    cfg = _cfg(config_data, exporter_clickhouse, database, tables=["ta_signals", "ta_missing"])
+    cfg = _cfg(
+        config_data, clickhouse_server, database, password_ref, tables=["ta_signals", "ta_missing"]
+    )
     snap = await _cycle(cfg)
     error = snap.states()["clickhouse_freshness"].error
     assert error is not None and error.startswith("ClickHouse r1: Code: 60.")
@@ -185,9 +196,12 @@ async def test_unknown_table_is_a_clear_error_and_other_probes_still_work(
     assert snap.states()["clickhouse_replicas/r1"].success
 
 
-async def test_report_command_judges_clickhouse(exporter_clickhouse, database, config_data) -> None:
+async def test_report_command_judges_clickhouse(
+    clickhouse_server, database, config_data, password_ref
+) -> None:
     report = await run_report(
-        _cfg(config_data, exporter_clickhouse, database), families=("exporter.probes.clickhouse",)
+        _cfg(config_data, clickhouse_server, database, password_ref),
+        families=("exporter.probes.clickhouse",),
     )
     verdicts = {v.component: v for v in report.components}
     assert verdicts["clickhouse-disk"].status in {"healthy", "degraded", "down"}
@@ -222,20 +236,22 @@ class SilentServer:
 
 @pytest.mark.slow
 async def test_hung_and_stopped_replicas_fail_clearly_and_recover(
-    exporter_clickhouse, database, config_data, tmp_path, launch_clickhouse
+    clickhouse_server, database, config_data, password_ref, tmp_path
 ) -> None:
     silent = SilentServer()
     port = free_port()
-    service, url3 = launch_clickhouse(tmp_path, port)
-    _seed(url3, database).close()
+    r3 = start_server(tmp_path / "r3", port=port)  # private: this test stops and restarts it
+    _seed(r3, database).close()
     cfg = parse_config(
         config_data(
             clickhouse={
                 "database": database,
+                "user": clickhouse_server.user,
+                "password": password_ref,
                 "replicas": [
-                    {"name": "r1", "url": exporter_clickhouse},
+                    {"name": "r1", "url": clickhouse_server.url},
                     {"name": "hung", "url": f"http://127.0.0.1:{silent.port}"},
-                    {"name": "r3", "url": url3},
+                    {"name": "r3", "url": r3.url},
                 ],
             },
             probes={"default": {"interval": "0.3s", "timeout": "1s", "staleness": "30s"}},
@@ -272,7 +288,7 @@ async def test_hung_and_stopped_replicas_fail_clearly_and_recover(
         assert snap.states()["clickhouse_storage/r1"].success
         assert snap.states()["clickhouse_freshness"].success  # r1 answers first
 
-        service.stop()  # r3 stops: connection refused
+        r3.stop()  # r3 stops: connection refused
         await apoll_until(
             lambda: state(
                 "clickhouse_replicas/r3", lambda s: s.error == "ClickHouse r3: connection refused"
@@ -280,7 +296,7 @@ async def test_hung_and_stopped_replicas_fail_clearly_and_recover(
             timeout=20,
             what="stopped replica refuses",
         )
-        service, _ = launch_clickhouse(tmp_path, port)  # r3 returns on the same port
+        r3 = start_server(tmp_path / "r3", port=port)  # r3 returns on the same port
         await apoll_until(
             lambda: state("clickhouse_replicas/r3", lambda s: s.success), timeout=30, what="r3 back"
         )
@@ -288,4 +304,4 @@ async def test_hung_and_stopped_replicas_fail_clearly_and_recover(
     finally:
         await stack.aclose()
         silent.close()
-        service.stop()
+        r3.stop()
