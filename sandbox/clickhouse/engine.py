@@ -14,6 +14,13 @@ loses every exception raised past the input parser at finish (the part write fai
 NOT_ENOUGH_SPACE on a full disk, a CHECK constraint, a materialized view's error) and reports
 success with rows_written = the rows parsed, though nothing was stored. FROM INFILE is as fast
 (~6 ms for 10 rows, ~80 ms for 200k) and raises what the engine raised.
+
+X-ClickHouse-Summary carries the engine's own progress counters, as real ClickHouse's does:
+chdb's result object has `storage_rows_read()` / `storage_bytes_read()` (rows and bytes read
+from storage: a full scan of 1M rows reports 1M, a primary-key lookup one 8192-row granule),
+while its `rows_read()` / `bytes_read()` are the *result* rows and bytes. `total_rows_to_read`
+exists only in the payload of the connection's progress callback, which chdb calls on the
+querying thread before `query` returns (~17 us per query). See `summary.py`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pathlib import Path
 from chdb.session import Session
 
 from sandbox.clickhouse.errors import SESSION_IS_LOCKED, STD_EXCEPTION, ClickHouseError
+from sandbox.clickhouse.summary import Outcome, Progress
 
 
 @dataclass
@@ -48,30 +56,6 @@ class Statement:
 
 
 @dataclass
-class Outcome:
-    """What the engine produced, with the counters that go into X-ClickHouse-Summary."""
-
-    body: bytes
-    read_rows: int = 0
-    read_bytes: int = 0
-    written_rows: int = 0
-    written_bytes: int = 0
-    elapsed_ns: int = 0
-
-    def summary(self) -> dict[str, str]:
-        return {
-            "read_rows": str(self.read_rows),
-            "read_bytes": str(self.read_bytes),
-            "written_rows": str(self.written_rows),
-            "written_bytes": str(self.written_bytes),
-            "total_rows_to_read": str(self.read_rows),
-            "result_rows": str(self.written_rows),
-            "result_bytes": str(self.written_bytes),
-            "elapsed_ns": str(self.elapsed_ns),
-        }
-
-
-@dataclass
 class _Slot:
     """A Session plus what the engine tracks about it."""
 
@@ -81,6 +65,10 @@ class _Slot:
     last_used: float = field(default_factory=time.monotonic)
     timeout: float = 60.0
     overlay: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value, restore)
+    progress: Progress = field(default_factory=Progress)
+
+    def __post_init__(self) -> None:
+        self.progress.attach(self.session)
 
 
 def quote_ident(name: str) -> str:
@@ -172,9 +160,10 @@ class Engine:
                 self._run(session, f"USE {quote_ident(stmt.database)}")
                 slot.database = stmt.database
             self._apply_settings(slot, stmt.settings, stmt.sql)
+            slot.progress.reset()  # forget the USE / SET statements run just above
             if stmt.data is not None:
-                return self._insert(session, stmt)
-            return self._query(session, stmt)
+                return self._insert(slot, stmt)
+            return self._query(slot, stmt)
 
     def scalar(self, sql: str) -> str:
         """First value of a one-row query, as text (for startup and tests)."""
@@ -233,29 +222,23 @@ class Engine:
             overlay[name] = (value, previous[name])
 
     @staticmethod
-    def _query(session: Session, stmt: Statement) -> Outcome:
+    def _query(slot: _Slot, stmt: Statement) -> Outcome:
         start = time.perf_counter_ns()
         try:
-            result = session.query(stmt.sql, stmt.default_format, params=stmt.params or None)
+            result = slot.session.query(stmt.sql, stmt.default_format, params=stmt.params or None)
         except Exception as exc:
             raise ClickHouseError.from_engine(exc) from None
-        return Outcome(
-            body=bytes(result.bytes()),
-            read_rows=int(result.rows_read()),
-            read_bytes=int(result.bytes_read()),
-            written_rows=int(result.rows_written()),
-            written_bytes=int(result.bytes_written()),
-            elapsed_ns=time.perf_counter_ns() - start,
-        )
+        elapsed = time.perf_counter_ns() - start
+        return Outcome.from_result(bytes(result.bytes()), result, slot.progress, elapsed)
 
     @staticmethod
-    def _insert(session: Session, stmt: Statement) -> Outcome:
+    def _insert(slot: _Slot, stmt: Statement) -> Outcome:
         start = time.perf_counter_ns()
         fd = os.memfd_create("chdb-insert", os.MFD_CLOEXEC)
         try:
             _write_all(fd, stmt.data or b"")
             sql = infile_insert(stmt.sql, f"/proc/self/fd/{fd}", stmt.insert_format)
-            result = session.query(sql, "TabSeparated", params=stmt.params or None)
+            result = slot.session.query(sql, "TabSeparated", params=stmt.params or None)
         except OSError as exc:
             raise ClickHouseError.make(
                 STD_EXCEPTION, "STD_EXCEPTION", f"Cannot buffer insert data: {exc}"
@@ -264,12 +247,8 @@ class Engine:
             raise ClickHouseError.from_engine(exc) from None
         finally:
             os.close(fd)
-        return Outcome(
-            body=b"",
-            written_rows=int(result.rows_written()),
-            written_bytes=int(result.bytes_written()),
-            elapsed_ns=time.perf_counter_ns() - start,
-        )
+        elapsed = time.perf_counter_ns() - start
+        return Outcome.from_result(b"", result, slot.progress, elapsed)
 
 
 # A trailing `SETTINGS a = 1, ...` of the INSERT prefix; FROM INFILE must come before it.

@@ -50,6 +50,21 @@ _NOT_DATA = re.compile(rb"\b(VALUES|SELECT|WITH)\b", re.IGNORECASE)  # FORMAT is
 _HEAD_LIMIT = 256 * 1024  # the SQL part of a body is looked for in its first bytes only
 
 
+# Statements whose pipeline ends in an output format; ClickHouse names that format in the
+# X-ClickHouse-Format header even for zero rows, and sends no such header for INSERT, DDL,
+# SET, SYSTEM ... (clickhouse-connect's `command` returns a QuerySummary only then).
+_RESULT_STATEMENT = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|\#[^\n]*(?:\n|$)|/\*.*?\*/|\()*"
+    r"(?:SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK|KILL|FROM)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def produces_result(sql: str) -> bool:
+    """Whether `sql` is a statement with a result set (SELECT, SHOW, DESCRIBE, EXPLAIN, ...)."""
+    return _RESULT_STATEMENT.match(sql) is not None
+
+
 def decode_body(body: bytes, content_encoding: str | None) -> bytes:
     """Undo a request Content-Encoding aiohttp leaves alone (lz4); gzip/br/zstd arrive decoded."""
     encoding = (content_encoding or "").strip().lower()

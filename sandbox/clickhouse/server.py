@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from sandbox.clickhouse.engine import Engine, Outcome
+from sandbox.clickhouse.engine import Engine
 from sandbox.clickhouse.errors import AUTHENTICATION_FAILED, STD_EXCEPTION, ClickHouseError
-from sandbox.clickhouse.protocol import build_statement, decode_body
+from sandbox.clickhouse.protocol import build_statement, decode_body, produces_result
+from sandbox.clickhouse.summary import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -115,20 +116,17 @@ async def handle_query(request: web.Request) -> web.StreamResponse:
         log.exception("request failed")
         err = ClickHouseError.make(STD_EXCEPTION, "STD_EXCEPTION", f"{type(exc).__name__}: {exc}")
         return _error_response(err, engine, query_id)
-    fmt, content_type = _content_type(stmt.sql, stmt.default_format)
-    if stmt.data is not None:
-        fmt, content_type = stmt.default_format, "text/plain; charset=UTF-8"
-    return web.Response(
-        body=outcome.body,
-        headers={
-            "Content-Type": content_type,
-            "X-ClickHouse-Format": fmt,
-            "X-ClickHouse-Query-Id": query_id,
-            "X-ClickHouse-Timezone": engine.timezone,
-            "X-ClickHouse-Server-Display-Name": "chdb-sandbox",
-            "X-ClickHouse-Summary": json.dumps(outcome.summary(), separators=(",", ":")),
-        },
-    )
+    headers = {
+        "Content-Type": "text/plain; charset=UTF-8",
+        "X-ClickHouse-Query-Id": query_id,
+        "X-ClickHouse-Timezone": engine.timezone,
+        "X-ClickHouse-Server-Display-Name": "chdb-sandbox",
+        "X-ClickHouse-Summary": json.dumps(outcome.summary(), separators=(",", ":")),
+    }
+    if stmt.data is None and (outcome.body or produces_result(stmt.sql)):
+        fmt, headers["Content-Type"] = _content_type(stmt.sql, stmt.default_format)
+        headers["X-ClickHouse-Format"] = fmt
+    return web.Response(body=outcome.body, headers=headers)
 
 
 async def handle_ping(request: web.Request) -> web.Response:
