@@ -154,3 +154,15 @@ def test_settings_changed_for_one_query_do_not_leak_into_its_counters(
     assert _read(result.summary, "read_rows") == N
     assert _read(result.summary, "total_rows_to_read") == N
     assert _read(result.summary, "result_rows") == 1
+
+
+def test_only_statements_with_a_result_name_a_format(scratch: tuple[Client, str]) -> None:
+    # ClickHouse sends X-ClickHouse-Format for a result set (even an empty one) and none for
+    # INSERT or DDL; clickhouse-connect's command() returns the summary only in that case.
+    client, database = scratch
+    table = _scan_table(client, database, 10)
+    assert client.command(f"SELECT id FROM {table} WHERE id > 100") == ""  # empty result set
+    created = client.command(f"CREATE TABLE {database}.other (x UInt8) ENGINE = Memory")
+    assert created.written_rows == 0 and "read_rows" in created.summary
+    wrote = client.command(f"INSERT INTO {database}.other VALUES (1), (2)")
+    assert wrote.written_rows == 2
