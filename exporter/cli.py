@@ -75,6 +75,9 @@ def format_table(report: Report) -> str:
     rows += [(v.component, v.status, v.procedure, v.summary) for v in report.components]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+    for v in report.components:
+        if v.status != "healthy":
+            lines += [f"  {v.component} {k}: {text}" for k, text in v.details.items()]
     lines.append(f"overall: {report.overall}")
     failing = [p for p in report.probes if not p.success]
     for p in failing:

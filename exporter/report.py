@@ -1,14 +1,17 @@
 """The single "TA pipeline health" verdict: a pure function of a snapshot view and the config.
 
 It reads samples by metric name and labels only (DESIGN.md's catalogue), so it judges whatever
-probes produced them. Statuses rank healthy < unknown < degraded < down; `overall` is the worst
-component, and `unknown` only when nothing at all could be judged.
+probes produced them. Facts no metric carries (the FlinkDeployment's status.error, why checkpoint
+storage is down, missing Kafka topics, a failing probe's error) come from the probes' data kept in
+the snapshot, read by attribute name, and land in a verdict's `details`. Statuses rank
+healthy < unknown < degraded < down; `overall` is the worst component, and `unknown` only when
+nothing at all could be judged. Every configured secret is masked in the report's text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from exporter.config import Config
@@ -28,6 +31,17 @@ COMPONENTS = (
     "api",
     "trading",
 )
+# the probes (by name or `name/<replica>` prefix) whose results each component is judged from
+COMPONENT_PROBES: dict[str, tuple[str, ...]] = {
+    "flink": ("flink_deployment", "flink_rest"),
+    "clickhouse-disk": ("clickhouse_storage",),
+    "clickhouse-replicas": ("clickhouse_replicas",),
+    "kafka": ("kafka_lag", "kafka_retention"),
+    "checkpoints": ("checkpoint_storage", "flink_rest"),
+    "freshness": ("clickhouse_freshness", "market"),
+    "api": ("jangar",),
+    "trading": ("trading",),
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ class Verdict:
     summary: str
     procedure: Procedure = "none"
     evidence: tuple[Evidence, ...] = ()
+    # non-metric facts, e.g. {"error_message": ..., "probe kafka_lag": "connection refused"}
+    details: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,89 @@ def _active_states(view: View, name: str) -> dict[str, list[Series]]:
         if s.value == 1:
             out[s.labels["deployment"]].append(s)
     return out
+
+
+def _belongs(probe: str, prefixes: Iterable[str]) -> bool:
+    return any(probe == p or probe.startswith(p + "/") for p in prefixes)
+
+
+def _data(view: View, probe: str) -> Any:
+    """A probe's last good data while its samples are still exported, else None."""
+    state = view.probes.get(probe)
+    if state is None or probe in view.stale or state.data_at is None:
+        return None
+    return state.data
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "" or value == ():
+        return None
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _facts(data: Any, *names: str) -> dict[str, str]:
+    """Named attributes of a probe's data that are set (read by name: probes stay decoupled)."""
+    out: dict[str, str] = {}
+    for name in names:
+        text = _text(getattr(data, name, None))
+        if text is not None:
+            out[name] = text
+    return out
+
+
+def _with_facts(view: View, verdict: Verdict) -> Verdict:
+    """Add the probes' non-metric facts and the errors of its failing probes to a verdict."""
+    details = dict(verdict.details)
+    component = verdict.component
+    if component == "flink":
+        dep = _data(view, "flink_deployment")
+        details |= _facts(dep, "error_type", "error_message")
+        if verdict.status != "healthy":
+            details |= _facts(dep, "jobmanager_status")
+    elif component == "checkpoints":
+        store = _data(view, "checkpoint_storage")
+        details |= _facts(store, "uri", "reason")
+    elif component == "kafka":
+        lag = _data(view, "kafka_lag")
+        details |= _facts(lag, "group", "group_source")
+        missing = sorted(
+            {
+                t
+                for name in ("kafka_lag", "kafka_retention")
+                for t in getattr(_data(view, name), "missing_topics", None) or ()
+            }
+        )
+        if missing:
+            details["missing_topics"] = ", ".join(missing)
+    failing = {
+        f"probe {name}": state.error
+        for name, state in sorted(view.probes.items())
+        if state.error and _belongs(name, COMPONENT_PROBES[component])
+    }
+    details |= failing
+    summary, status = verdict.summary, verdict.status
+    if component == "kafka" and "missing_topics" in details and status == "healthy":
+        status, summary = "degraded", f"topics missing: {details['missing_topics']}"
+    if status == "unknown" and failing:
+        summary = f"{summary}; " + "; ".join(f"{k}: {v}" for k, v in failing.items())
+    return replace(verdict, status=status, summary=summary, details=details)
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _masked(verdict: Verdict, secrets: list[str]) -> Verdict:
+    return replace(
+        verdict,
+        summary=_mask(verdict.summary, secrets),
+        details={k: _mask(v, secrets) for k, v in verdict.details.items()},
+    )
 
 
 def _disk(view: View, cfg: Config) -> Verdict:
@@ -273,11 +372,16 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
         return Verdict("freshness", "unknown", "market session unknown", "none", ev)
     if not market:
         return Verdict("freshness", "healthy", "market closed: freshness not judged", "none", ev)
+    procedure: Procedure = cause.procedure if cause else "none"
     if not tables:
+        probe = view.probes.get("clickhouse_freshness")
+        if probe is not None and probe.success and "clickhouse_freshness" not in view.stale:
+            # the tables answered and hold no event at all while the market is open
+            empty = f"no events in {cfg.clickhouse.signals_table}"
+            return Verdict("freshness", "down", empty, procedure, ev)
         return Verdict("freshness", "unknown", "no table freshness data", "none", ev)
     limit = cfg.report.freshness
     stale = [e for e in ev if e.data_age_seconds is not None and e.data_age_seconds > limit]
-    procedure: Procedure = cause.procedure if cause else "none"
     main_stale = [
         e
         for e in stale
@@ -357,11 +461,13 @@ def build_report(view: View, cfg: Config) -> Report:
         _api(view, cfg),
         _trading(view, freshness),
     )
+    secrets = [v.get() for v in cfg._secrets.values()]
+    verdicts = tuple(_masked(_with_facts(view, v), secrets) for v in verdicts)
     probes = tuple(
         ProbeHealth(
             name=name,
             success=state.success,
-            error=state.error,
+            error=None if state.error is None else _mask(state.error, secrets),
             data_age_seconds=None if state.data_at is None else round(view.now - state.data_at, 3),
             stale=name in view.stale,
         )

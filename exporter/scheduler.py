@@ -102,7 +102,7 @@ class Scheduler:
                 log.warning("probe failed", extra={"probe": spec.name, "error": error})
         else:
             duration = time.perf_counter() - started
-            self.snapshot.record_success(spec.name, samples, duration=duration)
+            self.snapshot.record_success(spec.name, samples, duration=duration, data=data)
             if previous.error is not None:
                 log.info("probe recovered", extra={"probe": spec.name})
         self._done.add(spec.name)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from exporter.probes.base import Sample
 
@@ -29,6 +30,8 @@ class ProbeState:
     duration: float | None = None
     error: str | None = None  # None after a success
     runs: int = 0
+    # the probe's plain data behind `samples` (same age): facts no metric carries, e.g. an error text
+    data: Any = None
 
     @property
     def success(self) -> bool:
@@ -89,13 +92,16 @@ class Snapshot:
             self._states[name] = ProbeState(name=name, staleness=staleness)
             self._version += 1
 
-    def record_success(self, name: str, samples: tuple[Sample, ...], *, duration: float) -> None:
+    def record_success(
+        self, name: str, samples: tuple[Sample, ...], *, duration: float, data: Any = None
+    ) -> None:
         now = self.clock()
         with self._lock:
             state = self._states[name]
             self._states[name] = replace(
                 state,
                 samples=samples,
+                data=data,
                 data_at=now,
                 observed_at=now,
                 duration=duration,

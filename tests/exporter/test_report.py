@@ -158,3 +158,62 @@ def test_nothing_known_is_unknown(clock, config_data) -> None:
     assert report.overall == "unknown" and report.exit_code == 3
     json = report.to_json()
     assert json["overall"] == "unknown" and len(json["components"]) == len(COMPONENTS)
+
+
+def test_secrets_are_masked_in_summaries_details_and_probe_errors(
+    clock, config_data, monkeypatch
+) -> None:
+    monkeypatch.setenv("CH_PASSWORD", "hunter2-very-secret")
+    cfg = parse_config(
+        config_data(
+            clickhouse={
+                "replicas": [{"name": "r1", "url": "http://127.0.0.1:8123"}],
+                "password": {"env": "CH_PASSWORD"},
+            }
+        )
+    )
+    snap = Snapshot(clock=clock)
+    snap.register("kafka_lag", staleness=600)
+    snap.record_failure("kafka_lag", "auth failed for password hunter2-very-secret", duration=0.1)
+    report = build_report(snap.view(), cfg)
+    text = str(report.to_json())
+    assert "hunter2-very-secret" not in text
+    kafka = by_component(report)["kafka"]
+    assert kafka.details["probe kafka_lag"] == "auth failed for password ***"
+    assert "probe kafka_lag: auth failed for password ***" in kafka.summary
+
+
+def test_probe_data_adds_facts_while_fresh(clock, config_data) -> None:
+    from exporter.probes.flink_deployment import parse_flinkdeployment
+
+    dep = parse_flinkdeployment(
+        {
+            "metadata": {"name": "torghut-ta"},
+            "spec": {"job": {"state": "running"}},
+            "status": {
+                "jobStatus": {"state": "FAILED"},
+                "lifecycleState": "FAILED",
+                "error": '{"type": "org.apache.flink.runtime.JobException", "message": "boom"}',
+            },
+        }
+    )
+    cfg = parse_config(config_data())
+    snap = Snapshot(clock=clock)
+    snap.register("flink_deployment", staleness=60)
+    snap.record_success("flink_deployment", (), duration=0.1, data=dep)
+    flink = by_component(build_report(snap.view(), cfg))["flink"]
+    assert flink.details["error_message"] == "boom"
+    assert flink.details["error_type"] == "org.apache.flink.runtime.JobException"
+    clock.advance(61)  # stale data says nothing any more
+    assert "error_message" not in by_component(build_report(snap.view(), cfg))["flink"].details
+
+
+def test_empty_signals_table_while_open_is_down(clock, config_data) -> None:
+    cfg = parse_config(config_data())
+    snap = Snapshot(clock=clock)
+    snap.register("clickhouse_freshness", staleness=60)
+    snap.register("market", staleness=60)
+    snap.record_success("clickhouse_freshness", (), duration=0.1)
+    snap.record_success("market", (g("market_open", 1),), duration=0.1)
+    freshness = by_component(build_report(snap.view(), cfg))["freshness"]
+    assert (freshness.status, freshness.summary) == ("down", "no events in ta_signals")
