@@ -1,21 +1,114 @@
-"""HTTP endpoints: /metrics, /report, /healthz, /readyz. Handlers only read the snapshot."""
+"""HTTP endpoints: /metrics, /report, /healthz, /readyz. Handlers only read the snapshot.
+
+/metrics is assembled from text chunks cached per (probe, metric): a new result re-renders only
+the probe that produced it, so a probe failing every few seconds next to thousands of series of
+other probes costs a scrape a join of cached bytes, not a re-render of everything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 
-from exporter.collector import SnapshotCollector
+from exporter.collector import (
+    PROBE_DURATION,
+    PROBE_LAST_SUCCESS,
+    PROBE_SUCCESS,
+    SnapshotCollector,
+)
 from exporter.config import Config
+from exporter.metrics import CATALOGUE, MetricSpec
+from exporter.probes.base import Sample
 from exporter.report import build_report
-from exporter.snapshot import Snapshot
+from exporter.snapshot import ProbeState, Snapshot, View
 
 log = logging.getLogger("exporter.server")
+_PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)  # owned by the scheduler
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _sample_name(spec: MetricSpec) -> str:
+    return spec.name + "_total" if spec.kind == "counter" else spec.name
+
+
+def _lines(spec: MetricSpec, rows: Iterable[tuple[dict[str, str], float]]) -> bytes:
+    """Sample lines in the text format prometheus_client writes (labels sorted by name)."""
+    name = _sample_name(spec)
+    out = []
+    for labels, value in rows:
+        if labels:
+            pairs = ",".join(f'{k}="{_escape(labels[k])}"' for k in sorted(labels))
+            out.append(f"{name}{{{pairs}}} {floatToGoString(value)}\n")
+        else:
+            out.append(f"{name} {floatToGoString(value)}\n")
+    return "".join(out).encode()
+
+
+def _header(spec: MetricSpec) -> bytes:
+    name = _sample_name(spec)
+    help_text = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {help_text}\n# TYPE {name} {spec.kind}\n".encode()
+
+
+def _chunks(samples: tuple[Sample, ...]) -> dict[str, bytes]:
+    """metric -> its sample lines, for one probe's samples."""
+    by_metric: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for s in samples:
+        by_metric.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return {m: _lines(CATALOGUE[m], rows) for m, rows in by_metric.items()}
+
+
+@dataclass
+class Exposition:
+    """The /metrics body from per-probe cached chunks; thread-safe enough for one event loop."""
+
+    _probes: dict[str, tuple[tuple[Sample, ...], dict[str, bytes]]] = field(default_factory=dict)
+
+    def _probe_chunks(self, state: ProbeState) -> dict[str, bytes]:
+        cached = self._probes.get(state.name)
+        if cached is None or cached[0] is not state.samples:
+            cached = (state.samples, _chunks(state.samples))
+            self._probes[state.name] = cached
+        return cached[1]
+
+    def render(self, view: View) -> bytes:
+        per_metric: dict[str, list[bytes]] = {}
+        for name, state in sorted(view.probes.items()):
+            if name in view.stale or state.data_at is None:
+                continue
+            for metric, chunk in self._probe_chunks(state).items():
+                if metric not in _PROBE_METRICS:
+                    per_metric.setdefault(metric, []).append(chunk)
+        health = self._health(view)
+        parts: list[bytes] = []
+        for metric in [m for m in CATALOGUE if m in per_metric or m in health]:
+            parts.append(_header(CATALOGUE[metric]))
+            parts.extend(per_metric.get(metric, ()))
+            if metric in health:
+                parts.append(health[metric])
+        return b"".join(parts)
+
+    @staticmethod
+    def _health(view: View) -> dict[str, bytes]:
+        rows: dict[str, list[tuple[dict[str, str], float]]] = {m: [] for m in _PROBE_METRICS}
+        success, duration, last = _PROBE_METRICS
+        for name, state in sorted(view.probes.items()):
+            rows[success].append(({"probe": name}, 1.0 if state.success else 0.0))
+            if state.duration is not None:
+                rows[duration].append(({"probe": name}, state.duration))
+            if state.data_at is not None:
+                rows[last].append(({"probe": name}, state.data_at))
+        return {m: _lines(CATALOGUE[m], r) for m, r in rows.items() if r}
 
 
 @dataclass
@@ -28,6 +121,7 @@ class Runtime:
     registry: CollectorRegistry
     collector: SnapshotCollector
     _exposition: tuple[object, bytes] | None = None
+    _renderer: Exposition = field(default_factory=Exposition)
 
     @classmethod
     def create(cls, cfg: Config, snapshot: Snapshot, ready: asyncio.Event) -> Runtime:
@@ -37,10 +131,11 @@ class Runtime:
         return cls(cfg=cfg, snapshot=snapshot, ready=ready, registry=registry, collector=collector)
 
     def exposition(self) -> bytes:
-        """The text exposition, re-generated only when the collector's output would change."""
-        key = self.collector.key()
+        """The text exposition; between two probe results the previous body is reused whole."""
+        now = self.snapshot.clock()
+        key = self.collector.key(now)
         if self._exposition is None or self._exposition[0] != key:
-            self._exposition = (key, generate_latest(self.registry))
+            self._exposition = (key, self._renderer.render(self.snapshot.view(now)))
         return self._exposition[1]
 
 

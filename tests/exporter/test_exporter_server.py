@@ -49,3 +49,49 @@ async def test_endpoints(clock, config_data) -> None:
         assert freshness["status"] == "unknown"  # market open, but no table data
     finally:
         await client.close()
+
+
+def _parsed(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_per_probe_exposition_equals_prometheus_client_and_reuses_unchanged_probes(
+    clock, config_data
+) -> None:
+    from prometheus_client import generate_latest
+
+    from exporter.server import Exposition
+
+    cfg = parse_config(config_data())
+    snap = Snapshot(clock=clock)
+    for name in ("storage/r1", "storage/r2", "old", "never"):
+        snap.register(name, staleness=60)
+    snap.record_success("old", (Sample("torghut_ta_market_open", 1, {}),), duration=0.01)
+    clock.advance(61)  # `old` goes stale: its series vanish, its health stays
+    part = "torghut_ta_clickhouse_partition_bytes"
+    for replica in ("r1", "r2"):
+        samples = tuple(
+            Sample(part, i * 1.5, {"replica": replica, "table": "t", "partition": f'p"{i}\\\n'})
+            for i in range(50)
+        )
+        snap.record_success(f"storage/{replica}", samples, duration=0.01)
+    snap.record_success("storage/r2", snap.states()["storage/r2"].samples[:10], duration=0.02)
+    snap.record_failure("never", "connection refused", duration=0.5)
+    runtime = Runtime.create(cfg, snap, asyncio.Event())
+    ours = runtime.exposition().decode()
+    assert _parsed(ours) == _parsed(generate_latest(runtime.registry).decode())
+    assert 'torghut_ta_probe_success{probe="never"} 0.0' in ours
+    assert "torghut_ta_market_open" not in ours.replace("# ", "")  # stale data is gone
+
+    renderer = Exposition()
+    renderer.render(snap.view())
+    r1 = renderer._probes["storage/r1"]
+    snap.record_failure("storage/r2", "timeout after 1s", duration=1.0)
+    renderer.render(snap.view())
+    assert renderer._probes["storage/r1"] is r1  # an unchanged probe is not re-rendered
