@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,7 +27,7 @@ from exporter.config import Config
 from exporter.metrics import CATALOGUE, MetricSpec
 from exporter.probes.base import Sample
 from exporter.report import build_report
-from exporter.snapshot import ProbeState, Snapshot, View
+from exporter.snapshot import ProbeState, Snapshot
 
 log = logging.getLogger("exporter.server")
 _PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)  # owned by the scheduler
@@ -81,15 +81,16 @@ class Exposition:
             self._probes[state.name] = cached
         return cached[1]
 
-    def render(self, view: View) -> bytes:
+    def render(self, probes: Mapping[str, ProbeState], stale: frozenset[str]) -> bytes:
+        """The body for these probe states; `stale` probes export only their health."""
         per_metric: dict[str, list[bytes]] = {}
-        for name, state in sorted(view.probes.items()):
-            if name in view.stale or state.data_at is None:
+        for name, state in sorted(probes.items()):
+            if name in stale or state.data_at is None:
                 continue
             for metric, chunk in self._probe_chunks(state).items():
                 if metric not in _PROBE_METRICS:
                     per_metric.setdefault(metric, []).append(chunk)
-        health = self._health(view)
+        health = self._health(probes)
         parts: list[bytes] = []
         for metric in [m for m in CATALOGUE if m in per_metric or m in health]:
             parts.append(_header(CATALOGUE[metric]))
@@ -99,10 +100,10 @@ class Exposition:
         return b"".join(parts)
 
     @staticmethod
-    def _health(view: View) -> dict[str, bytes]:
+    def _health(probes: Mapping[str, ProbeState]) -> dict[str, bytes]:
         rows: dict[str, list[tuple[dict[str, str], float]]] = {m: [] for m in _PROBE_METRICS}
         success, duration, last = _PROBE_METRICS
-        for name, state in sorted(view.probes.items()):
+        for name, state in sorted(probes.items()):
             rows[success].append(({"probe": name}, 1.0 if state.success else 0.0))
             if state.duration is not None:
                 rows[duration].append(({"probe": name}, state.duration))
@@ -135,7 +136,8 @@ class Runtime:
         now = self.snapshot.clock()
         key = self.collector.key(now)
         if self._exposition is None or self._exposition[0] != key:
-            self._exposition = (key, self._renderer.render(self.snapshot.view(now)))
+            # states, not a View: a View builds one object per series, too slow for every change
+            self._exposition = (key, self._renderer.render(self.snapshot.states(), key[1]))
         return self._exposition[1]
 
 

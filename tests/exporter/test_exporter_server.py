@@ -90,8 +90,8 @@ def test_per_probe_exposition_equals_prometheus_client_and_reuses_unchanged_prob
     assert "torghut_ta_market_open" not in ours.replace("# ", "")  # stale data is gone
 
     renderer = Exposition()
-    renderer.render(snap.view())
+    renderer.render(snap.states(), snap.stale_probes())
     r1 = renderer._probes["storage/r1"]
     snap.record_failure("storage/r2", "timeout after 1s", duration=1.0)
-    renderer.render(snap.view())
+    renderer.render(snap.states(), snap.stale_probes())
     assert renderer._probes["storage/r1"] is r1  # an unchanged probe is not re-rendered
