@@ -1,11 +1,129 @@
 """The dashboards are built by the `dashboards` package at the repository root, which is not
-installed; make it importable however pytest is started."""
+installed; make it importable however pytest is started.
+
+Fixtures of the end-to-end query test (module `test_queries_e2e.py`):
+
+- `flink_rest` (module): `FlinkRest(url, reason)`: the session's real Flink cluster
+  (`flink_cluster`), or url None and why when the JDK or apache-flink is missing.
+- `watch_exporter` (module): a second real exporter process (`python -m exporter.cli serve`)
+  whose ClickHouse is the replicated server (`replicated_clickhouse`, replica `chi-1`), whose
+  `flink.rest_url` is that Flink cluster, and whose Kafka, Kubernetes and checkpoint storage
+  are the stack's.
+- `fake_remediator` (module): the remediator stand-in (`fake_remediator.py`).
+- `dashboards_prometheus` (module): a Prometheus scraping both exporters as job
+  torghut-ta-exporter (instances `stack` and `watch`) and the stand-in as
+  torghut-ta-remediator.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 REPO = str(Path(__file__).resolve().parents[2])
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+
+from e2e_env import (  # noqa: E402
+    EXPORTER_JOB,
+    REMEDIATOR_JOB,
+    FlinkRest,
+    watch_exporter_config,
+)
+from fake_remediator import FakeRemediator  # noqa: E402
+
+from sandbox import prometheus  # noqa: E402
+from sandbox.flink import FlinkUnavailable, check_available  # noqa: E402
+from sandbox.prometheus import ScrapeTarget  # noqa: E402
+from sandbox.stack import launch_exporter  # noqa: E402
+from sandbox.testing.clickhouse import ClickHouseServer  # noqa: E402
+from sandbox.util import Service, free_port, stop_pid  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def flink_rest(request: pytest.FixtureRequest) -> FlinkRest:
+    try:
+        check_available()
+    except FlinkUnavailable as exc:
+        return FlinkRest(None, f"real Flink tier unavailable: {exc}")
+    cluster: Service = request.getfixturevalue("flink_cluster")
+    return FlinkRest(cluster.endpoints["flink_rest"])
+
+
+@pytest.fixture(scope="module")
+def watch_exporter(
+    sandbox_stack: dict[str, Any],
+    replicated_clickhouse: ClickHouseServer,
+    flink_rest: FlinkRest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
+    workdir = tmp_path_factory.mktemp("watch-exporter")
+    password_file = workdir / "clickhouse-password"
+    password_file.write_text(replicated_clickhouse.password)
+    password_file.chmod(0o600)
+    stack_config = yaml.safe_load((Path(sandbox_stack["dir"]) / "exporter.yaml").read_text())
+    port = free_port()
+    cfg = watch_exporter_config(
+        stack_config,
+        clickhouse=replicated_clickhouse,
+        password_file=password_file,
+        kubeconfig=str(sandbox_stack["kubeconfig"]),
+        flink_rest_url=flink_rest.url,
+        port=port,
+    )
+    config_path = workdir / "exporter.yaml"
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    service = launch_exporter(workdir, config_path, port)
+    try:
+        yield service
+    finally:
+        stop_pid(service.pid)
+
+
+@pytest.fixture(scope="module")
+def fake_remediator() -> Iterator[FakeRemediator]:
+    fake = FakeRemediator().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _address(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+@pytest.fixture(scope="module")
+def dashboards_prometheus(
+    sandbox_stack: dict[str, Any],
+    watch_exporter: Service,
+    fake_remediator: FakeRemediator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    # launch_prometheus gives each scrape config its own job name; the static `job` label
+    # puts both exporters under the one job the dashboards select
+    targets = [
+        ScrapeTarget(
+            f"{EXPORTER_JOB}-stack",
+            _address(str(sandbox_stack["exporter"])),
+            labels={"job": EXPORTER_JOB, "instance": "stack"},
+        ),
+        ScrapeTarget(
+            f"{EXPORTER_JOB}-watch",
+            _address(watch_exporter.endpoints["exporter"]),
+            labels={"job": EXPORTER_JOB, "instance": "watch"},
+        ),
+        ScrapeTarget(REMEDIATOR_JOB, fake_remediator.address),
+    ]
+    service = prometheus.launch_prometheus(
+        tmp_path_factory.mktemp("dashboards-prom"), scrape_targets=targets
+    )
+    try:
+        yield service.endpoints["prometheus"]
+    finally:
+        service.stop()

@@ -144,3 +144,11 @@ def label_values_args(expr: str) -> tuple[str, str]:
     if not m:
         raise ValueError(f"not a label_values(selector, label) query: {expr!r}")
     return m.group(1).strip(), m.group(2)
+
+
+def regex_values(values: str | tuple[str, ...]) -> str:
+    """A variable's value as Grafana puts it in a Prometheus regex matcher: one value as is,
+    several as `(a|b)` with regex metacharacters escaped (doubled backslash: PromQL string)."""
+    if isinstance(values, str):
+        return values
+    return "(" + "|".join(re.sub(r"([\\^$*+?.()|\[\]{}])", r"\\\\\1", v) for v in values) + ")"
