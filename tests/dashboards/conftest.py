@@ -24,25 +24,24 @@ from typing import Any
 
 import pytest
 import yaml
-
-REPO = str(Path(__file__).resolve().parents[2])
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from e2e_env import (  # noqa: E402
+from e2e_env import (
     EXPORTER_JOB,
     REMEDIATOR_JOB,
     FlinkRest,
     watch_exporter_config,
 )
-from fake_remediator import FakeRemediator  # noqa: E402
+from fake_remediator import FakeRemediator
 
-from sandbox import prometheus  # noqa: E402
-from sandbox.flink import FlinkUnavailable, check_available  # noqa: E402
-from sandbox.prometheus import ScrapeTarget  # noqa: E402
-from sandbox.stack import launch_exporter  # noqa: E402
-from sandbox.testing.clickhouse import ClickHouseServer  # noqa: E402
-from sandbox.util import Service, free_port, stop_pid  # noqa: E402
+from sandbox import prometheus
+from sandbox.flink import FlinkUnavailable, check_available
+from sandbox.prometheus import ScrapeTarget
+from sandbox.stack import launch_exporter
+from sandbox.testing.clickhouse import ClickHouseServer
+from sandbox.util import Service, free_port, stop_pid
+
+REPO = str(Path(__file__).resolve().parents[2])
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 
 @pytest.fixture(scope="module")
