@@ -278,8 +278,9 @@ async def bench_rss(cycles: int) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
     t0 = time.perf_counter()
-    sandbox_stack.up(workdir, log=lambda _msg: None)
     try:
+        # `up` runs its own event loop; it records what it started, so `down` stops it all
+        await asyncio.to_thread(sandbox_stack.up, workdir, log=lambda _msg: None)
         print(f"rss/cpu: sandbox stack up in {time.perf_counter() - t0:.0f}s")
         cfg = load_config(workdir / "exporter.yaml")
         snap = Snapshot()

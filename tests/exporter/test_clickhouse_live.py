@@ -270,9 +270,12 @@ async def test_hung_and_stopped_replicas_fail_clearly_and_recover(
         async def state(name: str, pred) -> bool:
             return pred(snap.states()[name])
 
-        await apoll_until(
-            lambda: state("clickhouse_storage/r3", lambda s: s.success), timeout=20, what="r3 up"
-        )
+        for replica in ("r1", "r3"):
+            await apoll_until(
+                lambda r=replica: state(f"clickhouse_storage/{r}", lambda s: s.success),
+                timeout=20,
+                what=f"{replica} storage answered",
+            )
         # while `hung` hangs, scrapes and the other replicas' probes carry on
         for _ in range(5):
             t0 = time.perf_counter()
