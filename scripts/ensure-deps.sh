@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 apt_pkgs=()
 command -v prometheus >/dev/null || apt_pkgs+=(prometheus)
-command -v alertmanager >/dev/null || apt_pkgs+=(prometheus-alertmanager)
+command -v prometheus-alertmanager >/dev/null || apt_pkgs+=(prometheus-alertmanager)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || apt_pkgs+=(zookeeper)
 command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
 command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
