@@ -114,7 +114,10 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     password_file = secrets_dir / "clickhouse-password"
     password_file.write_text(password)
     password_file.chmod(0o600)
-    for name in ("s3-access-key-id", "s3-secret-access-key"):  # moto accepts any key when auth is off
+    for name in (
+        "s3-access-key-id",
+        "s3-secret-access-key",
+    ):  # moto accepts any key when auth is off
         (secrets_dir / name).write_text("sandbox")
 
     ch = started(clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password))
@@ -129,10 +132,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     asyncio.run(
         kafka.create_topics(bootstrap, {t: kafka.TopicSpec(3, 7 * 86400_000) for t in topics})
     )
-    s3.ensure_bucket(s3_url, settings.checkpoint_bucket)
-    s3.put_checkpoints(
-        s3_url, f"s3://{settings.checkpoint_bucket}/checkpoints/torghut-ta", "0" * 32, [1]
-    )
+    s3.ensure_bucket(s3_url, settings.checkpoint_bucket)  # the TA writer checkpoints into it
     repo = gitops.create_repo(
         workdir / "git", kafka_bootstrap=bootstrap, s3_endpoint=s3_url, clickhouse_url=ch_url
     )
@@ -146,7 +146,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     started(
         ta.launch(
             workdir, kubeconfig=Path(kubeconfig), clickhouse_url=ch_url, kafka_bootstrap=bootstrap,
-            clickhouse_user=CH_USER, clickhouse_password_file=password_file,
+            clickhouse_user=CH_USER, clickhouse_password_file=password_file, s3_endpoint=s3_url,
         )
     )  # fmt: skip
     jg = started(

@@ -30,10 +30,12 @@ import aiohttp
 import clickhouse_connect
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 
 from sandbox.indicators import Bar, SymbolState
+from sandbox.s3 import put_checkpoints
 from sandbox.util import Service, poll_until, python_module_args, spawn
 
 log = logging.getLogger("sandbox.ta")
@@ -113,6 +115,8 @@ class WriterConfig:
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     poll_seconds: float = 0.2
+    s3_endpoint: str | None = None  # where state.checkpoints.dir lives; None: no checkpoints
+    checkpoint_interval: float = 5.0
 
 
 class Writer:
@@ -124,6 +128,8 @@ class Writer:
         self.topic: str | None = None
         self.columns: dict[str, list[str]] = {}
         self.cycles = 0  # completed polls of the FlinkDeployment; tests wait on it
+        self.checkpoint_id = 0
+        self.last_checkpoint = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         api_client = await kconfig.new_client_from_config(config_file=str(self.cfg.kubeconfig))
@@ -199,6 +205,29 @@ class Writer:
                 await self._drop_consumer()
                 return
         await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
+        await self._checkpoint(fd)
+
+    async def _checkpoint(self, fd: dict[str, Any]) -> None:
+        """Write a Flink-like checkpoint object, as the job does after each checkpoint."""
+        loop_time = asyncio.get_running_loop().time()
+        if (
+            not self.cfg.s3_endpoint
+            or loop_time - self.last_checkpoint < self.cfg.checkpoint_interval
+        ):
+            return
+        conf = (fd.get("spec") or {}).get("flinkConfiguration") or {}
+        directory = conf.get("state.checkpoints.dir")
+        job_id = ((fd.get("status") or {}).get("jobStatus") or {}).get("jobId")
+        if not directory or not job_id:
+            return
+        self.checkpoint_id += 1
+        self.last_checkpoint = loop_time
+        try:
+            await asyncio.to_thread(
+                put_checkpoints, self.cfg.s3_endpoint, directory, job_id, [self.checkpoint_id]
+            )
+        except (BotoCoreError, ClientError) as exc:  # Flink tolerates a failed checkpoint too
+            log.warning("checkpoint %d failed: %s", self.checkpoint_id, exc)
 
     async def _insert(self, ch: Any, table: str, rows: list[dict[str, Any]]) -> None:
         cols = [c for c in self.columns.get(table, []) if rows and c in rows[0]]
@@ -259,6 +288,7 @@ def launch(
     kafka_bootstrap: str,
     clickhouse_user: str = "default",
     clickhouse_password_file: Path | None = None,
+    s3_endpoint: str | None = None,
 ) -> Service:
     """Start the TA writer in the background."""
     args = [
@@ -269,6 +299,8 @@ def launch(
     ]  # fmt: skip
     if clickhouse_password_file:
         args += ["--clickhouse-password-file", str(clickhouse_password_file)]
+    if s3_endpoint:
+        args += ["--s3", s3_endpoint]
     log_path = workdir / "logs" / "ta-writer.log"
     proc = spawn(python_module_args("sandbox.ta", *args), log_path=log_path)
     poll_until(lambda: "writer started" in log_path.read_text(), timeout=20, what="TA writer start")
@@ -282,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kafka", required=True, help="bootstrap host:port")
     p.add_argument("--clickhouse-user", default="default")
     p.add_argument("--clickhouse-password-file", type=Path)
+    p.add_argument("--s3", help="S3 endpoint of state.checkpoints.dir (checkpoints written there)")
     p.add_argument("--poll", type=float, default=0.2)
     a = p.parse_args(argv)
     logging.basicConfig(
@@ -295,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         clickhouse_user=a.clickhouse_user,
         clickhouse_password=password,
         poll_seconds=a.poll,
+        s3_endpoint=a.s3,
     )
 
     async def _main() -> None:

@@ -13,6 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from kubernetes_asyncio import client as kclient
 
 from sandbox.kafka import Trade, produce_trades
+from sandbox.s3 import client as s3_client
+from sandbox.s3 import parse_s3_uri
 from sandbox.ta import Writer, WriterConfig, decode_trade
 from sandbox.util import apoll_until
 
@@ -40,7 +42,11 @@ async def max_event_ts(server: Any, symbol: str) -> datetime | None:
 
 @pytest.fixture
 async def writer_env(
-    kube_api: Any, kube_client: kclient.ApiClient, trades_topic: str, kafka_bootstrap: str
+    kube_api: Any,
+    kube_client: kclient.ApiClient,
+    trades_topic: str,
+    kafka_bootstrap: str,
+    s3_endpoint: str,
 ) -> AsyncIterator[dict[str, Any]]:
     core = kclient.CoreV1Api(kube_client)
     group = f"ta-{trades_topic}"
@@ -52,7 +58,13 @@ async def writer_env(
     await apoll_until(
         lambda: _job_state(kube_client, "RUNNING"), timeout=20, what="seeded job RUNNING"
     )
-    yield {"topic": trades_topic, "group": group, "kube": kube_api, "bootstrap": kafka_bootstrap}
+    yield {
+        "topic": trades_topic,
+        "group": group,
+        "kube": kube_api,
+        "bootstrap": kafka_bootstrap,
+        "s3": s3_endpoint,
+    }
 
 
 async def _job_state(api: kclient.ApiClient, want: str) -> bool:
@@ -70,6 +82,8 @@ async def start_writer(
         clickhouse_user=server.user,
         clickhouse_password=server.password,
         poll_seconds=0.1,
+        s3_endpoint=env["s3"],
+        checkpoint_interval=0.5,
     )
     writer, stop = Writer(cfg), asyncio.Event()
     return writer, stop, asyncio.create_task(writer.run(stop))
@@ -111,6 +125,17 @@ async def test_writer_advances_while_running_and_stops_when_suspended(
             lambda: _equals(committed(writer_env["bootstrap"], writer_env["group"], writer_env["topic"]), 20),
             timeout=15, what="offsets committed for every trade",
         )  # fmt: skip
+
+        fd = await kclient.CustomObjectsApi(kube_client).get_namespaced_custom_object(*FD)
+        bucket, prefix = parse_s3_uri(fd["spec"]["flinkConfiguration"]["state.checkpoints.dir"])
+        job_prefix = f"{prefix}{fd['status']['jobStatus']['jobId']}/chk-"
+        s3 = s3_client(writer_env["s3"])
+
+        async def checkpointed() -> bool:
+            listed = await asyncio.to_thread(s3.list_objects_v2, Bucket=bucket, Prefix=job_prefix)
+            return any(o["Key"].endswith("/_metadata") for o in listed.get("Contents", []))
+
+        await apoll_until(checkpointed, timeout=15, what="a checkpoint object for the running job")
 
         await kclient.CustomObjectsApi(kube_client).patch_namespaced_custom_object(
             *FD, {"spec": {"job": {"state": "suspended"}}}, _content_type=MERGE
@@ -164,7 +189,9 @@ async def test_writer_reports_failed_job_when_clickhouse_disk_is_full(
         assert fd["status"]["lifecycleState"] == "FAILED"
         assert "space" in fd["status"]["error"].lower()
         # nothing was committed: after a restart the job must re-read what it failed to write
-        assert await committed(writer_env["bootstrap"], writer_env["group"], writer_env["topic"]) == 0
+        assert (
+            await committed(writer_env["bootstrap"], writer_env["group"], writer_env["topic"]) == 0
+        )
     finally:
         stop.set()
         await task
