@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,15 @@ def launch_exporter(workdir: Path, config_path: Path, port: int) -> Service:
     return Service("exporter", proc.pid, {"exporter": url}, str(log_path))
 
 
+def _fresh_dir(workdir: Path) -> None:
+    """Each `up` starts from empty state; refuse to wipe a directory that is not a sandbox's."""
+    if workdir.exists() and any(workdir.iterdir()):
+        if not (workdir / state.STATE_FILE).exists():
+            raise RuntimeError(f"{workdir} is not empty and holds no sandbox; choose another --dir")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+
+
 def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure."""
     workdir = workdir.resolve()
@@ -98,7 +108,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
         raise RuntimeError(
             f"a sandbox is already recorded in {workdir}; run `ta-sandbox down` first"
         )
-    workdir.mkdir(parents=True, exist_ok=True)
+    _fresh_dir(workdir)
     services: list[Service] = []
 
     def started(svc: Service) -> Service:

@@ -8,7 +8,15 @@ import urllib.request
 from pathlib import Path
 
 from sandbox.clickhouse.pressure import mount_tmpfs, unmount
-from sandbox.util import Service, free_port, poll_until, python_module_args, spawn, stop_pid
+from sandbox.util import (
+    ExitedError,
+    Service,
+    free_port,
+    poll_until,
+    python_module_args,
+    spawn,
+    stop_pid,
+)
 
 
 def _ping(url: str) -> bool:
@@ -61,7 +69,7 @@ def launch(
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"clickhouse server exited with {proc.returncode}; see {log}")
+            raise ExitedError(f"clickhouse server exited with {proc.returncode}; see {log}")
         return _ping(url)
 
     try:

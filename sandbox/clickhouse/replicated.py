@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from sandbox.util import Service, free_port, poll_until, spawn
+from sandbox.util import ExitedError, Service, free_port, poll_until, spawn
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 _SERVER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
@@ -75,7 +75,7 @@ def launch_zookeeper(workdir: Path, *, port: int | None = None, timeout: float =
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"ZooKeeper exited with {proc.returncode}; see {log}")
+            raise ExitedError(f"ZooKeeper exited with {proc.returncode}; see {log}")
         return four_letter(endpoint) == "imok"
 
     try:
