@@ -35,6 +35,7 @@ import clickhouse_connect
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from exporter.clients import clickhouse as ch
+from exporter.collector import SnapshotCollector
 from exporter.config import Config, parse_config
 from exporter.probes import clickhouse as chprobe
 from exporter.probes.base import Sample
@@ -180,13 +181,15 @@ async def bench_metrics(seconds: float = 15.0, every: float = 0.02) -> None:
         ours_url = await _serve(create_app(runtime), stack)
         plain_url = await _serve(_plain_app(plain), stack)
         whole = Runtime.create(cfg, snap, sched.ready)  # the previous design: re-render all
-        whole.exposition = lambda: generate_latest(whole.registry)  # type: ignore[method-assign]
+        whole_registry = CollectorRegistry(auto_describe=False)
+        whole_registry.register(SnapshotCollector(snap))
+        whole.exposition = lambda: generate_latest(whole_registry)  # type: ignore[method-assign]
         whole_url = await _serve(create_app(whole), stack)
         v0 = snap.version
         base = await _scrape_spread(plain_url, seconds, every)
         mine = await _scrape_spread(ours_url, seconds, every)
         changes = snap.version - v0
-        rerender = _time(lambda: generate_latest(whole.registry), 50)
+        rerender = _time(lambda: generate_latest(whole_registry), 50)
         await _scrape_spread(whole_url, 0.2, every)  # warm up
         body = runtime.exposition()
         lines = sum(1 for line in body.splitlines() if not line.startswith(b"#"))

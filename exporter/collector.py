@@ -67,8 +67,7 @@ class SnapshotCollector(Collector):
 
     def key(self, now: float | None = None) -> tuple[int, frozenset[str]]:
         """Changes exactly when the rendered output would: a new result or a probe going stale."""
-        now = self.snapshot.clock() if now is None else now
-        return (self.snapshot.version, self.snapshot.stale_probes(now))
+        return self.snapshot.render_key(now)
 
     def families(self) -> list[Metric]:
         now = self.snapshot.clock()

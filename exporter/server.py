@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
@@ -21,7 +20,6 @@ from exporter.collector import (
     PROBE_DURATION,
     PROBE_LAST_SUCCESS,
     PROBE_SUCCESS,
-    SnapshotCollector,
 )
 from exporter.config import Config
 from exporter.metrics import CATALOGUE, MetricSpec
@@ -119,22 +117,17 @@ class Runtime:
     cfg: Config
     snapshot: Snapshot
     ready: asyncio.Event
-    registry: CollectorRegistry
-    collector: SnapshotCollector
     _exposition: tuple[object, bytes] | None = None
     _renderer: Exposition = field(default_factory=Exposition)
 
     @classmethod
     def create(cls, cfg: Config, snapshot: Snapshot, ready: asyncio.Event) -> Runtime:
-        registry = CollectorRegistry(auto_describe=False)
-        collector = SnapshotCollector(snapshot)
-        registry.register(collector)
-        return cls(cfg=cfg, snapshot=snapshot, ready=ready, registry=registry, collector=collector)
+        return cls(cfg=cfg, snapshot=snapshot, ready=ready)
 
     def exposition(self) -> bytes:
         """The text exposition; between two probe results the previous body is reused whole."""
         now = self.snapshot.clock()
-        key = self.collector.key(now)
+        key = self.snapshot.render_key(now)
         if self._exposition is None or self._exposition[0] != key:
             # states, not a View: a View builds one object per series, too slow for every change
             self._exposition = (key, self._renderer.render(self.snapshot.states(), key[1]))

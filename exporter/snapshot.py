@@ -128,6 +128,11 @@ class Snapshot:
         with self._lock:
             return frozenset(n for n, s in self._states.items() if s.is_stale(now))
 
+    def render_key(self, now: float | None = None) -> tuple[int, frozenset[str]]:
+        """Changes exactly when rendered metrics would: a new result or a probe going stale."""
+        now = self.clock() if now is None else now
+        return (self.version, self.stale_probes(now))
+
     def view(self, now: float | None = None) -> View:
         now = self.clock() if now is None else now
         with self._lock:
