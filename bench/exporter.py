@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -43,6 +41,7 @@ from exporter.scheduler import Scheduler
 from exporter.server import Runtime, create_app
 from exporter.snapshot import Snapshot
 from sandbox.clickhouse.ddl import seed_statements
+from sandbox.faults import SilentServer
 from sandbox.util import Service, free_port, poll_until, port_open, python_module_args, spawn
 
 PARTITION = "torghut_ta_clickhouse_partition_bytes"
@@ -88,28 +87,6 @@ def five_thousand_samples() -> tuple[Sample, ...]:
         )
         for i in range(5000)
     )
-
-
-class SilentServer:
-    """Accepts connections and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.conns.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 # --- metrics latency ----------------------------------------------------------------------------

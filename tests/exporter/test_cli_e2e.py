@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ import pytest
 import yaml
 
 from exporter.report import EXIT_CODES
+from sandbox.faults import SilentServer
 from sandbox.util import free_port, poll_until, stop_pid
 
 pytestmark = pytest.mark.slow
@@ -103,28 +102,6 @@ def test_report_with_a_bad_config_says_which_key(tmp_path) -> None:
     )
     assert proc.returncode == 4
     assert "clickhouse.replicas" in proc.stderr and proc.stdout == ""
-
-
-class SilentServer:
-    """Accepts connections and never answers: a replica that hangs."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.conns.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 @pytest.fixture

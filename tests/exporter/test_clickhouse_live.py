@@ -7,8 +7,6 @@ stops and restarts a replica starts private servers (`start_server`).
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from exporter.probes import clickhouse as probe
 from exporter.scheduler import Scheduler
 from exporter.snapshot import Snapshot
 from sandbox.clickhouse.ddl import seed_statements
+from sandbox.faults import SilentServer
 from sandbox.testing.clickhouse import ClickHouseServer, start_server
 from sandbox.util import apoll_until, free_port
 
@@ -208,30 +207,6 @@ async def test_report_command_judges_clickhouse(
     assert verdicts["clickhouse-disk"].evidence[0].labels == {"replica": "r1", "disk": "default"}
     assert verdicts["clickhouse-replicas"].summary == "no replicated tables configured"
     assert all(p.success for p in report.probes)
-
-
-class SilentServer:
-    """Accepts TCP connections and never answers: a backend that hangs."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 @pytest.mark.slow
