@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox import kafka
+from sandbox.testing import service_factory
 from sandbox.util import Service
 
 _topic_counter = itertools.count()
@@ -33,18 +33,8 @@ def kafka_bootstrap(kafka_service: Service) -> str:
 @pytest.fixture
 def kafka_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Start extra brokers (e.g. `authentication=True`, s3 storage); all stopped at teardown."""
-    started: list[Service] = []
-
-    def start(**options: Any) -> Service:
-        service = kafka.launch(tmp_path / f"kafka-{len(started)}", **options)
-        started.append(service)
-        return service
-
-    try:
+    with service_factory(kafka.launch, tmp_path, "kafka") as start:
         yield start
-    finally:
-        for service in started:
-            service.stop()
 
 
 @pytest.fixture

@@ -4,46 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox import prometheus
+from sandbox.testing import service_factory
 from sandbox.util import Service
 
 
 @pytest.fixture
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """`start(**launch_prometheus options) -> Service`; every instance stopped at teardown."""
-    started: list[Service] = []
-
-    def start(**options: Any) -> Service:
-        service = prometheus.launch_prometheus(tmp_path / "prom", **options)
-        started.append(service)
-        return service
-
-    try:
+    with service_factory(prometheus.launch_prometheus, tmp_path, "prom") as start:
         yield start
-    finally:
-        for service in started:
-            service.stop()
 
 
 @pytest.fixture
 def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """`start(config=dict|yaml) -> Service`; every instance stopped at teardown."""
-    started: list[Service] = []
-
-    def start(**options: Any) -> Service:
-        service = prometheus.launch_alertmanager(tmp_path / "am", **options)
-        started.append(service)
-        return service
-
-    try:
+    with service_factory(prometheus.launch_alertmanager, tmp_path, "am") as start:
         yield start
-    finally:
-        for service in started:
-            service.stop()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import s3
+from sandbox.testing import service_factory
 from sandbox.util import Service
 
 _bucket_counter = itertools.count()
@@ -32,18 +33,8 @@ def s3_endpoint(s3_server: Service) -> str:
 @pytest.fixture
 def s3_factory(tmp_path: Path) -> Iterator[Callable[[], Service]]:
     """Start dedicated S3 servers (e.g. to `enable_auth` on); all stopped at teardown."""
-    started: list[Service] = []
-
-    def start() -> Service:
-        service = s3.launch(tmp_path / f"s3-{len(started)}")
-        started.append(service)
-        return service
-
-    try:
+    with service_factory(s3.launch, tmp_path, "s3") as start:
         yield start
-    finally:
-        for service in started:
-            service.stop()
 
 
 @pytest.fixture
