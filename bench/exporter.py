@@ -320,7 +320,7 @@ async def bench_kafka_lag(partitions: int = 256, records: int = 4, runs: int = 1
     """One lag cycle over `partitions` partitions (batched) against a per-partition baseline."""
     from datetime import UTC, datetime, timedelta
 
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaProducer, TopicPartition
 
     from exporter.clients.kafka import KafkaClient
     from exporter.probes.kafka import collect_lag, fixed_group
@@ -340,13 +340,9 @@ async def bench_kafka_lag(partitions: int = 256, records: int = 4, runs: int = 1
         finally:
             await producer.stop()
         tps = [TopicPartition("trades", p) for p in range(partitions)]
-        committer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id="bench", enable_auto_commit=False
-        )
-        await committer.start()
-        committer.assign(tps)
-        await committer.commit({tp: tp.partition % (records + 1) for tp in tps})  # mixed lag
-        await committer.stop()
+        await sk.commit_offsets(
+            bootstrap, "bench", {tp: tp.partition % (records + 1) for tp in tps}
+        )  # mixed lag
 
         client = KafkaClient({"bootstrap_servers": [bootstrap], "request_timeout_ms": 10_000})
 

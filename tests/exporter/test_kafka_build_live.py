@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from exporter.config import parse_config
 from exporter.probes import kafka as kafka_probe
-from sandbox.kafka import TopicSpec, create_topics, generate_trades, produce_trades
+from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 
 CM_PATH = "/api/v1/namespaces/torghut/configmaps/torghut-ta-config"
 
@@ -21,18 +21,6 @@ CM_PATH = "/api/v1/namespaces/torghut/configmaps/torghut-ta-config"
 async def stack() -> AsyncIterator[AsyncExitStack]:
     async with AsyncExitStack() as s:
         yield s
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 def _samples(spec: Any, data: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -58,7 +46,7 @@ async def test_probes_follow_the_configmap_group_and_export_ground_truth(
         trades = generate_trades(3, start=start + timedelta(seconds=p), seed=p)
         await produce_trades(kafka_bootstrap, unique_topic, trades, partition=p)
         stamps[p] = [t.timestamp_ms / 1000 for t in trades]
-    await _commit(
+    await commit_offsets(
         kafka_bootstrap,
         group,
         {TopicPartition(unique_topic, 0): 1, TopicPartition(unique_topic, 1): 3},

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from exporter.clients.kafka import KafkaClient, KafkaProbeError
 from exporter.probes.kafka import (
@@ -15,21 +15,8 @@ from exporter.probes.kafka import (
     collect_retention,
     fixed_group,
 )
-from sandbox.kafka import TopicSpec, create_topics, generate_trades, produce_trades
+from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 from sandbox.util import free_port
-
-
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    # manual assignment + commit: no group join (tansu takes ~5 s per join)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 def _client(bootstrap: str) -> KafkaClient:
@@ -53,7 +40,7 @@ async def test_lag_and_retention_equal_what_was_produced_and_committed(
     await produce_trades(kafka_bootstrap, plain, generate_trades(1, start=base), partition=0)
     committed = {0: 1, 1: 4, 2: 0}  # p1 is caught up
     group = f"g-{topic}"
-    await _commit(
+    await commit_offsets(
         kafka_bootstrap, group, {TopicPartition(topic, p): o for p, o in committed.items()}
     )
     now = datetime.now(UTC).timestamp()
@@ -94,7 +81,9 @@ async def test_caught_up_group_reports_zero_lag(kafka_bootstrap: str, unique_top
             kafka_bootstrap, unique_topic, generate_trades(2, start=start), partition=p
         )
     group = f"g-{unique_topic}"
-    await _commit(kafka_bootstrap, group, {TopicPartition(unique_topic, p): 2 for p in range(2)})
+    await commit_offsets(
+        kafka_bootstrap, group, {TopicPartition(unique_topic, p): 2 for p in range(2)}
+    )
     client = _client(kafka_bootstrap)
     try:
         lag = await collect_lag(

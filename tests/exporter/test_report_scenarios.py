@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from exporter.cli import run_report
 from exporter.config import Config, parse_config
 from exporter.report import Report, Verdict
 from sandbox import s3 as sandbox_s3
-from sandbox.kafka import TopicSpec, create_topics, generate_trades, produce_trades
+from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 from sandbox.kube.client import fail_job
 from sandbox.testing.clickhouse import ClickHouseServer, exhaust_disk, fill_disk
 from sandbox.testing.kube import KubeSandbox
@@ -92,18 +92,6 @@ class Pipeline:
         return any(v.lower() == "true" for v in values)
 
 
-async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture
 async def pipeline(
     kube_api: KubeSandbox, kafka_bootstrap: str, unique_topic: str, s3_endpoint: str, tmp_path
@@ -126,7 +114,7 @@ async def pipeline(
     await create_topics(kafka_bootstrap, {unique_topic: TopicSpec(partitions=1)})
     trades = generate_trades(3, start=datetime.now(UTC).replace(microsecond=0))
     await produce_trades(kafka_bootstrap, unique_topic, trades, partition=0)
-    await _commit(kafka_bootstrap, group, {TopicPartition(unique_topic, 0): len(trades)})
+    await commit_offsets(kafka_bootstrap, group, {TopicPartition(unique_topic, 0): len(trades)})
     poll_until(
         lambda: kube_api.job().get("lifecycleState") == "STABLE",
         timeout=20,
