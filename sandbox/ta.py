@@ -243,10 +243,8 @@ class Writer:
             auto_offset_reset="earliest",
         )
         await consumer.start()
+        await consumer.topics()  # fetches cluster metadata, so partitions_for_topic knows it
         parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         for tp in tps:
