@@ -20,10 +20,12 @@ RELEASE = "torghut-ta-ops"
 NAMESPACE = "torghut-ta-ops"
 
 # Value sets every structural test runs against: the default and the shapes operators use.
+# The remediator is off by default (it ships in a later release), so the sets that check its
+# objects switch it on explicitly.
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "network-policy": {"networkPolicy": {"enabled": True}},
-    "remediator-disabled": {"remediator": {"enabled": False}},
+    "network-policy": {"networkPolicy": {"enabled": True}, "remediator": {"enabled": True}},
+    "remediator-enabled": {"remediator": {"enabled": True}},
     "exporter-only-no-monitoring": {
         "remediator": {"enabled": False},
         "exporter": {"serviceMonitor": {"enabled": False}},
@@ -45,6 +47,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "secrets": {"gitToken": {"name": "", "key": "token"}},
         "remediator": {
+            "enabled": True,
             "replicas": 2,
             "lease": {"name": "ta-leader", "namespace": "ops-leases"},
             "journal": {"existingClaim": "ta-journal", "storageClass": "fast"},
@@ -132,3 +135,9 @@ def rendered_sets(kit: ChartKit) -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="session")
 def default_objects(rendered_sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return rendered_sets["default"]
+
+
+@pytest.fixture(scope="session")
+def remediator_objects(rendered_sets: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The default values with the remediator switched on: every component rendered."""
+    return rendered_sets["remediator-enabled"]

@@ -16,7 +16,7 @@ CRD_MODELS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
     ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
 }
-SETS = ["default", "network-policy", "remediator-disabled", "custom-names", "no-secrets"]
+SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
 
 
 def validate_crd(obj: dict[str, Any]) -> None:
@@ -53,13 +53,35 @@ def test_validators_reject_unknown_fields(default_objects, kit) -> None:
         validate_crd(monitor)
 
 
+COMPONENT_KINDS = ("Deployment", "Service", "ServiceAccount", "ServiceMonitor")
+REMEDIATOR_KINDS = {
+    "Deployment",
+    "Service",
+    "ServiceAccount",
+    "ServiceMonitor",
+    "PersistentVolumeClaim",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+}
+
+
+def remediator_parts(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, name) of everything that belongs to the remediator, by name or by label."""
+    return [
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "remediator"
+        or (o["kind"] in REMEDIATOR_KINDS and "remediator" in o["metadata"]["name"])
+    ]
+
+
 def test_default_render_has_the_expected_objects(default_objects, kit) -> None:
     kinds = sorted({o["kind"] for o in default_objects})
     assert kinds == sorted(
         {
             "ConfigMap",
             "Deployment",
-            "PersistentVolumeClaim",
             "PrometheusRule",
             "Role",
             "RoleBinding",
@@ -69,10 +91,61 @@ def test_default_render_has_the_expected_objects(default_objects, kit) -> None:
         }
     )
     names = {(o["kind"], o["metadata"]["name"]) for o in default_objects}
-    for component in ("exporter", "remediator"):
-        for kind in ("Deployment", "Service", "ServiceAccount", "ServiceMonitor"):
-            assert (kind, f"{kit.release}-{component}") in names
+    for kind in COMPONENT_KINDS:
+        assert (kind, f"{kit.release}-exporter") in names
     assert not kit.find(default_objects, "NetworkPolicy")
+
+
+def test_default_render_has_no_remediator_and_a_complete_exporter(default_objects, kit) -> None:
+    # The remediator ships in a later release; by default the chart must not deploy a pod that
+    # exits at once, nor the RBAC, journal claim or scrape target that would go with it.
+    assert remediator_parts(default_objects) == []
+    assert not kit.find(default_objects, "PersistentVolumeClaim")
+    (deployment,) = kit.find(default_objects, "Deployment")
+    exporter = f"{kit.release}-exporter"
+    assert deployment["metadata"]["name"] == exporter
+    for kind in COMPONENT_KINDS:
+        assert len(kit.find(default_objects, kind, exporter)) == 1, kind
+    (role,) = kit.find(default_objects, "Role")
+    (binding,) = kit.find(default_objects, "RoleBinding")
+    assert (role["metadata"]["name"], role["metadata"]["namespace"]) == (exporter, "torghut")
+    assert binding["roleRef"]["name"] == exporter
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": exporter, "namespace": kit.namespace}
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == exporter
+    config = kit.find(default_objects, "ConfigMap", f"{kit.release}-config")[0]
+    assert "exporter.yaml" in config["data"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert config["metadata"]["name"] in {
+        v.get("configMap", {}).get("name") for v in volumes.values()
+    }
+    assert kit.find(default_objects, "PrometheusRule")
+    assert [
+        o
+        for o in kit.find(default_objects, "ConfigMap")
+        if "grafana_dashboard" in o["metadata"]["labels"]
+    ]
+    # Network policies follow the same switch: only the exporter gets one.
+    policies = kit.find(kit.render({"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+    assert [p["metadata"]["name"] for p in policies] == [exporter]
+
+
+def test_remediator_enabled_renders_every_component(remediator_objects, kit) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in remediator_objects}
+    for component in ("exporter", "remediator"):
+        for kind in COMPONENT_KINDS:
+            assert (kind, f"{kit.release}-{component}") in names
+    assert ("PersistentVolumeClaim", f"{kit.release}-remediator-journal") in names
+    # The check the default render passes is not vacuous: it spots each of these.
+    assert {k for k, _ in remediator_parts(remediator_objects)} == REMEDIATOR_KINDS - {
+        "NetworkPolicy"
+    }
+    remediator_roles = {n for k, n in names if k == "Role" and "remediator" in n}
+    assert remediator_roles == {
+        f"{kit.release}-remediator{suffix}" for suffix in ("", "-lease", "-secrets", "-argocd")
+    }
 
 
 def test_exporter_service_monitor_sets_the_job_label(default_objects, kit) -> None:
@@ -90,25 +163,17 @@ def test_exporter_service_monitor_sets_the_job_label(default_objects, kit) -> No
     assert service["spec"]["ports"][0]["port"] == 9108
 
 
-def test_services_select_their_own_pods(default_objects, kit) -> None:
-    for service in kit.find(default_objects, "Service"):
-        deployment = kit.find(default_objects, "Deployment", service["metadata"]["name"])[0]
+@pytest.mark.parametrize("value_set", ["default", "remediator-enabled"])
+def test_services_select_their_own_pods(rendered_sets, value_set: str, kit) -> None:
+    objects = rendered_sets[value_set]
+    services = kit.find(objects, "Service")
+    assert services
+    for service in services:
+        deployment = kit.find(objects, "Deployment", service["metadata"]["name"])[0]
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items()
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert {p["name"] for p in container["ports"]} == {"http"}
-
-
-def test_remediator_disabled_leaves_no_remediator_object(rendered_sets) -> None:
-    objects = rendered_sets["remediator-disabled"]
-    left = [
-        (o["kind"], o["metadata"]["name"])
-        for o in objects
-        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "remediator"
-    ]
-    assert not left
-    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
-    assert [o for o in objects if o["kind"] == "Deployment"]  # the exporter stays
 
 
 def test_monitoring_objects_can_be_switched_off(rendered_sets) -> None:
@@ -120,10 +185,10 @@ def test_monitoring_objects_can_be_switched_off(rendered_sets) -> None:
     assert all("grafana_dashboard" not in c["metadata"]["labels"] for c in configmaps)
 
 
-def test_remediator_is_recreated_with_its_journal_claim(default_objects, kit) -> None:
-    deployment = kit.find(default_objects, "Deployment", f"{kit.release}-remediator")[0]
+def test_remediator_is_recreated_with_its_journal_claim(remediator_objects, kit) -> None:
+    deployment = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    claim = kit.find(default_objects, "PersistentVolumeClaim")[0]
+    claim = kit.find(remediator_objects, "PersistentVolumeClaim")[0]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}

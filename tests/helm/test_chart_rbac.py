@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-SETS = ["default", "network-policy", "remediator-disabled", "custom-names", "no-secrets"]
+SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
 WRITE_VERBS = {
     "create",
     "update",
@@ -109,9 +109,9 @@ def test_exporter_role_is_read_only_and_scoped(default_objects, kit) -> None:
     }
 
 
-def test_remediator_roles(default_objects, kit) -> None:
+def test_remediator_roles(remediator_objects, kit) -> None:
     name = f"{kit.release}-remediator"
-    target = grants(default_objects, name, "torghut")
+    target = grants(remediator_objects, name, "torghut")
     assert ("flink.apache.org", "flinkdeployments", "patch", ("torghut-ta",)) in target
     assert {v for g, r, v, n in target if r == "flinkdeployments"} == {
         "get",
@@ -120,14 +120,14 @@ def test_remediator_roles(default_objects, kit) -> None:
         "patch",
     }
     assert {("", "events", "create", ()), ("events.k8s.io", "events", "create", ())} <= target
-    assert grants(default_objects, f"{name}-lease", kit.namespace) == {
+    assert grants(remediator_objects, f"{name}-lease", kit.namespace) == {
         ("coordination.k8s.io", "leases", verb, (name,)) for verb in ("get", "update", "patch")
     } | {("coordination.k8s.io", "leases", "create", ())}
-    assert grants(default_objects, f"{name}-argocd", "argocd") == {
+    assert grants(remediator_objects, f"{name}-argocd", "argocd") == {
         ("argoproj.io", "applications", "get", ("torghut",)),
         ("argoproj.io", "applications", "patch", ("torghut",)),
     }
-    secrets = grants(default_objects, f"{name}-secrets", kit.namespace)
+    secrets = grants(remediator_objects, f"{name}-secrets", kit.namespace)
     assert {n for *_, n in secrets} == {
         ("torghut-clickhouse-auth", "torghut-ta-ops-git", "torghut-ta-ops-webhook")
     }

@@ -46,7 +46,9 @@ def test_values_file_with_a_wrong_type_is_rejected(kit, tmp_path) -> None:
     assert any("/remediator/replicas" in e for e in report["errors"]), report
 
 
-@pytest.mark.parametrize("value_set", ["default", "network-policy", "custom-names", "no-secrets"])
+@pytest.mark.parametrize(
+    "value_set", ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+)
 def test_value_sets_pass_the_schema(kit, value_set: str) -> None:
     with helm.Chart.load(kit.chart_dir) as chart:
         chart.validate_schema(kit.value_sets[value_set])

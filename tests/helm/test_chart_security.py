@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-SETS = ["default", "network-policy", "remediator-disabled", "custom-names", "no-secrets"]
+SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -65,8 +65,8 @@ def test_secrets_mount_read_only_where_the_config_points(default_objects, kit) -
     assert password_file == f"{mount['mountPath']}/{key}"
 
 
-def test_remediator_mounts_every_referenced_secret(default_objects, kit) -> None:
-    remediator = kit.find(default_objects, "Deployment", f"{kit.release}-remediator")[0]
+def test_remediator_mounts_every_referenced_secret(remediator_objects, kit) -> None:
+    remediator = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
     pod = remediator["spec"]["template"]["spec"]
     names = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert names == {"torghut-clickhouse-auth", "torghut-ta-ops-git", "torghut-ta-ops-webhook"}

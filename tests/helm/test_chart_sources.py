@@ -204,15 +204,15 @@ def test_exporter_port_follows_the_value(kit) -> None:
     assert service["spec"]["ports"][0]["port"] == 9200
 
 
-def test_remediator_config_carries_lease_journal_and_secret_files(default_objects, kit) -> None:
-    remediator = config_files(default_objects, kit)["remediator.yaml"]
+def test_remediator_config_carries_lease_journal_and_secret_files(remediator_objects, kit) -> None:
+    remediator = config_files(remediator_objects, kit)["remediator.yaml"]
     own = remediator.pop("remediator")
     Config.model_validate(remediator)  # the pipeline part is the exporter's config
     name = f"{kit.release}-remediator"
     assert own["lease"] == {"name": name, "namespace": kit.namespace}
     assert own["journal"]["path"] == "/var/lib/torghut-ta-ops/journal.sqlite"
     assert own["mode"] == "observe"
-    deployment = kit.find(default_objects, "Deployment", name)[0]
+    deployment = kit.find(remediator_objects, "Deployment", name)[0]
     mounts = {
         m["name"]: m["mountPath"]
         for m in deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
@@ -247,7 +247,12 @@ def test_exporter_cli_accepts_the_chart_config_and_args(
 
 
 def test_notes_carry_the_alertmanager_snippet(kit) -> None:
-    notes = kit.render_text({"secrets": {"webhookToken": {"name": "am-hook", "key": "bearer"}}})
+    notes = kit.render_text(
+        {
+            "remediator": {"enabled": True},
+            "secrets": {"webhookToken": {"name": "am-hook", "key": "bearer"}},
+        }
+    )
     text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
     url = f"http://{kit.release}-remediator.{kit.namespace}.svc:8080/webhook/alertmanager"
     assert url in text
@@ -259,6 +264,20 @@ def test_notes_carry_the_alertmanager_snippet(kit) -> None:
     source = yaml.safe_load(snippet)
     assert rendered["route"] == source["route"]
     assert rendered["receivers"][0]["name"] == source["receivers"][0]["name"]
+
+
+def test_notes_without_the_remediator_say_why_and_print_no_receiver(kit) -> None:
+    text = next(v for k, v in kit.render_text().items() if k.endswith("NOTES.txt"))
+    assert "/webhook/alertmanager" not in text and "receivers:" not in text
+    assert "ships in a later release" in text and "exits at once" in text
+    assert "remediator-route.yml applies once it is enabled" in text
+    # Only the Secret the exporter mounts is asked for; the tokens are the remediator's.
+    assert "Secret/torghut-clickhouse-auth" in text
+    assert "torghut-ta-ops-git" not in text and "torghut-ta-ops-webhook" not in text
+    enabled = kit.render_text({"remediator": {"enabled": True}})
+    enabled_text = next(v for k, v in enabled.items() if k.endswith("NOTES.txt"))
+    assert "exits at" in enabled_text  # switched on early, the operator is warned
+    assert "Secret/torghut-ta-ops-webhook" in enabled_text
 
 
 def test_packaged_chart_carries_the_linked_files(default_objects, kit, tmp_path: Path) -> None:

@@ -112,11 +112,11 @@ def test_runs_as_uid_10001(stages: list[Stage]) -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in env  # the root filesystem is read-only in the chart
 
 
-def test_image_ports_match_the_chart(stages: list[Stage], default_objects, kit) -> None:
+def test_image_ports_match_the_chart(stages: list[Stage], remediator_objects, kit) -> None:
     exposed = {int(p) for e in stages[-1].args("EXPOSE") for p in e.split()}
     ports = {
         c["ports"][0]["containerPort"]
-        for _, pod in kit.pod_specs(default_objects)
+        for _, pod in kit.pod_specs(remediator_objects)
         for c in pod["containers"]
     }
     assert ports == exposed
@@ -130,7 +130,7 @@ def entrypoint_script(stages: list[Stage]) -> list[str]:
 
 
 def test_entrypoint_selects_the_component(
-    stages: list[Stage], default_objects, kit, tmp_path: Path
+    stages: list[Stage], remediator_objects, kit, tmp_path: Path
 ) -> None:
     argv = entrypoint_script(stages)
     scripts = tomllib.loads((kit.repo / "pyproject.toml").read_text())["project"]["scripts"]
@@ -144,7 +144,7 @@ def test_entrypoint_selects_the_component(
     script = argv[2].replace("/opt/venv/bin/", f"{bin_dir}/")
     assert script != argv[2]
     # The chart's container args are what the entrypoint receives.
-    for _, pod in kit.pod_specs(default_objects):
+    for _, pod in kit.pod_specs(remediator_objects):
         args = pod["containers"][0]["args"]
         done = subprocess.run(
             ["/bin/sh", "-c", script, *args], capture_output=True, text=True, timeout=10
