@@ -11,14 +11,17 @@ import signal
 from pathlib import Path
 
 from sandbox.kafka import DEFAULT_SYMBOLS, stream_trades
-from sandbox.util import Service, poll_until, python_module_args, spawn
+from sandbox.util import Service, python_module_args, spawn, wait_started
 
 
 def launch(workdir: Path, *, kafka_bootstrap: str, topic: str, rate_hz: float = 20.0) -> Service:
     log_path = workdir / "logs" / "feed.log"
     args = ["--kafka", kafka_bootstrap, "--topic", topic, "--rate", str(rate_hz)]
     proc = spawn(python_module_args("sandbox.feed", *args), log_path=log_path)
-    poll_until(lambda: "feed started" in log_path.read_text(), timeout=20, what="trades feed start")
+    wait_started(
+        proc.pid, lambda: "feed started" in log_path.read_text(), log=log_path,
+        what="trades feed", timeout=20,
+    )  # fmt: skip
     return Service("feed", proc.pid, {}, str(log_path))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import clickhouse_connect
 from aiohttp import web
 
-from sandbox.util import Service, free_port, poll_until, port_open, python_module_args, spawn
+from sandbox.util import Service, free_port, port_open, python_module_args, spawn, wait_started
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 _QUERY = """
@@ -83,7 +83,7 @@ def launch(
         args += ["--clickhouse-password-file", str(clickhouse_password_file)]
     log_path = workdir / "logs" / "jangar.log"
     proc = spawn(python_module_args("sandbox.jangar", *args), log_path=log_path)
-    poll_until(lambda: port_open(port), timeout=20, what="Jangar API listening")
+    wait_started(proc.pid, lambda: port_open(port), log=log_path, what="Jangar API", timeout=20)
     return Service("jangar", proc.pid, {"jangar": f"http://127.0.0.1:{port}"}, str(log_path))
 
 

@@ -49,7 +49,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import RecordMetadata
 
-from sandbox.util import Service, free_port, pid_alive, poll_until, port_open, spawn, stop_pid
+from sandbox.util import Service, free_port, port_open, spawn, wait_started
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("NVDA", "AAPL", "MSFT", "AMZN", "TSLA")
 
@@ -118,20 +118,11 @@ def launch(
     proc = spawn(args, log_path=log, env=env, cwd=workdir)
 
     def ready() -> bool:
-        if not pid_alive(proc.pid):
-            return True  # stop polling; reported below
         # tansu logs "ready in" only once it has bound the port (port_open alone would also
         # succeed when another process holds the port)
         return "ready in" in log.read_text(errors="replace") and port_open(port)
 
-    try:
-        poll_until(ready, timeout=timeout, what=f"tansu listening on {port}")
-    except BaseException:
-        stop_pid(proc.pid)
-        raise
-    if not pid_alive(proc.pid):
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise RuntimeError(f"tansu exited during start; log {log}:\n{tail}")
+    wait_started(proc.pid, ready, log=log, what="tansu", timeout=timeout, interval=0.05)
     return Service("kafka", proc.pid, {"kafka_bootstrap": f"127.0.0.1:{port}"}, str(log))
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from sandbox.util import Service, apoll_until, free_port, pid_alive, poll_until, spawn, stop_pid
+from sandbox.util import Service, apoll_until, free_port, spawn, wait_started
 
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BIN = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
@@ -53,19 +53,10 @@ def _binary(name: str) -> str:
 
 def _wait_ready(proc_pid: int, url: str, log: Path, what: str, timeout: float) -> None:
     def ready() -> bool:
-        if not pid_alive(proc_pid):
-            return True  # stop polling; reported below
         with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:
             return resp.status == 200
 
-    try:
-        poll_until(ready, timeout=timeout, interval=0.1, what=f"{what} ready at {url}")
-    except BaseException:
-        stop_pid(proc_pid)
-        raise
-    if not pid_alive(proc_pid):
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise RuntimeError(f"{what} exited during start; log {log}:\n{tail}")
+    wait_started(proc_pid, ready, log=log, what=what, timeout=timeout)
 
 
 def webhook_config(

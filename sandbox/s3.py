@@ -38,11 +38,9 @@ from botocore.config import Config
 from sandbox.util import (
     Service,
     free_port,
-    pid_alive,
-    poll_until,
     python_module_args,
     spawn,
-    stop_pid,
+    wait_started,
 )
 
 DEFAULT_REGION = "us-east-1"
@@ -75,19 +73,10 @@ def launch(workdir: Path, *, port: int | None = None, timeout: float = 30.0) -> 
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
-        if not pid_alive(proc.pid):
-            return True  # stop polling; reported below
         with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1) as resp:
             return resp.status == 200
 
-    try:
-        poll_until(ready, timeout=timeout, interval=0.1, what=f"moto_server on {port}")
-    except BaseException:
-        stop_pid(proc.pid)
-        raise
-    if not pid_alive(proc.pid):
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise RuntimeError(f"moto_server exited during start; log {log}:\n{tail}")
+    wait_started(proc.pid, ready, log=log, what="moto_server", timeout=timeout)
     return Service("s3", proc.pid, {"s3": url}, str(log))
 
 

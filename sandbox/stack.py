@@ -17,14 +17,12 @@ import yaml
 
 from sandbox import clickhouse, feed, gitops, jangar, kafka, kube, prometheus, s3, state, ta
 from sandbox.util import (
-    ExitedError,
     Service,
     free_port,
-    pid_alive,
-    poll_until,
     python_module_args,
     spawn,
     stop_pid,
+    wait_started,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,16 +77,10 @@ def launch_exporter(workdir: Path, config_path: Path, port: int) -> Service:
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
-        if not pid_alive(proc.pid):
-            raise ExitedError(f"exporter exited: {log_path.read_text()[-1500:]}")
         with urllib.request.urlopen(f"{url}/readyz", timeout=1) as resp:
             return resp.status == 200
 
-    try:
-        poll_until(ready, timeout=60, interval=0.2, what="exporter ready")
-    except BaseException:
-        stop_pid(proc.pid)
-        raise
+    wait_started(proc.pid, ready, log=log_path, what="exporter", timeout=60, interval=0.2)
     return Service("exporter", proc.pid, {"exporter": url}, str(log_path))
 
 

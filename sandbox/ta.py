@@ -36,7 +36,7 @@ from kubernetes_asyncio import config as kconfig
 
 from sandbox.indicators import Bar, SymbolState
 from sandbox.s3 import put_checkpoints
-from sandbox.util import Service, poll_until, python_module_args, spawn
+from sandbox.util import Service, python_module_args, spawn, wait_started
 
 log = logging.getLogger("sandbox.ta")
 
@@ -301,7 +301,10 @@ def launch(
         args += ["--s3", s3_endpoint]
     log_path = workdir / "logs" / "ta-writer.log"
     proc = spawn(python_module_args("sandbox.ta", *args), log_path=log_path)
-    poll_until(lambda: "writer started" in log_path.read_text(), timeout=20, what="TA writer start")
+    wait_started(
+        proc.pid, lambda: "writer started" in log_path.read_text(), log=log_path,
+        what="TA writer", timeout=20,
+    )  # fmt: skip
     return Service("ta_writer", proc.pid, {}, str(log_path))
 
 

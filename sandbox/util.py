@@ -127,6 +127,36 @@ def spawn(
         log.close()
 
 
+def wait_started(
+    pid: int,
+    ready: Callable[[], bool],
+    *,
+    log: Path,
+    what: str,
+    timeout: float,
+    interval: float = 0.1,
+    stop_signal: int = signal.SIGTERM,
+) -> None:
+    """Poll `ready` until it holds for a process just spawned.
+
+    If the process dies meanwhile the wait ends at once with ExitedError and the log's tail; on
+    any failure (death, timeout, interrupt) the process is stopped, so a failed start never
+    leaves an unrecorded process running.
+    """
+
+    def check() -> bool:
+        if not pid_alive(pid):
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ExitedError(f"{what} exited during start; log {log}:\n{tail}")
+        return ready()
+
+    try:
+        poll_until(check, timeout=timeout, interval=interval, what=f"{what} ready")
+    except BaseException:
+        stop_pid(pid, sig=stop_signal)
+        raise
+
+
 def python_module_args(module: str, *args: str) -> list[str]:
     """argv for running `python -m module args...` with this interpreter."""
     return [sys.executable, "-m", module, *args]

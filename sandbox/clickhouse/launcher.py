@@ -9,13 +9,12 @@ from pathlib import Path
 
 from sandbox.clickhouse.pressure import mount_tmpfs, unmount
 from sandbox.util import (
-    ExitedError,
     Service,
     free_port,
-    poll_until,
     python_module_args,
     spawn,
     stop_pid,
+    wait_started,
 )
 
 
@@ -67,15 +66,12 @@ def launch(
     proc = spawn(python_module_args("sandbox.clickhouse", *args), log_path=log)
     url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise ExitedError(f"clickhouse server exited with {proc.returncode}; see {log}")
-        return _ping(url)
-
     try:
-        poll_until(ready, timeout=timeout, interval=0.1, what="clickhouse /ping")
+        wait_started(
+            proc.pid, lambda: _ping(url), log=log, what="clickhouse server", timeout=timeout,
+            stop_signal=signal.SIGKILL,
+        )  # fmt: skip
     except BaseException:
-        stop_pid(proc.pid, timeout=2, sig=signal.SIGKILL)
         if tmpfs_size_mb is not None:
             unmount(data_dir)
         raise

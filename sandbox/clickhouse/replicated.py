@@ -5,11 +5,12 @@ The jar's manifest carries its own Class-Path, so `java -cp zookeeper.jar` is en
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from pathlib import Path
 
-from sandbox.util import ExitedError, Service, free_port, poll_until, spawn
+from sandbox.util import Service, free_port, spawn, wait_started
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 _SERVER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
@@ -73,16 +74,10 @@ def launch_zookeeper(workdir: Path, *, port: int | None = None, timeout: float =
     )
     endpoint = f"127.0.0.1:{port}"
 
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise ExitedError(f"ZooKeeper exited with {proc.returncode}; see {log}")
-        return four_letter(endpoint) == "imok"
-
-    try:
-        poll_until(ready, timeout=timeout, interval=0.2, what="ZooKeeper imok")
-    except BaseException:
-        proc.kill()
-        raise
+    wait_started(
+        proc.pid, lambda: four_letter(endpoint) == "imok", log=log, what="ZooKeeper",
+        timeout=timeout, interval=0.2, stop_signal=signal.SIGKILL,
+    )  # fmt: skip
     return Service("zookeeper", proc.pid, {"zookeeper": endpoint}, str(log))
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from sandbox.gitops import APP_PATH, GitRepo, create_repo
 from sandbox.kube.timings import Timings, resolve
-from sandbox.util import Service, free_port, pid_alive, poll_until, python_module_args, spawn
+from sandbox.util import Service, free_port, python_module_args, spawn, wait_started
 
 CONTEXT = "torghut-sandbox"
 
@@ -105,17 +105,10 @@ def launch(
     log = workdir / "kube.log"
     proc = spawn(python_module_args("sandbox.kube", "--config", str(config_path)), log_path=log)
 
-    def up() -> bool:
-        if not pid_alive(proc.pid):
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"kube stand-in exited during start-up:\n{tail}")
-        return _ready(url, token)
-
-    try:
-        poll_until(up, timeout=ready_timeout, interval=0.02, what="kube stand-in ready")
-    except BaseException:
-        Service("kube", proc.pid).stop()
-        raise
+    wait_started(
+        proc.pid, lambda: _ready(url, token), log=log, what="kube stand-in",
+        timeout=ready_timeout, interval=0.02,
+    )  # fmt: skip
     endpoints = {
         "kube_api": url,
         "kubeconfig": str(kubeconfig),
