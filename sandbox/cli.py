@@ -15,30 +15,10 @@ from pathlib import Path
 
 from sandbox import stack, state
 
-ENDPOINT_KEYS = {
-    "http": "clickhouse_http",
-    "kafka_bootstrap": "kafka_bootstrap",
-    "kubeconfig": "kubeconfig",
-    "git_remote": "git_remote",
-    "git_workdir": "git_workdir",
-    "prometheus": "prometheus",
-    "alertmanager": "alertmanager",
-    "exporter": "exporter",
-    "remediator": "remediator",
-    "s3": "s3",
-    "jangar": "jangar",
-    "kube_api": "kube_api",
-}
-
 
 def summary(workdir: Path) -> dict[str, object]:
     """Endpoints under the names DESIGN.md and the README use, and which services are up."""
-    raw = state.status(state.load(workdir))
-    out: dict[str, object] = {
-        public: raw[key] for key, public in ENDPOINT_KEYS.items() if key in raw
-    }
-    out["up"] = raw["up"]
-    return out
+    return state.status(state.load(workdir))
 
 
 def main(argv: list[str] | None = None) -> int:

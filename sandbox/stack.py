@@ -28,11 +28,6 @@ from sandbox.util import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO_ROOT / "alerts" / "rules"
 CH_USER = "torghut"
-# endpoint keys safe to print (the kube launcher's endpoints also carry its bearer token)
-PUBLIC_ENDPOINTS = {
-    "http", "kafka_bootstrap", "s3", "kube_api", "kubeconfig", "jangar", "exporter",
-    "prometheus", "alertmanager", "remediator", "git_remote", "git_workdir",
-}  # fmt: skip
 INGEST_TOPICS = ("trades", "quotes", "bars1m", "microbars", "signals")
 
 
@@ -106,7 +101,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     def started(svc: Service) -> Service:
         services.append(svc)
         state.save(workdir, services)
-        shown = " ".join(v for k, v in svc.endpoints.items() if k in PUBLIC_ENDPOINTS)
+        shown = " ".join(v for k, v in svc.endpoints.items() if k in state.PUBLIC_NAMES)
         log(f"  {svc.name:<13} up  {shown}")
         return svc
 

@@ -10,6 +10,22 @@ from pathlib import Path
 from sandbox.util import Service, pid_alive
 
 STATE_FILE = "sandbox.json"
+# launcher endpoint key -> the name `ta-sandbox status` prints; keys not listed (the kube
+# stand-in's bearer token) are never shown
+PUBLIC_NAMES = {
+    "http": "clickhouse_http",
+    "kafka_bootstrap": "kafka_bootstrap",
+    "kubeconfig": "kubeconfig",
+    "git_remote": "git_remote",
+    "git_workdir": "git_workdir",
+    "prometheus": "prometheus",
+    "alertmanager": "alertmanager",
+    "exporter": "exporter",
+    "remediator": "remediator",
+    "s3": "s3",
+    "jangar": "jangar",
+    "kube_api": "kube_api",
+}
 
 
 def load(workdir: Path) -> list[Service]:
@@ -27,13 +43,13 @@ def save(workdir: Path, services: list[Service]) -> None:
 
 
 def status(services: list[Service]) -> dict[str, object]:
-    """One object: each endpoint, and whether each service is up (its PID alive)."""
+    """One object: each public endpoint, and whether each service is up (its PID alive)."""
     out: dict[str, object] = {}
     up: dict[str, bool] = {}
     for s in services:
         alive = pid_alive(s.pid) if s.pid > 0 else True
         up[s.name] = alive
         if alive:
-            out.update(s.endpoints)
+            out.update({PUBLIC_NAMES[k]: v for k, v in s.endpoints.items() if k in PUBLIC_NAMES})
     out["up"] = up
     return out
