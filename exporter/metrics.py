@@ -123,3 +123,9 @@ CATALOGUE: dict[str, MetricSpec] = {
         ),
     )
 }
+
+# Probe health: owned by the scheduler, exported for every registered probe even when its data is stale.
+PROBE_SUCCESS = "torghut_ta_probe_success"
+PROBE_DURATION = "torghut_ta_probe_duration_seconds"
+PROBE_LAST_SUCCESS = "torghut_ta_probe_last_success_timestamp_seconds"
+PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)

@@ -16,19 +16,13 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
-from exporter.collector import (
-    PROBE_DURATION,
-    PROBE_LAST_SUCCESS,
-    PROBE_SUCCESS,
-)
 from exporter.config import Config
-from exporter.metrics import CATALOGUE, MetricSpec
+from exporter.metrics import CATALOGUE, PROBE_METRICS, MetricSpec
 from exporter.probes.base import Sample
 from exporter.report import build_report
 from exporter.snapshot import ProbeState, Snapshot
 
 log = logging.getLogger("exporter.server")
-_PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)  # owned by the scheduler
 
 
 def _escape(value: str) -> str:
@@ -86,7 +80,7 @@ class Exposition:
             if name in stale or state.data_at is None:
                 continue
             for metric, chunk in self._probe_chunks(state).items():
-                if metric not in _PROBE_METRICS:
+                if metric not in PROBE_METRICS:
                     per_metric.setdefault(metric, []).append(chunk)
         health = self._health(probes)
         parts: list[bytes] = []
@@ -99,8 +93,8 @@ class Exposition:
 
     @staticmethod
     def _health(probes: Mapping[str, ProbeState]) -> dict[str, bytes]:
-        rows: dict[str, list[tuple[dict[str, str], float]]] = {m: [] for m in _PROBE_METRICS}
-        success, duration, last = _PROBE_METRICS
+        rows: dict[str, list[tuple[dict[str, str], float]]] = {m: [] for m in PROBE_METRICS}
+        success, duration, last = PROBE_METRICS
         for name, state in sorted(probes.items()):
             rows[success].append(({"probe": name}, 1.0 if state.success else 0.0))
             if state.duration is not None:

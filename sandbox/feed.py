@@ -20,7 +20,7 @@ def launch(workdir: Path, *, kafka_bootstrap: str, topic: str, rate_hz: float = 
     proc = spawn(python_module_args("sandbox.feed", *args), log_path=log_path)
     wait_started(
         proc.pid, lambda: "feed started" in log_path.read_text(), log=log_path,
-        what="trades feed", timeout=20,
+        what="trades feed", timeout=60,
     )  # fmt: skip
     return Service("feed", proc.pid, {}, str(log_path))
 

@@ -83,7 +83,7 @@ def launch(
         args += ["--clickhouse-password-file", str(clickhouse_password_file)]
     log_path = workdir / "logs" / "jangar.log"
     proc = spawn(python_module_args("sandbox.jangar", *args), log_path=log_path)
-    wait_started(proc.pid, lambda: port_open(port), log=log_path, what="Jangar API", timeout=20)
+    wait_started(proc.pid, lambda: port_open(port), log=log_path, what="Jangar API", timeout=60)
     return Service("jangar", proc.pid, {"jangar": f"http://127.0.0.1:{port}"}, str(log_path))
 
 

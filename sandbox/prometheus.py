@@ -92,7 +92,7 @@ def launch_alertmanager(
     *,
     config: Mapping[str, Any] | str | None = None,
     port: int | None = None,
-    timeout: float = 20.0,
+    timeout: float = 60.0,
 ) -> Service:
     """Start Alertmanager; `config` is a dict or YAML text (default: one route to nowhere).
 
@@ -195,7 +195,7 @@ def launch_prometheus(
     scrape_interval: str = "1s",
     evaluation_interval: str = "1s",
     port: int | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> Service:
     """Start Prometheus; endpoints {"prometheus": "http://127.0.0.1:P"}.
 
@@ -261,7 +261,7 @@ async def alertmanager_alerts(am_url: str) -> list[dict[str, Any]]:
 
 
 async def wait_targets_up(
-    prom_url: str, jobs: Sequence[str] | None = None, *, timeout: float = 30.0
+    prom_url: str, jobs: Sequence[str] | None = None, *, timeout: float = 90.0
 ) -> list[dict[str, Any]]:
     """Poll /api/v1/targets until every active target (of `jobs`) has been scraped healthy."""
 
@@ -276,7 +276,7 @@ async def wait_targets_up(
     return await apoll_until(check, timeout=timeout, interval=0.2, what="scrape targets up")
 
 
-async def wait_alertmanagers(prom_url: str, *, timeout: float = 30.0) -> list[str]:
+async def wait_alertmanagers(prom_url: str, *, timeout: float = 90.0) -> list[str]:
     """Poll until Prometheus has discovered at least one Alertmanager; their URLs."""
 
     async def check() -> list[str] | None:
@@ -350,7 +350,7 @@ class WebhookReceiver:
         await self.stop()
 
     async def wait_for(
-        self, predicate: Callable[[Delivery], bool], *, timeout: float = 30.0
+        self, predicate: Callable[[Delivery], bool], *, timeout: float = 90.0
     ) -> Delivery:
         """The first delivery (past or future) matching `predicate`."""
 

@@ -303,7 +303,7 @@ def launch(
     proc = spawn(python_module_args("sandbox.ta", *args), log_path=log_path)
     wait_started(
         proc.pid, lambda: "writer started" in log_path.read_text(), log=log_path,
-        what="TA writer", timeout=20,
+        what="TA writer", timeout=60,
     )  # fmt: skip
     return Service("ta_writer", proc.pid, {}, str(log_path))
 

@@ -68,7 +68,7 @@ def launch(
     argocd_self_heal: bool = False,
     persist: bool = True,
     clickhouse_auth: dict[str, str] | None = None,
-    ready_timeout: float = 20.0,
+    ready_timeout: float = 60.0,
 ) -> Service:
     """Start `python -m sandbox.kube` and wait until it serves (seeded, when `seed`).
 

@@ -3,7 +3,7 @@ installed; make it importable however pytest is started.
 
 Fixtures of the end-to-end query test (module `test_queries_e2e.py`):
 
-- `flink_rest` (module): `FlinkRest(url, reason)`: the session's real Flink cluster
+- `flink_rest` (module): `FlinkRest(url)`: the session's real Flink cluster
   (`flink_cluster`), or url None and why when the JDK or apache-flink is missing.
 - `watch_exporter` (module): a second real exporter process (`python -m exporter.cli serve`)
   whose ClickHouse is the replicated server (`replicated_clickhouse`, replica `chi-1`), whose
@@ -33,7 +33,6 @@ from e2e_env import (
 from fake_remediator import FakeRemediator
 
 from sandbox import prometheus
-from sandbox.flink import FlinkUnavailable, check_available
 from sandbox.prometheus import ScrapeTarget
 from sandbox.stack import launch_exporter
 from sandbox.testing.clickhouse import ClickHouseServer
@@ -46,10 +45,7 @@ if REPO not in sys.path:
 
 @pytest.fixture(scope="module")
 def flink_rest(request: pytest.FixtureRequest) -> FlinkRest:
-    try:
-        check_available()
-    except FlinkUnavailable as exc:
-        return FlinkRest(None, f"real Flink tier unavailable: {exc}")
+    # the real Flink tier is part of the test environment: no Flink is a failure, not a skip
     cluster: Service = request.getfixturevalue("flink_cluster")
     return FlinkRest(cluster.endpoints["flink_rest"])
 

@@ -9,22 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from remediator.metrics import CATALOGUE as REMEDIATOR_CATALOGUE
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "dashboards"
 RUNBOOK_DIR = REPO / "docs" / "runbooks"
 RULES_FILE = REPO / "alerts" / "rules" / "torghut-ta.rules.yml"
-DESIGN = Path("/work/shared/DESIGN.md")
 DS_REF = {"type": "prometheus", "uid": "${datasource}"}
 
-# The remediator's metrics (DESIGN.md "Metrics"; the remediator does not exist yet): name -> labels.
+# The remediator's metrics (remediator/metrics.py): name -> labels.
 REMEDIATOR_METRICS: dict[str, tuple[str, ...]] = {
-    "torghut_ta_remediation_runs_total": ("procedure", "outcome"),
-    "torghut_ta_remediation_steps_total": ("procedure", "step", "outcome"),
-    "torghut_ta_remediation_in_progress": (),
-    "torghut_ta_remediation_pending_approvals": (),
-    "torghut_ta_remediation_paused": (),
-    "torghut_ta_remediation_gate_blocks_total": ("gate",),
-    "torghut_ta_remediation_webhook_requests_total": ("code",),
+    name: spec.labels for name, spec in REMEDIATOR_CATALOGUE.items()
 }
 # Series Prometheus makes itself (not exporter metrics).
 PROMETHEUS_SERIES = {"up", "ALERTS"}
@@ -129,13 +124,6 @@ def selector_labels(expr: str) -> list[tuple[str, set[str]]]:
     for m in re.finditer(r"([A-Za-z_:][\w:]*)\{([^}]*)\}", expr):
         out.append((m.group(1), set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", m.group(2)))))
     return out
-
-
-def design_remediator_metrics() -> set[str] | None:
-    """Remediator metric names in DESIGN.md's metrics table, when that file is at hand."""
-    if not DESIGN.exists():
-        return None
-    return set(re.findall(r"`(torghut_ta_remediation_\w+)`", DESIGN.read_text()))
 
 
 def label_values_args(expr: str) -> tuple[str, str]:

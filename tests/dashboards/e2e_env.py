@@ -18,7 +18,6 @@ WATCH_REPLICA = "chi-1"  # the second exporter's name for the replicated server
 @dataclass(frozen=True)
 class FlinkRest:
     url: str | None
-    reason: str = ""
 
 
 def watch_exporter_config(

@@ -69,7 +69,7 @@ async def test_flink_deployment_probe_matches_the_live_object_and_follows_a_fail
     assert data.checkpoints_dir == obj["spec"]["flinkConfiguration"]["state.checkpoints.dir"]
 
     kube_api.fail_job("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space")
-    failed = await apoll_until(lambda: _failed(probe), timeout=10, what="probe sees the job FAILED")
+    failed = await apoll_until(lambda: _failed(probe), timeout=60, what="probe sees the job FAILED")
     assert failed.lifecycle_state == "FAILED"
     assert "not enough space" in (failed.error_message or "")
     values = _values(probe, failed)

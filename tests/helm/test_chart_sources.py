@@ -86,8 +86,7 @@ GRAFANA_BASE = "https://grafana.example.com"
 def test_url_bases_are_replaced_and_nothing_else(kit) -> None:
     rules_dir = kit.repo / "alerts" / "rules"
     text = "".join(p.read_text() for p in sorted(rules_dir.glob("*.yml")))
-    if not text:
-        pytest.skip("no rule files yet")
+    assert text, f"no rule files under {rules_dir}"
     assert RUNBOOK_BASE in text and GRAFANA_BASE in text  # the bases the template swaps
     values = {
         "prometheusRule": {

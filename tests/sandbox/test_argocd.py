@@ -154,7 +154,7 @@ async def test_self_heal_undoes_a_live_patch(kube_client: client.ApiClient) -> N
         fd = await api.get_namespaced_custom_object(*FLINK, "torghut-ta")
         return fd if fd["spec"]["job"]["state"] == "running" else None
 
-    fd = await apoll_until(healed, timeout=10, what="self-heal back to running")
+    fd = await apoll_until(healed, timeout=60, what="self-heal back to running")
     assert fd["metadata"]["generation"] == 3  # seeded, patched, healed
     app = await until_app(
         kube_client, lambda a: a["status"]["sync"]["status"] == "Synced", "Synced"
@@ -183,7 +183,7 @@ async def test_automated_sync_applies_new_commits(
         env = ksvc["spec"]["template"]["spec"]["containers"][0]["env"]
         return {"name": "TRADING_ENABLED", "value": "false"} in env
 
-    assert await apoll_until(paused, timeout=10, what="TRADING_ENABLED=false applied")
+    assert await apoll_until(paused, timeout=60, what="TRADING_ENABLED=false applied")
 
 
 async def test_health_ignores_a_failed_job(
@@ -192,7 +192,7 @@ async def test_health_ignores_a_failed_job(
     async def stable() -> bool:
         return kube_api.job()["lifecycleState"] == "STABLE"
 
-    await apoll_until(stable, timeout=10, what="job STABLE")
+    await apoll_until(stable, timeout=60, what="job STABLE")
     kube_api.fail_job("ClickHouse insert failed")
     # Argo CD's FlinkDeployment health reads reconciliation/JobManager status only
     app = await until_app(

@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -202,31 +201,40 @@ def test_authentication(clickhouse_server: ClickHouseServer) -> None:
     assert ok[0] == 200 and ok[2] == b"1\n"
 
 
-def _elapsed(run: object) -> float:
-    start = time.perf_counter()
-    run()  # type: ignore[operator]
-    return time.perf_counter() - start
+# Each query reports when the server started it (now64() is fixed at query start) and then sleeps
+# 2 s. If the last one started before the first one's 2 s were over, all were in flight together;
+# a server that ran them one at a time would start each >= 2 s after the one before.
+OVERLAP_SQL = "SELECT toUnixTimestamp64Micro(now64(6)), sleep(2)"
+
+
+def _all_in_flight_together(starts_us: list[int]) -> bool:
+    return max(starts_us) - min(starts_us) < 2_000_000
 
 
 def test_sync_queries_run_concurrently(clickhouse_server: ClickHouseServer) -> None:
     clients = [clickhouse_server.client() for _ in range(4)]
+    barrier = threading.Barrier(len(clients))
+    starts: list[int] = []
 
-    def run_all() -> None:
-        threads = [threading.Thread(target=c.query, args=("SELECT sleep(0.5)",)) for c in clients]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    def run(client: object) -> None:
+        barrier.wait()
+        starts.append(int(client.query(OVERLAP_SQL).result_rows[0][0]))  # type: ignore[attr-defined]
 
-    assert _elapsed(run_all) < 1.5  # serial would be >= 2 s
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(starts) == 4
+    assert _all_in_flight_together(starts), starts
 
 
 async def test_async_client_queries_overlap_and_insert(clean_clickhouse: ClickHouseServer) -> None:
     client = await clean_clickhouse.async_client()
     try:
-        start = time.perf_counter()
-        await asyncio.gather(*(client.query("SELECT sleep(0.5)") for _ in range(4)))
-        assert time.perf_counter() - start < 1.5
+        results = await asyncio.gather(*(client.query(OVERLAP_SQL) for _ in range(4)))
+        starts = [int(r.result_rows[0][0]) for r in results]
+        assert _all_in_flight_together(starts), starts
         await client.insert("torghut.ta_signals", _signals(25), column_names=SIGNAL_COLUMNS)
         result = await client.query(
             "SELECT count(), countIf(rsi_14 IS NULL) FROM torghut.ta_signals WHERE symbol = {s:String}",

@@ -85,7 +85,7 @@ async def test_transient_failure_restarts_and_recovers(flink_job: FlinkJob) -> N
         return body["exceptionHistory"]["entries"]
 
     # REST serves the job from a cached execution graph: poll until the failure shows
-    history = await apoll_until(failures, timeout=10, interval=0.25, what="exception history")
+    history = await apoll_until(failures, timeout=60, interval=0.25, what="exception history")
     assert len(history) == 1
     assert FAILURE_MESSAGE in history[0]["stacktrace"]
     assert history[0]["taskName"].startswith("ta-indicator")

@@ -19,7 +19,7 @@ from sandbox.flink.config import (
     jvm_command,
     write_conf_dir,
 )
-from sandbox.flink.dist import FlinkUnavailable, find_dist
+from sandbox.flink.dist import find_dist
 from sandbox.flink.job import JOB_ENTRY_CLASS, compile_job, job_args
 
 
@@ -59,10 +59,7 @@ def test_taskmanager_jvm_flags_match_its_memory_components() -> None:
 
 
 def test_conf_dir_is_valid_yaml_with_every_option(layout: ClusterLayout) -> None:
-    try:
-        dist = find_dist()
-    except FlinkUnavailable as exc:
-        pytest.skip(str(exc))
+    dist = find_dist()  # apache-flink is a test dependency: missing is a failure
     opts = cluster_options(layout, JobManagerMemory(), TaskManagerMemory())
     write_conf_dir(layout, dist, opts)
     assert yaml.safe_load((layout.conf_dir / "config.yaml").read_text()) == opts
@@ -71,10 +68,7 @@ def test_conf_dir_is_valid_yaml_with_every_option(layout: ClusterLayout) -> None
 
 
 def test_jvm_command_runs_the_main_class_with_the_conf_dir(layout: ClusterLayout) -> None:
-    try:
-        dist = check_available()
-    except FlinkUnavailable as exc:
-        pytest.skip(str(exc))
+    dist = check_available()
     argv = jvm_command(
         layout, dist, role="jobmanager", main_class=JOBMANAGER_MAIN, memory_flags=["-Xmx1m"]
     )
@@ -103,10 +97,7 @@ def test_trigger_failure_writes_count_or_always(tmp_path: Path) -> None:
 
 
 def test_compiled_job_jar_names_its_entry_class(tmp_path: Path) -> None:
-    try:
-        check_available()
-    except FlinkUnavailable as exc:
-        pytest.skip(str(exc))
+    check_available()
     jar = compile_job(tmp_path)  # cached by source digest after the first build
     assert jar == (tmp_path / "job" / "ta-job.jar").resolve()
     with zipfile.ZipFile(jar) as zf:

@@ -44,7 +44,7 @@ def child_pids(tmp_path: Path, count: int) -> list[int]:
             pids.append(int(text.splitlines()[0]))
         return pids
 
-    return poll_until(read, timeout=10, what="children started")
+    return poll_until(read, timeout=60, what="children started")
 
 
 def test_stopping_the_supervisor_stops_every_child(tmp_path: Path) -> None:
@@ -56,24 +56,36 @@ def test_stopping_the_supervisor_stops_every_child(tmp_path: Path) -> None:
     assert all(pid_alive(p) for p in pids)
     assert all(os.getpgid(p) == proc.pid for p in pids)
 
-    stop_pid(proc.pid, timeout=5)
+    stop_pid(proc.pid, timeout=30)
     assert not pid_alive(proc.pid)
-    poll_until(lambda: not any(pid_alive(p) for p in pids), timeout=5, what="children gone")
+    poll_until(lambda: not any(pid_alive(p) for p in pids), timeout=30, what="children gone")
     assert "stopping" in (tmp_path / "s.log").read_text()
 
 
 def test_a_child_exiting_takes_the_others_down(tmp_path: Path) -> None:
-    quitter = "import os; print(os.getpid(), flush=True); raise SystemExit(3)"
+    # The quitter exits only once the sleeper has printed its PID: otherwise, on a loaded machine,
+    # the supervisor can stop the sleeper before it ever printed, and the test cannot find it.
+    sleeper_log = tmp_path / "p0.log"
+    quitter = (
+        "import os, pathlib, time\n"
+        f"log = pathlib.Path({str(sleeper_log)!r})\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(os.getpid(), flush=True)\n"
+        "raise SystemExit(3)\n"
+    )
     plan = write_plan(tmp_path, [SLEEPER, quitter])
     proc = spawn(
         python_module_args("sandbox.flink.supervise", str(plan)), log_path=tmp_path / "s.log"
     )
     try:
-        assert proc.wait(timeout=15) == 1
-        sleeper = child_pids(tmp_path, 1)[0]
-        poll_until(lambda: not pid_alive(sleeper), timeout=5, what="sleeper gone")
+        assert proc.wait(timeout=90) == 1
+        sleeper, quitter_pid = child_pids(tmp_path, 2)
+        assert sleeper != quitter_pid
+        poll_until(lambda: not pid_alive(sleeper), timeout=30, what="sleeper gone")
     finally:
-        stop_pid(proc.pid, timeout=2)
+        stop_pid(proc.pid, timeout=10)
 
 
 @pytest.mark.parametrize(

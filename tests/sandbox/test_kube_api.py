@@ -183,7 +183,7 @@ async def test_replace_with_stale_resource_version_conflicts(
                 raise
             return None
 
-    replaced = await apoll_until(replace_fresh, timeout=10, what="replace without conflict")
+    replaced = await apoll_until(replace_fresh, timeout=60, what="replace without conflict")
     assert replaced["spec"]["restartNonce"] == 3
 
 
@@ -202,7 +202,7 @@ async def test_status_subresource_is_separate(kube_client: client.ApiClient) -> 
                 raise
             return None
 
-    written = await apoll_until(replace_with_status, timeout=10, what="replace")
+    written = await apoll_until(replace_with_status, timeout=60, what="replace")
     assert written["spec"]["restartNonce"] == 42
     assert (written.get("status") or {}).get("lifecycleState") != "BOGUS"
     # a status write cannot change spec, and does not bump generation

@@ -135,7 +135,7 @@ async def test_writer_advances_while_running_and_stops_when_suspended(
             listed = await asyncio.to_thread(s3.list_objects_v2, Bucket=bucket, Prefix=job_prefix)
             return any(o["Key"].endswith("/_metadata") for o in listed.get("Contents", []))
 
-        await apoll_until(checkpointed, timeout=15, what="a checkpoint object for the running job")
+        await apoll_until(checkpointed, timeout=60, what="a checkpoint object for the running job")
 
         await kclient.CustomObjectsApi(kube_client).patch_namespaced_custom_object(
             *FD, {"spec": {"job": {"state": "suspended"}}}, _content_type=MERGE

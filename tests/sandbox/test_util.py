@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from sandbox.util import ExitedError, pid_alive, spawn, wait_started
 def test_a_process_that_dies_ends_the_wait_at_once_with_its_log(tmp_path: Path) -> None:
     log = tmp_path / "dying.log"
     proc = spawn([sys.executable, "-c", "print('bad flag --x'); raise SystemExit(3)"], log_path=log)
-    started = time.monotonic()
+    # ExitedError (not TimeoutError) proves the exit ended the wait, long before the deadline
     with pytest.raises(ExitedError, match="bad flag --x"):
-        wait_started(proc.pid, lambda: False, log=log, what="dying", timeout=30)
-    assert time.monotonic() - started < 10  # not the 30 s timeout
+        wait_started(proc.pid, lambda: False, log=log, what="dying", timeout=3600)
 
 
 def test_a_start_that_times_out_stops_the_process(tmp_path: Path) -> None:
