@@ -10,7 +10,7 @@ import os
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, overload
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -326,10 +326,13 @@ def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRe
     for name in type(model).model_fields:
         value = getattr(model, name)
         path = f"{prefix}{name}"
-        if isinstance(value, SecretRef):
-            found.append((path, value))
-        elif isinstance(value, BaseModel):
-            found.extend(_secret_refs(value, path + "."))
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            where = path if i is None else f"{path}[{i}]"
+            if isinstance(item, SecretRef):
+                found.append((where, item))
+            elif isinstance(item, BaseModel):
+                found.extend(_secret_refs(item, where + "."))
     return found
 
 
@@ -344,12 +347,21 @@ def _format(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any) -> Config:
-    """Validate a decoded document and resolve its secrets; raise ConfigError naming the keys."""
+C = TypeVar("C", bound=Config)
+
+
+@overload
+def parse_config(data: Any) -> Config: ...
+@overload
+def parse_config(data: Any, *, model: type[C]) -> C: ...
+def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
+    """Validate a decoded document and resolve its secrets; raise ConfigError naming the keys.
+
+    `model` is Config or an extension of it (the remediator's)."""
     if not isinstance(data, dict):
         raise ConfigError("(top level): expected a mapping of settings")
     try:
-        cfg = Config.model_validate(data)
+        cfg = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None
     problems = []
@@ -363,14 +375,18 @@ def parse_config(data: Any) -> Config:
     return cfg
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, validate and resolve a config file."""
+def read_config_document(path: str | Path) -> Any:
+    """The decoded YAML of a config file; ConfigError when it cannot be read or parsed."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(data)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a config file."""
+    return parse_config(read_config_document(path))

@@ -1,23 +1,141 @@
-"""ta-remediator: the remediator's command line.
+"""ta-remediator: serve the remediator, or talk to a running one.
 
-The remediator (Alertmanager webhook -> runbook procedure -> gates -> GitOps actions ->
-verification) is not part of this release. The command exists so the name is reserved and so
-that anything invoking it learns that plainly instead of through an import error.
+  ta-remediator check-config FILE
+  ta-remediator serve --config FILE [--insecure-no-auth]
+  ta-remediator status | runs [--open] | show RUN [--markdown] | cancel RUN --reason TEXT
+  ta-remediator pause --reason TEXT | resume --reason TEXT
+
+Client commands find the server from --url or TA_REMEDIATOR_URL and read the token from
+--token-file or TA_REMEDIATOR_TOKEN_FILE. Exit codes: 0 done, 1 refused or failed, 4 bad
+config, 64 usage, 69 server unreachable, 70 internal error.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from exporter.logs import register_secrets, setup_logging
+from remediator.config import ConfigError, RemediatorConfig, load_remediator_config
+
+OK, REFUSED, CONFIG_ERROR, USAGE, UNREACHABLE, INTERNAL = 0, 1, 4, 64, 69, 70
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ta-remediator", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("file")
+    srv = sub.add_parser("serve", help="run the webhook, the engine and the API")
+    srv.add_argument("--config", required=True)
+    srv.add_argument("--host")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--log-level", default="info")
+    srv.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept requests without tokens (local use only)",
+    )
+
+    def client(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--url", default=os.environ.get("TA_REMEDIATOR_URL"))
+        p.add_argument("--token-file", default=os.environ.get("TA_REMEDIATOR_TOKEN_FILE"))
+        return p
+
+    client("status", help="mode, kill switch and open runs")
+    runs = client("runs", help="list runs")
+    runs.add_argument("--open", action="store_true", help="only runs still open")
+    show = client("show", help="one run: plan, decisions, alerts")
+    show.add_argument("run")
+    show.add_argument("--markdown", action="store_true", help="the incident timeline for a ticket")
+    cancel = client("cancel", help="end an open run")
+    cancel.add_argument("run")
+    cancel.add_argument("--reason", required=True)
+    for name in ("pause", "resume"):
+        p = client(name, help=f"{name} the remediator (kill switch; survives restarts)")
+        p.add_argument("--reason", required=True)
+    return parser
+
+
+def _load(path: str) -> RemediatorConfig | None:
+    try:
+        return load_remediator_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from remediator.service import serve
+
+    setup_logging(args.log_level)
+    cfg = _load(args.config)
+    if cfg is None:
+        return CONFIG_ERROR
+    if cfg.secret("remediator.webhook_token") is None and not args.insecure_no_auth:
+        print(
+            "remediator.webhook_token: required (the token Alertmanager posts with); "
+            "run with --insecure-no-auth only for local use",
+            file=sys.stderr,
+        )
+        return CONFIG_ERROR
+    register_secrets(*(s.get() for s in cfg._secrets.values()))
+    listen = cfg.remediator.listen
+    asyncio.run(
+        serve(
+            cfg,
+            host=args.host or listen.host,
+            port=args.port or listen.port,
+            insecure=args.insecure_no_auth,
+        )
+    )
+    return OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    print(
-        "ta-remediator: the remediator is not available in this release; nothing was done.\n"
-        "The exporter (ta-exporter), the alerts and the dashboards work without it.",
-        file=sys.stderr,
-    )
-    return 2
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        if _load(args.file) is None:
+            return CONFIG_ERROR
+        print("ok")
+        return OK
+    if args.command == "serve":
+        return _serve(args)
+    from remediator import client
+
+    if not args.url:
+        print("no server: give --url or set TA_REMEDIATOR_URL", file=sys.stderr)
+        return USAGE
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            print(f"cannot read token file {args.token_file}: {exc.strerror}", file=sys.stderr)
+            return USAGE
+    try:
+        return client.run(args, url=args.url, token=token)
+    except client.Unreachable as exc:
+        print(f"cannot reach the remediator at {args.url}: {exc}", file=sys.stderr)
+        return UNREACHABLE
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -38,3 +38,30 @@ CATALOGUE: dict[str, MetricSpec] = {
         ),
     )
 }
+
+
+class RemediatorMetrics:
+    """The catalogue's metrics on a private registry (the remediator's /metrics)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = CollectorRegistry(auto_describe=True)
+
+        def counter(name: str) -> Counter:
+            spec = CATALOGUE[f"torghut_ta_remediation_{name}"]
+            return Counter(
+                spec.name.removesuffix("_total"), spec.help, spec.labels, registry=self.registry
+            )
+
+        def gauge(name: str) -> Gauge:
+            spec = CATALOGUE[f"torghut_ta_remediation_{name}"]
+            return Gauge(spec.name, spec.help, spec.labels, registry=self.registry)
+
+        self.runs = counter("runs_total")
+        self.steps = counter("steps_total")
+        self.gate_blocks = counter("gate_blocks_total")
+        self.webhook_requests = counter("webhook_requests_total")
+        self.in_progress = gauge("in_progress")
+        self.pending_approvals = gauge("pending_approvals")
+        self.paused = gauge("paused")

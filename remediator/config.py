@@ -1,0 +1,162 @@
+"""The remediator's configuration: the exporter's file layout plus a `remediator:` section.
+
+One file (and one chart value set) feeds both components; the exporter's loader rejects the
+section, so the chart renders the remediator's file with it and the exporter's without it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from exporter.config import (
+    Config,
+    ConfigError,
+    Duration,
+    HttpUrl,
+    Model,
+    SecretRef,
+    parse_config,
+    read_config_document,
+)
+
+Mode = Literal["observe", "propose", "auto"]
+ProcedureName = Literal["A", "B", "trading_gate"]
+PROCEDURES: tuple[ProcedureName, ...] = ("A", "B", "trading_gate")
+# modes that change nothing outside the remediator's own journal
+READ_ONLY_MODES: frozenset[str] = frozenset({"observe"})
+
+
+class ApiToken(Model):
+    """A person's (or a tool's) token for the read and approve API; `name` is who they are."""
+
+    name: str = Field(min_length=1, max_length=64)
+    token: SecretRef
+    may_approve: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._@+-]+", v):
+            raise ValueError(f"use letters, digits and . _ @ + - only, got {v!r}")
+        return v
+
+
+class Allowlist(Model):
+    """Values an alert label may carry to be acted on; empty lists take the exporter's config."""
+
+    namespaces: list[str] = Field(default_factory=list)
+    deployments: list[str] = Field(default_factory=list)
+    tables: list[str] = Field(default_factory=list)
+    replicas: list[str] = Field(default_factory=list)
+
+
+class DropBounds(Model):
+    """What procedure A may drop on its own; outside these bounds a person decides."""
+
+    keep_days: int = Field(default=7, ge=1)  # never the newest N days
+    max_partitions: int = Field(default=3, ge=1, le=100)
+    max_bytes: int = Field(default=50 * 2**30, ge=1)
+    # partitions whose rows Kafka no longer holds can only come back from backups
+    approve_unreplayable: bool = True
+
+
+class Policy(Model):
+    procedures: list[ProcedureName] = Field(default_factory=lambda: list(PROCEDURES))
+    cooldown: Duration = 1800.0  # per procedure and target, after a run that acted
+    max_runs_per_hour: int = Field(default=6, ge=1)
+    approval_ttl: Duration = 1800.0
+    drop: DropBounds = DropBounds()
+
+
+class Verification(Model):
+    deadline: Duration = 900.0
+    interval: Duration = 10.0
+    # the job must have been RUNNING/STABLE and signals advancing within this many seconds
+    freshness: Duration = 300.0
+
+
+class ListenConfig(Model):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+
+
+class RemediatorSection(Model):
+    mode: Mode = "observe"
+    listen: ListenConfig = ListenConfig()
+    # Alertmanager's bearer token: it may only post notifications
+    webhook_token: SecretRef | None = None
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    # set by an authenticating ingress in front of the API; trusted only when named here
+    identity_header: str | None = None
+    journal_path: Path = Path("/var/lib/torghut-ta-remediator/journal.sqlite3")
+    paused: bool = False
+    pause_annotation: str = "torghut.io/remediation-paused"
+    alertmanager_url: HttpUrl | None = None
+    allow: Allowlist = Allowlist()
+    policy: Policy = Policy()
+    verify: Verification = Verification()
+
+    @field_validator("mode")
+    @classmethod
+    def _mode_available(cls, v: str) -> str:
+        if v not in READ_ONLY_MODES:
+            raise ValueError(
+                f"mode {v!r} is not available in this release: its actuators (GitOps, "
+                "Argo CD, ClickHouse) are not built yet; use 'observe'"
+            )
+        return v
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _unique_names(cls, v: list[ApiToken]) -> list[ApiToken]:
+        names = [t.name for t in v]
+        if len(set(names)) != len(names):
+            raise ValueError("each token's name must be unique (it is who acted)")
+        return v
+
+
+class RemediatorConfig(Config):
+    remediator: RemediatorSection = RemediatorSection()
+
+    def allowed(self, kind: str) -> frozenset[str]:
+        """The allowlist for one label kind, defaulting to what the exporter watches."""
+        allow = self.remediator.allow
+        explicit = {
+            "namespace": allow.namespaces,
+            "deployment": allow.deployments,
+            "table": allow.tables,
+            "replica": allow.replicas,
+        }[kind]
+        if explicit:
+            return frozenset(explicit)
+        return frozenset(
+            {
+                "namespace": [self.namespace],
+                "deployment": [self.flink.deployment],
+                "table": self.clickhouse.tables,
+                "replica": [r.name for r in self.clickhouse.replicas],
+            }[kind]
+        )
+
+
+def parse_remediator_config(data: object) -> RemediatorConfig:
+    return parse_config(data, model=RemediatorConfig)
+
+
+def load_remediator_config(path: str | Path) -> RemediatorConfig:
+    return parse_remediator_config(read_config_document(path))
+
+
+__all__ = [
+    "ApiToken",
+    "ConfigError",
+    "Mode",
+    "RemediatorConfig",
+    "load_remediator_config",
+    "parse_remediator_config",
+]

@@ -1,0 +1,186 @@
+"""Runs the journal's open runs: triage with fresh facts, plan, gates, and close on resolve.
+
+In observe mode (the only mode of this release) a run ends in a journaled plan and the gates'
+verdicts; nothing outside the journal changes. A run stays open while its alerts fire, so the
+re-sends Alertmanager makes never start a second one; when a new alert joins the incident the
+run is triaged again. Everything lives in the journal: a restart picks the open runs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from remediator import policy, procedures
+from remediator.config import RemediatorConfig
+from remediator.facts import Facts
+from remediator.journal import Journal, Run
+from remediator.metrics import RemediatorMetrics
+from remediator.policy import KillSwitch
+
+log = logging.getLogger("remediator.engine")
+
+NEEDS_TRIAGE = frozenset({"new", "retriage"})
+PAUSE_CONTROL = "paused"
+
+
+@dataclass(frozen=True)
+class Sources:
+    facts: Callable[[], Awaitable[Facts]]
+    annotation: Callable[[], Awaitable[KillSwitch]]
+
+
+class Engine:
+    def __init__(
+        self, cfg: RemediatorConfig, journal: Journal, sources: Sources, metrics: RemediatorMetrics
+    ) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.sources = sources
+        self.metrics = metrics
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for run in self.journal.runs(open_only=True, limit=10_000):
+            self.notify(run.id)  # a restart resumes every open run from the journal
+        self._task = asyncio.create_task(self._work(), name="remediator-engine")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def notify(self, run_id: str) -> None:
+        if run_id not in self._queued:
+            self._queued.add(run_id)
+            self.idle.clear()
+            self._queue.put_nowait(run_id)
+
+    async def _work(self) -> None:
+        while True:
+            run_id = await self._queue.get()
+            self._queued.discard(run_id)
+            try:
+                await self.step(run_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "run %s: unexpected error; it stays open and is retried on restart", run_id
+                )
+            finally:
+                if self._queue.empty():
+                    self.idle.set()
+        # not reached
+
+    # --- one pass over one run -----------------------------------------------------------------
+
+    async def step(self, run_id: str) -> None:
+        run = await asyncio.to_thread(self.journal.run, run_id)
+        if run is None or not run.open:
+            return
+        if not run.firing:
+            await self._close(run)
+        elif run.state in NEEDS_TRIAGE:
+            await self._triage(run)
+        self.metrics.in_progress.set(
+            len(await asyncio.to_thread(self.journal.runs, open_only=True, limit=10_000))
+        )
+
+    async def _close(self, run: Run) -> None:
+        outcome = {"observed": "observed", "refused": "refused", "escalated": "escalated"}.get(
+            run.state, "resolved"
+        )
+        reason = "every alert of the incident resolved"
+        if outcome == "resolved":
+            reason += " before anything was done"
+        await asyncio.to_thread(self.journal.update_run, run.id, outcome=outcome, reason=reason)
+        self.metrics.runs.labels(procedure=run.procedure, outcome=outcome).inc()
+        log.info("run %s ended: %s (%s)", run.id, outcome, reason)
+
+    async def _switches(self) -> tuple[KillSwitch, ...]:
+        rem = self.cfg.remediator
+        config = KillSwitch(
+            "config", rem.paused, "remediator.paused in config" if rem.paused else ""
+        )
+        stored = await asyncio.to_thread(self.journal.control, PAUSE_CONTROL)
+        api = KillSwitch("api", False, "not paused")
+        if stored is not None and stored[0] == "true":
+            api = KillSwitch("api", True, f"paused by {stored[1]}: {stored[3]}")
+        return (config, api, await self.sources.annotation())
+
+    async def _triage(self, run: Run) -> None:
+        await asyncio.to_thread(self.journal.update_run, run.id, state="triage")
+        facts = await self.sources.facts()
+        plan = procedures.plan(run.procedure, facts, self.cfg)
+        record = {"plan": plan.to_json(), "facts": facts.summary()}
+        if plan.refused is not None:
+            await self._decide(run, [policy.Gate("precondition", "block", plan.refused)])
+            await asyncio.to_thread(
+                self.journal.update_run, run.id, state="refused", reason=plan.refused, plan=record
+            )
+            return
+        if plan.escalate is not None:
+            await self._decide(run, [policy.Gate("escalation", "block", plan.escalate)])
+            await asyncio.to_thread(
+                self.journal.update_run,
+                run.id,
+                state="escalated",
+                reason=plan.escalate,
+                plan=record,
+            )
+            return
+        ctx = await self._context(run, facts)
+        gates = policy.evaluate(plan, ctx, self.cfg)
+        await self._decide(run, gates)
+        self.metrics.paused.set(1 if any(s.on is not False for s in ctx.switches) else 0)
+        blocks = policy.blocked(gates)
+        reason = "; ".join(f"{g.gate}: {g.reason}" for g in blocks) or "every gate passed"
+        await asyncio.to_thread(
+            self.journal.update_run, run.id, state="observed", reason=reason, plan=record
+        )
+
+    async def _context(self, run: Run, facts: Facts) -> policy.Context:
+        def read() -> tuple[float | None, int, tuple[str, ...]]:
+            others = tuple(
+                r.id
+                for r in self.journal.runs(open_only=True, limit=10_000)
+                if r.id != run.id and r.target == run.target and r.procedure in ("A", "B")
+            )
+            return (
+                self.journal.last_acted_end(run.key),
+                self.journal.runs_started_since(facts.now - 3600),
+                others,
+            )
+
+        last, count, others = await asyncio.to_thread(read)
+        return policy.Context(
+            now=facts.now,
+            key=run.key,
+            target=run.target,
+            last_acted_end=last,
+            runs_last_hour=count,
+            other_open_on_target=others,
+            switches=await self._switches(),
+        )
+
+    async def _decide(self, run: Run, gates: list[policy.Gate]) -> None:
+        def write() -> None:
+            for g in gates:
+                self.journal.decide(run.id, g.gate, g.verdict, g.reason)
+
+        await asyncio.to_thread(write)
+        for g in gates:
+            if g.verdict == "block":
+                self.metrics.gate_blocks.labels(gate=g.gate).inc()
