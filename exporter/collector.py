@@ -21,7 +21,7 @@ PROBE_LAST_SUCCESS = "torghut_ta_probe_last_success_timestamp_seconds"
 _PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)
 
 
-def _family(spec: MetricSpec) -> Metric:
+def _family(spec: MetricSpec) -> CounterMetricFamily | GaugeMetricFamily:
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name, spec.help, labels=list(spec.labels))
     return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))

@@ -70,7 +70,8 @@ class _Walk:
 
     async def _pages(self, prefix: str, delimiter: str | None) -> list[str]:
         """List every page of `prefix` within budget; returns the common prefixes."""
-        token, prefixes = None, []
+        token: str | None = None
+        prefixes: list[str] = []
         while True:
             if self.requests >= self.budget:
                 self.truncated = True
