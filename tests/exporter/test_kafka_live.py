@@ -9,12 +9,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from exporter.clients.kafka import KafkaClient, KafkaProbeError
-from exporter.probes.kafka import (
-    KAFKA_DEFAULT_RETENTION_MS,
-    collect_lag,
-    collect_retention,
-    fixed_group,
-)
+from exporter.families.kafka import collect_lag, collect_retention, fixed_group
+from exporter.probes.kafka import KAFKA_DEFAULT_RETENTION_MS
 from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 from sandbox.util import free_port
 
