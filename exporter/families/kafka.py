@@ -1,6 +1,9 @@
 """The Kafka probes: `kafka_lag` (committed vs end offsets of the group named by the live
 ConfigMap's TA_GROUP_ID, so the exporter follows a replay group, and the age of the oldest
 unconsumed record) and `kafka_retention` (earliest retained record, retention).
+
+Each probe has its own client (a slow record read of one never blocks the other); the topic
+metadata, asked for the configured topics only, is read once per cycle and shared.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from contextlib import AsyncExitStack
 
 from aiokafka import TopicPartition
 
-from exporter.clients.kafka import KafkaClient, KafkaProbeError, connection_options
+from exporter.clients.kafka import (
+    KafkaClient,
+    KafkaProbeError,
+    SharedPartitions,
+    connection_options,
+)
 from exporter.clients.kube import get_configmap_data
 from exporter.config import Config
 from exporter.families.k8s import KubeAccess, kube_access
@@ -30,9 +38,9 @@ GroupSource = Callable[[], Awaitable[tuple[str, str]]]
 
 
 async def _existing(
-    client: KafkaClient, topics: list[str]
+    client: KafkaClient, topics: list[str], shared: SharedPartitions | None
 ) -> tuple[list[TopicPartition], list[str]]:
-    parts = await client.partitions(topics)
+    parts = await (client.partitions(topics) if shared is None else shared.get(client))
     missing = [t for t in topics if t not in parts]
     if not parts:
         raise KafkaProbeError(f"Kafka: none of the topics {', '.join(topics)} exists")
@@ -46,9 +54,10 @@ async def collect_lag(
     group_of: GroupSource,
     read_budget: float,
     clock: Callable[[], float] = time.time,
+    shared: SharedPartitions | None = None,
 ) -> KafkaLag:
     group, source = await group_of()
-    tps, missing = await _existing(client, topics)
+    tps, missing = await _existing(client, topics, shared)
     committed = await client.committed(group, tps)
     ends = await client.end_offsets(tps)
     positions = {tp: c for tp, c in committed.items() if 0 <= c < ends.get(tp, 0)}
@@ -65,9 +74,13 @@ async def collect_lag(
 
 
 async def collect_retention(
-    client: KafkaClient, *, topics: list[str], read_budget: float
+    client: KafkaClient,
+    *,
+    topics: list[str],
+    read_budget: float,
+    shared: SharedPartitions | None = None,
 ) -> KafkaRetention:
-    tps, missing = await _existing(client, topics)
+    tps, missing = await _existing(client, topics, shared)
     begins = await client.beginning_offsets(tps)
     ends = await client.end_offsets(tps)
     positions = {tp: b for tp, b in begins.items() if b < ends.get(tp, 0)}
@@ -127,22 +140,31 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
     else:
         group_of = configmap_group(cfg, kube_access(cfg, stack=stack))
     specs = []
+    t = cfg.probes.timing("kafka_lag")
+    r = cfg.probes.timing("kafka_retention")
+    # both probes start together and repeat on their intervals: within half the shorter one,
+    # a probe's metadata is the other's of the same cycle
+    shared = SharedPartitions(topics, max_age=min(t.interval, r.interval) / 2)
     lag_client = KafkaClient(options)
     stack.push_async_callback(lag_client.close)
-    t = cfg.probes.timing("kafka_lag")
 
     async def lag() -> KafkaLag:
         return await collect_lag(
-            lag_client, topics=topics, group_of=group_of, read_budget=t.timeout * 0.5
+            lag_client,
+            topics=topics,
+            group_of=group_of,
+            read_budget=t.timeout * 0.5,
+            shared=shared,
         )
 
     specs.append(ProbeSpec("kafka_lag", lag, render_lag, t.interval, t.timeout, t.staleness))
     ret_client = KafkaClient(options)
     stack.push_async_callback(ret_client.close)
-    r = cfg.probes.timing("kafka_retention")
 
     async def retention() -> KafkaRetention:
-        return await collect_retention(ret_client, topics=topics, read_budget=r.timeout * 0.5)
+        return await collect_retention(
+            ret_client, topics=topics, read_budget=r.timeout * 0.5, shared=shared
+        )
 
     specs.append(
         ProbeSpec(

@@ -1,8 +1,7 @@
 """Kafka: the TA consumer group's lag, and how far back the topics can still be replayed.
 
-Two probes share nothing but the config: `kafka_lag` (committed vs end offsets of the group
-named by the live ConfigMap's TA_GROUP_ID, so the exporter follows a replay group, and the age
-of the oldest unconsumed record) and `kafka_retention` (earliest retained record, retention).
+Pure: offsets and record timestamps in (read by `exporter.families.kafka`), lag and retention
+out, then rendered as samples.
 """
 
 from __future__ import annotations
