@@ -32,8 +32,18 @@ def new_session(*, timeout: float, headers: dict[str, str] | None = None) -> aio
     )
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MiB" if n % 1024 == 0 else f"{n} bytes"
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, url: str, limit: int) -> str:
@@ -42,7 +52,7 @@ async def _read_bounded(resp: aiohttp.ClientResponse, url: str, limit: int) -> s
     if declared is not None and declared > limit:
         raise HttpError(
             url,
-            f"HTTP {resp.status} body of {declared} bytes exceeds the {_mib(limit)} limit "
+            f"HTTP {resp.status} body of {declared} bytes exceeds the {_size(limit)} limit "
             "(probes.max_body_bytes)",
             status=resp.status,
         )
@@ -53,12 +63,12 @@ async def _read_bounded(resp: aiohttp.ClientResponse, url: str, limit: int) -> s
         if size > limit:
             raise HttpError(
                 url,
-                f"HTTP {resp.status} body exceeds the {_mib(limit)} limit "
+                f"HTTP {resp.status} body exceeds the {_size(limit)} limit "
                 "(probes.max_body_bytes); stopped reading",
                 status=resp.status,
             )
         chunks.append(chunk)
-    return b"".join(chunks).decode(resp.charset or "utf-8", errors="replace")
+    return _decode(b"".join(chunks), resp.charset)
 
 
 def _snippet(text: str) -> str:

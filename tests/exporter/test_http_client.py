@@ -86,7 +86,9 @@ async def test_a_declared_length_over_the_limit_fails_before_reading(server: Ser
             await get_json(
                 session, f"{server.url}/declared", params={"size": str(2 * CHUNK)}, max_body=CHUNK
             )
-    assert "exceeds the 0.0625 MiB limit (probes.max_body_bytes)" in str(info.value)
+    assert "body of 131075 bytes exceeds the 64 KiB limit (probes.max_body_bytes)" in str(
+        info.value
+    )
     assert info.value.status == 200
 
 
