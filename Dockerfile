@@ -14,10 +14,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY exporter ./exporter
 COPY remediator ./remediator
-RUN pip wheel --wheel-dir /wheels .
+# constraints.txt pins every runtime dependency to what the tests ran against (`make constraints`).
+RUN pip wheel --wheel-dir /wheels -c constraints.txt .
 
 # --- runtime: the wheels installed into a venv; no compilers, no sources, no pip -------------
 FROM python:3.11.11-slim-bookworm AS runtime
@@ -34,8 +35,10 @@ RUN groupadd --system --gid 10001 ta \
        --home-dir /nonexistent --shell /usr/sbin/nologin ta
 # Bind-mount the wheels instead of copying them, so they never land in a layer.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    --mount=type=bind,from=builder,source=/src/constraints.txt,target=/tmp/constraints.txt \
     python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /wheels torghut-ta-ops \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels -c /tmp/constraints.txt \
+       torghut-ta-ops \
     && /opt/venv/bin/pip uninstall -y pip
 # The journal lives here (a PVC in Kubernetes); owned by the runtime user for plain `docker run`.
 RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/torghut-ta-ops

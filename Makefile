@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_DIR ?= .sandbox
 
-.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint bench clean
+.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -21,14 +21,22 @@ sandbox-status:
 
 test: deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -ra
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -ra --durations=15
 
 test-fast: deps
-	$(PY) -m pytest -q -ra -m "not slow and not flink"
+	$(PY) -m pytest -q -ra --durations=15 -m "not slow and not flink"
 
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The image installs exactly these versions; regenerate after changing dependencies.
+constraints: deps
+	$(PY) scripts/constraints.py > constraints.txt
 
 bench: deps
 	$(PY) bench/sandbox.py

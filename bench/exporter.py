@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from exporter.clients import clickhouse as ch
 from exporter.config import Config, parse_config
-from exporter.probes import clickhouse as chprobe
+from exporter.families import clickhouse as chprobe
 from exporter.probes.base import Sample
 from exporter.scheduler import Scheduler
 from exporter.server import Exposition, Runtime, create_app
@@ -317,7 +317,7 @@ async def bench_kafka_lag(partitions: int = 256, records: int = 4, runs: int = 1
     from aiokafka import AIOKafkaProducer, TopicPartition
 
     from exporter.clients.kafka import KafkaClient
-    from exporter.probes.kafka import collect_lag, fixed_group
+    from exporter.families.kafka import collect_lag, fixed_group
     from sandbox import kafka as sk
 
     service = sk.launch(Path(tempfile.mkdtemp(prefix="bench-kafka-")))

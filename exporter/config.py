@@ -135,6 +135,8 @@ class ProbeTiming(Model):
 class ProbesConfig(Model):
     default: ProbeTiming = ProbeTiming()
     overrides: dict[str, ProbeTiming] = Field(default_factory=dict)
+    # cap on one HTTP answer a probe reads (Flink REST, Jangar); a larger one fails the probe
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
     def timing(self, probe: str) -> ProbeTiming:
         return self.overrides.get(probe, self.default)

@@ -15,13 +15,13 @@ from exporter.config import Config
 from exporter.probes.base import ProbeSpec
 
 FAMILIES: tuple[str, ...] = (
-    "exporter.probes.clickhouse",
-    "exporter.probes.kafka",
-    "exporter.probes.flink",
-    "exporter.probes.checkpoints",
-    "exporter.probes.trading",
-    "exporter.probes.jangar",
-    "exporter.probes.market",
+    "exporter.families.clickhouse",
+    "exporter.families.kafka",
+    "exporter.families.flink",
+    "exporter.families.checkpoints",
+    "exporter.families.trading",
+    "exporter.families.jangar",
+    "exporter.families.market",
 )
 
 

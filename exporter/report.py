@@ -301,7 +301,7 @@ def build_report(view: View, cfg: Config) -> Report:
         flink if flink.procedure != "none" else replicas if replicas.procedure != "none" else None
     )
     freshness = _freshness(view, cfg, cause)
-    verdicts = (
+    verdicts: tuple[Verdict, ...] = (
         flink,
         disk,
         replicas,

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from exporter.config import ClickHouseConfig, ClickHouseReplica, Config
-from exporter.probes.base import ProbeError
+from exporter.errors import ProbeError
 
 _CODE = re.compile(r"Code: \d+\..*", re.DOTALL)
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]{2,})\)")

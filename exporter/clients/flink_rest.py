@@ -7,27 +7,42 @@ from urllib.parse import quote
 
 import aiohttp
 
-from exporter.clients.http import get_json
+from exporter.clients.http import DEFAULT_MAX_BODY, get_json
 
 
-async def jobs_overview(session: aiohttp.ClientSession, *, base_url: str) -> Any:
+async def jobs_overview(
+    session: aiohttp.ClientSession, *, base_url: str, max_body: int = DEFAULT_MAX_BODY
+) -> Any:
     """GET /jobs/overview: every job the cluster knows, with name, state and start time."""
-    return (await get_json(session, f"{base_url}/jobs/overview"))[1]
+    return (await get_json(session, f"{base_url}/jobs/overview", max_body=max_body))[1]
 
 
-async def job_checkpoints(session: aiohttp.ClientSession, *, base_url: str, job_id: str) -> Any:
+async def job_checkpoints(
+    session: aiohttp.ClientSession, *, base_url: str, job_id: str, max_body: int = DEFAULT_MAX_BODY
+) -> Any:
     """GET /jobs/{id}/checkpoints: counts and the latest completed/failed/restored checkpoint."""
-    return (await get_json(session, f"{base_url}/jobs/{quote(job_id)}/checkpoints"))[1]
+    return (
+        await get_json(session, f"{base_url}/jobs/{quote(job_id)}/checkpoints", max_body=max_body)
+    )[1]
 
 
 async def job_metrics(
-    session: aiohttp.ClientSession, *, base_url: str, job_id: str, names: list[str]
+    session: aiohttp.ClientSession,
+    *,
+    base_url: str,
+    job_id: str,
+    names: list[str],
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> Any:
     """GET /jobs/{id}/metrics?get=a,b: `[{"id": name, "value": "text"}]`, empty once the job ended."""
     url = f"{base_url}/jobs/{quote(job_id)}/metrics"
-    return (await get_json(session, url, params={"get": ",".join(names)}))[1]
+    return (await get_json(session, url, params={"get": ",".join(names)}, max_body=max_body))[1]
 
 
-async def job_exceptions(session: aiohttp.ClientSession, *, base_url: str, job_id: str) -> Any:
+async def job_exceptions(
+    session: aiohttp.ClientSession, *, base_url: str, job_id: str, max_body: int = DEFAULT_MAX_BODY
+) -> Any:
     """GET /jobs/{id}/exceptions: `exceptionHistory.entries`, one per failure the scheduler handled."""
-    return (await get_json(session, f"{base_url}/jobs/{quote(job_id)}/exceptions"))[1]
+    return (
+        await get_json(session, f"{base_url}/jobs/{quote(job_id)}/exceptions", max_body=max_body)
+    )[1]

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 
 from exporter.config import KafkaConfig, Secret
 
@@ -56,13 +58,29 @@ def _describe(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}"
 
 
+@dataclass(frozen=True)
+class TopicMetadata:
+    error_code: int  # 0, or e.g. 3 (UNKNOWN_TOPIC_OR_PARTITION) for a topic that does not exist
+    partitions: tuple[int, ...]
+
+
+class _Admin(AIOKafkaAdminClient):  # type: ignore[misc]  # aiokafka is untyped (Any)
+    async def topics_metadata(self, topics: list[str]) -> list[dict[str, Any]]:
+        """Metadata of the named topics only. `describe_topics(names)` would let a broker with
+        auto.create.topics.enable create a missing one; `describe_topics(None)` fetches every
+        topic of the cluster."""
+        request = MetadataRequest(topics, allow_auto_topic_creation=False)
+        response = await self._send_request(request)
+        return list(response.to_object()["topics"])
+
+
 class KafkaClient:
     """Admin + consumer on one cluster, re-created after any failure."""
 
     def __init__(self, options: dict[str, Any], *, client_id: str = "torghut-ta-exporter") -> None:
         self._options = options
         self._client_id = client_id
-        self._admin: AIOKafkaAdminClient | None = None
+        self._admin: _Admin | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._broken = False
         self._lock = asyncio.Lock()
@@ -78,11 +96,11 @@ class KafkaClient:
             with contextlib.suppress(Exception):
                 await admin.close()
 
-    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+    async def _clients(self) -> tuple[_Admin, AIOKafkaConsumer]:
         if self._broken:
             await self.close()
         if self._admin is None:
-            admin = AIOKafkaAdminClient(client_id=self._client_id, **self._options)
+            admin = _Admin(client_id=self._client_id, **self._options)
             self._admin = admin
             await admin.start()
         if self._consumer is None:
@@ -117,19 +135,26 @@ class KafkaClient:
                     raise
                 raise KafkaProbeError(f"Kafka {what}: {_describe(exc)}") from exc
 
-    async def partitions(self, topics: Iterable[str]) -> dict[str, list[int]]:
-        """Partition ids of each existing topic among `topics` (missing topics are left out)."""
-        wanted = set(topics)
+    async def describe_topics(self, topics: Iterable[str]) -> dict[str, TopicMetadata]:
+        """The broker's metadata answer for exactly these topics (never creates one)."""
+        names = sorted(set(topics))
+        if not names:
+            return {}  # an empty list would mean "all topics" to old brokers
 
-        async def op(admin: AIOKafkaAdminClient, _: AIOKafkaConsumer) -> dict[str, list[int]]:
-            # describe_topics(None) asks for all topics, which never auto-creates any
-            found: dict[str, list[int]] = {}
-            for t in await admin.describe_topics(None):
-                if t["topic"] in wanted and t["error_code"] == 0:
-                    found[t["topic"]] = sorted(p["partition"] for p in t["partitions"])
-            return found
+        async def op(admin: _Admin, _: AIOKafkaConsumer) -> dict[str, TopicMetadata]:
+            return {
+                t["topic"]: TopicMetadata(
+                    t["error_code"], tuple(sorted(p["partition"] for p in t["partitions"]))
+                )
+                for t in await admin.topics_metadata(names)
+            }
 
         return await self._run("metadata", op)
+
+    async def partitions(self, topics: Iterable[str]) -> dict[str, list[int]]:
+        """Partition ids of each existing topic among `topics` (missing topics are left out)."""
+        found = await self.describe_topics(topics)
+        return {t: list(m.partitions) for t, m in found.items() if m.error_code == 0}
 
     async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offset per partition; -1 where it has none."""
@@ -233,3 +258,36 @@ class KafkaClient:
             return None
 
         return await self._run("describe broker configs", op)
+
+
+class SharedPartitions:
+    """The partitions of the configured topics, read once for the probes that ask within
+    `max_age` seconds of each other (kafka_lag and kafka_retention in one cycle).
+
+    A probe that arrives while another reads waits for that answer; a failed or cancelled read
+    is not shared, so the next probe reads again with its own client.
+    """
+
+    def __init__(
+        self,
+        topics: Iterable[str],
+        *,
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topics = sorted(set(topics))
+        self.max_age = max_age
+        self.reads = 0
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._value: dict[str, list[int]] | None = None
+        self._at = 0.0
+
+    async def get(self, client: KafkaClient) -> dict[str, list[int]]:
+        async with self._lock:
+            if self._value is None or self._clock() - self._at > self.max_age:
+                started = self._clock()
+                self.reads += 1
+                value = await client.partitions(self.topics)
+                self._value, self._at = value, started
+            return {t: list(p) for t, p in self._value.items()}

@@ -42,13 +42,29 @@ async def open_api(cfg: KubernetesConfig) -> client.ApiClient:
     return client.ApiClient(configuration=conf)
 
 
+_SNIPPET = 200
+
+
+def _body_text(body: object) -> str:
+    """An error body as text for an operator: decoded (bytes from the REST layer), one line, bounded."""
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body[: 4 * _SNIPPET]).decode("utf-8", errors="replace")
+    if not isinstance(body, str):
+        return ""
+    text = " ".join(body.split())
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+
+
 def _status_message(exc: ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "")
-        message = body.get("message") if isinstance(body, dict) else None
-    except ValueError:
-        message = None
-    text = message or (exc.body or "").strip()[:200] or exc.reason or ""
+    message = None
+    if isinstance(exc.body, str | bytes | bytearray) and exc.body:
+        try:
+            body = json.loads(exc.body)
+        except ValueError:  # includes UnicodeDecodeError
+            body = None
+        if isinstance(body, dict):
+            message = body.get("message")
+    text = _body_text(message) or _body_text(exc.body) or _body_text(exc.reason)
     return f"HTTP {exc.status} {text}".strip()
 
 
@@ -57,6 +73,12 @@ async def _guard(what: str, call: Any) -> Any:
         return await call
     except ApiException as exc:
         raise KubeError(what, _status_message(exc), status=exc.status) from None
+    except UnicodeDecodeError as exc:
+        # kubernetes_asyncio decodes an error body as UTF-8 while raising its ApiException
+        api_exc = exc.__context__
+        if not isinstance(api_exc, ApiException):
+            raise
+        raise KubeError(what, _status_message(api_exc), status=api_exc.status) from None
     except (TimeoutError, aiohttp.ServerTimeoutError):
         raise KubeError(what, "timed out") from None
     except asyncio.CancelledError:

@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.errors import ProbeError
+
+__all__ = ["ProbeError", "ProbeSpec", "Sample"]
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -26,11 +30,3 @@ class ProbeSpec:
     interval: float
     timeout: float
     staleness: float
-
-
-class ProbeError(Exception):
-    """A failure whose message is already fit for operators; the scheduler shows it verbatim.
-
-    Example: `raise ProbeError("ClickHouse r1: Code: 60. DB::Exception: ... (UNKNOWN_TABLE)")`.
-    Other exceptions are described by `exporter.scheduler.describe_error`.
-    """

@@ -11,6 +11,7 @@ Anything else is a `FlinkRestError` that says what was wrong.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,12 +115,11 @@ def restarts_from_metrics(payload: Any) -> int | None:
     _expect(isinstance(payload, list), "/jobs/{id}/metrics: expected a list")
     for entry in payload:
         if isinstance(entry, Mapping) and entry.get("id") == "numRestarts":
-            try:
-                return int(float(entry.get("value")))
-            except (TypeError, ValueError):
-                raise FlinkRestError(
-                    f"/jobs/{{id}}/metrics: numRestarts is {entry.get('value')!r}"
-                ) from None
+            value = entry.get("value")
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                with contextlib.suppress(ValueError, OverflowError):  # "NaN", "Infinity"
+                    return int(float(value))
+            raise FlinkRestError(f"/jobs/{{id}}/metrics: numRestarts is {value!r}")
     return None
 
 

@@ -10,18 +10,12 @@ an object without an event time, or an answer for another symbol fails the probe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
-from exporter.clients.http import get_json, new_session
-from exporter.config import Config
-from exporter.probes.base import ProbeSpec, Sample
+from exporter.probes.base import Sample
 
 TIME_KEYS = ("event_ts", "eventTs")
 NESTED_KEYS = ("data", "latest")
@@ -83,34 +77,3 @@ def parse_latest(body: Any, *, symbol: str) -> float:
 def render(data: JangarFreshness) -> Iterable[Sample]:
     for symbol, ts in sorted(data.latest.items()):
         yield Sample("torghut_ta_api_last_event_timestamp_seconds", ts, {"symbol": symbol})
-
-
-async def collect(
-    session: aiohttp.ClientSession, *, url: str, path: str, symbols: list[str]
-) -> JangarFreshness:
-    async def one(symbol: str) -> float | None:
-        status, body = await get_json(
-            session, f"{url}{path}", params={"symbol": symbol}, allow_status=(404,)
-        )
-        return None if status == 404 else parse_latest(body, symbol=symbol)
-
-    results = await asyncio.gather(*(one(s) for s in symbols))
-    latest = {s: ts for s, ts in zip(symbols, results, strict=True) if ts is not None}
-    missing = tuple(s for s, ts in zip(symbols, results, strict=True) if ts is None)
-    return JangarFreshness(latest, missing)
-
-
-async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    if cfg.jangar is None:
-        return []
-    jangar = cfg.jangar
-    t = cfg.probes.timing("jangar")
-    session = new_session(timeout=t.timeout)
-    stack.push_async_callback(session.close)
-
-    async def run() -> JangarFreshness:
-        return await collect(
-            session, url=jangar.url, path=jangar.path, symbols=list(jangar.symbols)
-        )
-
-    return [ProbeSpec("jangar", run, render, t.interval, t.timeout, t.staleness)]

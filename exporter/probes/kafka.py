@@ -1,27 +1,19 @@
 """Kafka: the TA consumer group's lag, and how far back the topics can still be replayed.
 
-Two probes share nothing but the config: `kafka_lag` (committed vs end offsets of the group
-named by the live ConfigMap's TA_GROUP_ID, so the exporter follows a replay group, and the age
-of the oldest unconsumed record) and `kafka_retention` (earliest retained record, retention).
+Pure: offsets and record timestamps in (read by `exporter.families.kafka`), lag and retention
+out, then rendered as samples.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
-from exporter.clients.kafka import KafkaClient, KafkaProbeError, connection_options
-from exporter.clients.kube import get_configmap_data
-from exporter.config import Config
-from exporter.probes.base import ProbeSpec, Sample
-from exporter.probes.k8s import KubeAccess, kube_access
+from exporter.probes.base import Sample
 
 KAFKA_DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000  # log.retention.hours=168
-GroupSource = Callable[[], Awaitable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -158,129 +150,3 @@ def render_retention(data: KafkaRetention) -> Iterable[Sample]:
             yield Sample(
                 "torghut_ta_kafka_retention_seconds", t.retention_seconds, {"topic": t.topic}
             )
-
-
-# --- collection ----------------------------------------------------------------------------
-
-
-async def _existing(
-    client: KafkaClient, topics: list[str]
-) -> tuple[list[TopicPartition], list[str]]:
-    parts = await client.partitions(topics)
-    missing = [t for t in topics if t not in parts]
-    if not parts:
-        raise KafkaProbeError(f"Kafka: none of the topics {', '.join(topics)} exists")
-    return [TopicPartition(t, p) for t, ps in sorted(parts.items()) for p in ps], missing
-
-
-async def collect_lag(
-    client: KafkaClient,
-    *,
-    topics: list[str],
-    group_of: GroupSource,
-    read_budget: float,
-    clock: Callable[[], float] = time.time,
-) -> KafkaLag:
-    group, source = await group_of()
-    tps, missing = await _existing(client, topics)
-    committed = await client.committed(group, tps)
-    ends = await client.end_offsets(tps)
-    positions = {tp: c for tp, c in committed.items() if 0 <= c < ends.get(tp, 0)}
-    record_ms = await client.record_timestamps(positions, budget=read_budget)
-    return interpret_lag(
-        group=group,
-        group_source=source,
-        committed=committed,
-        ends=ends,
-        record_ms=record_ms,
-        missing_topics=missing,
-        now=clock(),
-    )
-
-
-async def collect_retention(
-    client: KafkaClient, *, topics: list[str], read_budget: float
-) -> KafkaRetention:
-    tps, missing = await _existing(client, topics)
-    begins = await client.beginning_offsets(tps)
-    ends = await client.end_offsets(tps)
-    positions = {tp: b for tp, b in begins.items() if b < ends.get(tp, 0)}
-    record_ms = await client.record_timestamps(positions, budget=read_budget)
-    present = sorted({tp.topic for tp in tps})
-    topic_ms = await client.retention_ms(present)
-    broker_ms = None
-    if any(v is None for v in topic_ms.values()):
-        broker_ms = await client.broker_retention_ms()
-    out = []
-    for topic in present:
-        stamps = [ms / 1000.0 for tp, ms in record_ms.items() if tp.topic == topic and ms >= 0]
-        unread = [tp for tp in positions if tp.topic == topic and tp not in record_ms]
-        if unread:
-            # the earliest record of some partition is unknown: a min without it could lie
-            raise KafkaProbeError(
-                f"Kafka: earliest record of {topic} partitions "
-                f"{sorted(tp.partition for tp in unread)} not read within {read_budget:.1f}s"
-            )
-        seconds, source = resolve_retention(topic_ms.get(topic), broker_ms)
-        out.append(TopicRetention(topic, min(stamps) if stamps else None, seconds, source))
-    return KafkaRetention(tuple(out), tuple(missing))
-
-
-def configmap_group(cfg: Config, kube: KubeAccess) -> GroupSource:
-    """Reads the group id from the live TA ConfigMap on every call (a replay switches it)."""
-    key = cfg.kafka.group_id.configmap_key
-    where = f"configmap {cfg.namespace}/{cfg.ta_configmap}:{key}"
-
-    async def group_of() -> tuple[str, str]:
-        data = await get_configmap_data(
-            await kube.api(),
-            namespace=cfg.namespace,
-            name=cfg.ta_configmap,
-            timeout=cfg.kubernetes.request_timeout,
-        )
-        value = (data.get(key) or "").strip()
-        if not value:
-            raise KafkaProbeError(f"{where} is missing or empty: no consumer group to measure")
-        return value, where
-
-    return group_of
-
-
-def fixed_group(value: str) -> GroupSource:
-    async def group_of() -> tuple[str, str]:
-        return value, "config"
-
-    return group_of
-
-
-async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    options = connection_options(cfg.kafka, cfg.secret("kafka.security.password"))
-    topics = list(cfg.kafka.topics)
-    if cfg.kafka.group_id.value:
-        group_of = fixed_group(cfg.kafka.group_id.value)
-    else:
-        group_of = configmap_group(cfg, kube_access(cfg, stack=stack))
-    specs = []
-    lag_client = KafkaClient(options)
-    stack.push_async_callback(lag_client.close)
-    t = cfg.probes.timing("kafka_lag")
-
-    async def lag() -> KafkaLag:
-        return await collect_lag(
-            lag_client, topics=topics, group_of=group_of, read_budget=t.timeout * 0.5
-        )
-
-    specs.append(ProbeSpec("kafka_lag", lag, render_lag, t.interval, t.timeout, t.staleness))
-    ret_client = KafkaClient(options)
-    stack.push_async_callback(ret_client.close)
-    r = cfg.probes.timing("kafka_retention")
-
-    async def retention() -> KafkaRetention:
-        return await collect_retention(ret_client, topics=topics, read_budget=r.timeout * 0.5)
-
-    specs.append(
-        ProbeSpec(
-            "kafka_retention", retention, render_retention, r.interval, r.timeout, r.staleness
-        )
-    )
-    return specs

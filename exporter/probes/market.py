@@ -6,15 +6,13 @@ of a session move with daylight saving time, as the exchange's do.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from exporter.config import Config, SessionsConfig
-from exporter.probes.base import ProbeSpec, Sample
+from exporter.config import SessionsConfig
+from exporter.probes.base import Sample
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -37,15 +35,3 @@ def market_state(cfg: SessionsConfig, at: float) -> MarketSession:
 
 def render(data: MarketSession) -> Iterable[Sample]:
     yield Sample("torghut_ta_market_open", 1.0 if data.open else 0.0)
-
-
-async def build(
-    cfg: Config, *, stack: AsyncExitStack, clock: Callable[[], float] = time.time
-) -> list[ProbeSpec]:
-    t = cfg.probes.timing("market")
-    market = cfg.market
-
-    async def run() -> MarketSession:
-        return market_state(market, clock())
-
-    return [ProbeSpec("market", run, render, t.interval, t.timeout, t.staleness)]

@@ -8,14 +8,10 @@ probe with the reason: guessing the switch would be worse than not knowing it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.clients.kube import get_configmap_data, get_knative_service
-from exporter.config import Config
-from exporter.probes.base import ProbeSpec, Sample
-from exporter.probes.k8s import kube_access
+from exporter.probes.base import Sample
 
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
@@ -78,39 +74,3 @@ def find_env(service: Mapping[str, Any], env_var: str) -> EnvRef:
 
 def render(data: TradingSwitch) -> Iterable[Sample]:
     yield Sample("torghut_ta_trading_enabled", 1.0 if data.enabled else 0.0)
-
-
-async def collect(
-    api: Any, *, namespace: str, service: str, env_var: str, timeout: float
-) -> TradingSwitch:
-    obj = await get_knative_service(api, namespace=namespace, name=service, timeout=timeout)
-    ref = find_env(obj, env_var)
-    if ref.value is not None:
-        raw, source = ref.value, "value"
-    else:
-        assert ref.configmap is not None and ref.key is not None
-        data = await get_configmap_data(
-            api, namespace=namespace, name=ref.configmap, timeout=timeout
-        )
-        source = f"configmap {ref.configmap}:{ref.key}"
-        if ref.key not in data:
-            raise TradingSwitchError(f"{env_var} refers to {source}, which has no such key")
-        raw = data[ref.key]
-    enabled = parse_switch(raw, where=f"{env_var} of Service {namespace}/{service}")
-    return TradingSwitch(service, env_var, enabled, raw, ref.container, source)
-
-
-async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    kube = kube_access(cfg, stack=stack)
-    t = cfg.probes.timing("trading")
-
-    async def run() -> TradingSwitch:
-        return await collect(
-            await kube.api(),
-            namespace=cfg.namespace,
-            service=cfg.trading.service,
-            env_var=cfg.trading.env_var,
-            timeout=cfg.kubernetes.request_timeout,
-        )
-
-    return [ProbeSpec("trading", run, render, t.interval, t.timeout, t.staleness)]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from exporter.clients import s3 as s3c
+from exporter.families.checkpoints import inspect_storage
 from exporter.probes.checkpoints import (
     CheckpointDirError,
     CheckpointStorage,
-    inspect_storage,
     parse_s3_uri,
     render,
 )

@@ -16,7 +16,7 @@ import pytest
 from exporter.cli import run_report
 from exporter.clients import clickhouse as ch
 from exporter.config import Config, parse_config
-from exporter.probes import clickhouse as probe
+from exporter.families import clickhouse as probe
 from exporter.scheduler import Scheduler
 from exporter.server import Runtime
 from exporter.snapshot import Snapshot
@@ -198,7 +198,7 @@ async def test_report_command_judges_clickhouse(
 ) -> None:
     report = await run_report(
         _cfg(config_data, clickhouse_server, database, password_ref),
-        families=("exporter.probes.clickhouse",),
+        families=("exporter.families.clickhouse",),
     )
     verdicts = {v.component: v for v in report.components}
     disk = verdicts["clickhouse-disk"]

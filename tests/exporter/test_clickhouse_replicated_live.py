@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import Config, parse_config
-from exporter.probes import clickhouse as probe
+from exporter.families import clickhouse as probe
 from exporter.report import build_report
 from exporter.scheduler import Scheduler
 from exporter.snapshot import Snapshot

@@ -34,10 +34,10 @@ from sandbox.util import Service, apoll_until, free_port
 pytestmark = pytest.mark.slow
 
 FAMILIES = (
-    "exporter.probes.flink",
-    "exporter.probes.checkpoints",
-    "exporter.probes.kafka",
-    "exporter.probes.market",
+    "exporter.families.flink",
+    "exporter.families.checkpoints",
+    "exporter.families.kafka",
+    "exporter.families.market",
 )
 NS, FD, TOPIC, BUCKET = "torghut", "torghut-ta", "trades", "ckpt"
 CKPT_DIR = f"s3://{BUCKET}/checkpoints/torghut-ta"

@@ -167,6 +167,9 @@ def test_restarts_from_metric_or_from_the_exception_history() -> None:
     assert restarts_from_metrics([]) is None
     with pytest.raises(FlinkRestError):
         restarts_from_metrics({"numRestarts": 2})
+    for garbage in ("Infinity", "NaN", None, True, "two"):
+        with pytest.raises(FlinkRestError, match="numRestarts is"):
+            restarts_from_metrics([{"id": "numRestarts", "value": garbage}])
     history = {"exceptionHistory": {"entries": [{}, {}, {}], "truncated": False}}
     # three handled failures of a FAILED job: two restarts, then it gave up
     assert restarts_from_exceptions(history, state="FAILED") == 2

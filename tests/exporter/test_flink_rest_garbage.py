@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from exporter.clients.http import HttpError, new_session
-from exporter.probes.flink import collect_rest
+from exporter.families.flink import collect_rest
 from exporter.probes.flink_rest import FlinkRestError
 
 

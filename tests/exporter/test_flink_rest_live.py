@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.clients.http import HttpError, new_session
-from exporter.probes.flink import collect_rest
+from exporter.families.flink import collect_rest
 from exporter.probes.flink_rest import FlinkRestError, render_rest
 from sandbox.flink.rest import job_metric, wait_for_checkpoint
 from sandbox.util import apoll_until, free_port

@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 
 from exporter.clients.http import HttpError, new_session
-from exporter.probes.jangar import JangarError, collect, parse_latest, parse_time, render
+from exporter.families.jangar import collect
+from exporter.probes.jangar import JangarError, parse_latest, parse_time, render
 
 TS = datetime(2026, 11, 28, 14, 3, 1, 250_000, tzinfo=UTC)
 

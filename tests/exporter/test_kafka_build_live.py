@@ -11,7 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from exporter.config import parse_config
-from exporter.probes import kafka as kafka_probe
+from exporter.families import kafka as kafka_probe
 from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 
 CM_PATH = "/api/v1/namespaces/torghut/configmaps/torghut-ta-config"

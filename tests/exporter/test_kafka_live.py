@@ -7,14 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from exporter.clients.kafka import KafkaClient, KafkaProbeError
-from exporter.probes.kafka import (
-    KAFKA_DEFAULT_RETENTION_MS,
-    collect_lag,
-    collect_retention,
-    fixed_group,
-)
+from exporter.clients.kafka import KafkaClient, KafkaProbeError, SharedPartitions
+from exporter.families.kafka import collect_lag, collect_retention, fixed_group
+from exporter.probes.kafka import KAFKA_DEFAULT_RETENTION_MS, KafkaLag, KafkaRetention
 from sandbox.kafka import TopicSpec, commit_offsets, create_topics, generate_trades, produce_trades
 from sandbox.util import free_port
 
@@ -151,3 +148,76 @@ async def test_all_topics_missing_is_an_error_naming_them(kafka_bootstrap: str) 
             await collect_retention(client, topics=["absent-a", "absent-b"], read_budget=1.0)
     finally:
         await client.close()
+
+
+async def _all_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def test_metadata_is_asked_for_the_configured_topics_only(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    configured, other = unique_topic, unique_topic + "-not-configured"
+    missing = unique_topic + "-missing"
+    await create_topics(
+        kafka_bootstrap, {configured: TopicSpec(partitions=2), other: TopicSpec(partitions=1)}
+    )
+    client = _client(kafka_bootstrap)
+    try:
+        answer = await client.describe_topics([configured, missing])
+        parts = await client.partitions([configured, missing])
+    finally:
+        await client.close()
+    # the broker answered about exactly the topics asked for: not the whole cluster
+    assert set(answer) == {configured, missing}
+    assert other not in answer
+    assert answer[configured].error_code == 0 and answer[configured].partitions == (0, 1)
+    assert answer[missing].error_code != 0
+    assert parts == {configured: [0, 1]}
+    # and asking never creates a topic
+    topics = await _all_topics(kafka_bootstrap)
+    assert configured in topics and other in topics and missing not in topics
+
+
+async def test_lag_and_retention_share_one_metadata_read_per_cycle(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    await create_topics(kafka_bootstrap, {unique_topic: TopicSpec(partitions=2)})
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    await produce_trades(
+        kafka_bootstrap, unique_topic, generate_trades(2, start=start), partition=0
+    )
+    now = [1000.0]
+    shared = SharedPartitions([unique_topic], max_age=5.0, clock=lambda: now[0])
+    lag_client, ret_client = _client(kafka_bootstrap), _client(kafka_bootstrap)
+
+    async def cycle() -> tuple[KafkaLag, KafkaRetention]:
+        lag, retention = await asyncio.gather(
+            collect_lag(
+                lag_client,
+                topics=[unique_topic],
+                group_of=fixed_group(f"g-{unique_topic}"),
+                read_budget=3.0,
+                shared=shared,
+            ),
+            collect_retention(ret_client, topics=[unique_topic], read_budget=3.0, shared=shared),
+        )
+        return lag, retention
+
+    try:
+        lag, retention = await cycle()
+        assert shared.reads == 1
+        assert [t.topic for t in lag.topics] == [unique_topic]
+        assert [len(t.partitions) for t in lag.topics] == [2]
+        assert [t.topic for t in retention.topics] == [unique_topic]
+        now[0] += 10.0  # the next cycle reads again
+        await cycle()
+        assert shared.reads == 2
+    finally:
+        await lag_client.close()
+        await ret_client.close()

@@ -15,10 +15,10 @@ from aiohttp import web
 
 from exporter.clients.kube import KubeError, get_flinkdeployment, open_api
 from exporter.config import Config, KubernetesConfig, parse_config
-from exporter.probes import checkpoints, flink, trading
+from exporter.families import checkpoints, flink, trading
+from exporter.families.k8s import KubeAccess
+from exporter.families.kafka import configmap_group
 from exporter.probes.base import ProbeSpec
-from exporter.probes.k8s import KubeAccess
-from exporter.probes.kafka import configmap_group
 from sandbox import s3 as sandbox_s3
 from sandbox.kube.launcher import write_kubeconfig
 from sandbox.util import apoll_until

@@ -12,6 +12,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "git", "curl", "wget")
 
@@ -92,6 +94,40 @@ def test_builder_builds_wheels_and_runtime_only_installs_them(stages: list[Stage
     assert installs and all("--no-index" in run for run in installs)
     assert any("from=builder" in run and "python -m venv /opt/venv" in run for run in installs)
     assert not runtime.args("COPY") and not runtime.args("ADD"), "no sources in the final image"
+
+
+def test_every_pip_step_is_constrained_by_the_lock(stages: list[Stage]) -> None:
+    builder, runtime = stages[0], stages[-1]
+    assert any("constraints.txt" in c.split()[:-1] for c in builder.args("COPY"))
+    wheel = [run for run in builder.args("RUN") if "pip wheel" in run]
+    assert wheel and all(re.search(r"-c\s+\S*constraints\.txt", run) for run in wheel)
+    installs = [run for run in runtime.args("RUN") if "pip install" in run]
+    assert installs and all(re.search(r"-c\s+\S*constraints\.txt", run) for run in installs)
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and version, f"constraints.txt: {line!r} is not an exact pin (name==version)"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_every_runtime_dependency_is_pinned_exactly_within_its_range(kit) -> None:
+    pins = _pins(kit.repo / "constraints.txt")
+    project = tomllib.loads((kit.repo / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is a runtime dependency but not in constraints.txt"
+        assert req.specifier.contains(pins[name]), (
+            f"constraints.txt pins {req.name}=={pins[name]}, outside {spec!r}: run make constraints"
+        )
+    test_only = {canonicalize_name(n) for n in ("pytest", "ruff", "mypy", "chdb-core")}
+    assert not test_only & set(pins), "constraints.txt holds test/sandbox-only packages"
 
 
 def test_final_image_has_no_build_tools(stages: list[Stage]) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 import aiohttp
 
 from exporter.clients import flink_rest as rest
-from exporter.clients.http import new_session
+from exporter.clients.http import DEFAULT_MAX_BODY, new_session
 from exporter.clients.kube import get_flinkdeployment
 from exporter.config import Config
+from exporter.families.k8s import kube_access
 from exporter.probes.base import ProbeSpec
 from exporter.probes.flink_deployment import (
     FlinkDeploymentStatus,
@@ -30,7 +31,6 @@ from exporter.probes.flink_rest import (
     restarts_from_exceptions,
     restarts_from_metrics,
 )
-from exporter.probes.k8s import kube_access
 
 
 async def collect_deployment(
@@ -47,19 +47,28 @@ async def collect_rest(
     deployment: str,
     job_name: str,
     job_id: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> FlinkRestStatus:
     """Our job (by id when known, else by name), its last completed checkpoint and restarts."""
-    overview = await rest.jobs_overview(session, base_url=base_url)
+    overview = await rest.jobs_overview(session, base_url=base_url, max_body=max_body)
     job = pick_job(parse_jobs(overview), name=job_name, job_id=job_id)
     ts, cid = parse_checkpoints(
-        await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id)
+        await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id, max_body=max_body)
     )
     restarts = restarts_from_metrics(
-        await rest.job_metrics(session, base_url=base_url, job_id=job.job_id, names=["numRestarts"])
+        await rest.job_metrics(
+            session,
+            base_url=base_url,
+            job_id=job.job_id,
+            names=["numRestarts"],
+            max_body=max_body,
+        )
     )
     source = "metric"
     if restarts is None:
-        payload = await rest.job_exceptions(session, base_url=base_url, job_id=job.job_id)
+        payload = await rest.job_exceptions(
+            session, base_url=base_url, job_id=job.job_id, max_body=max_body
+        )
         restarts = restarts_from_exceptions(payload, state=job.state)
         source = "exception history"
     return FlinkRestStatus(deployment, job, ts, cid, restarts, source)
@@ -90,7 +99,13 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
         base_url = cfg.flink.rest_url
 
         async def job() -> FlinkRestStatus:
-            return await collect_rest(session, base_url=base_url, deployment=name, job_name=name)
+            return await collect_rest(
+                session,
+                base_url=base_url,
+                deployment=name,
+                job_name=name,
+                max_body=cfg.probes.max_body_bytes,
+            )
 
         specs.append(ProbeSpec("flink_rest", job, render_rest, r.interval, r.timeout, r.staleness))
     return specs
