@@ -99,12 +99,18 @@ def select_partitions(parts: Sequence[Partition], top_n: int) -> list[Partition]
     return chosen
 
 
-def render_freshness(data: Freshness) -> list[Sample]:
+def render_freshness(data: Freshness, *, signals_table: str | None = None) -> list[Sample]:
     out = [
         Sample(f"{P}table_last_event_timestamp_seconds", ts, {"table": t})
         for t, ts in sorted(data.tables.items())
         if ts > 0
     ]
+    # the table trading reads, under its own name, so rules need not know the table's name
+    signals = data.tables.get(signals_table or "", 0)
+    if signals > 0:
+        out.append(
+            Sample(f"{P}signals_last_event_timestamp_seconds", signals, {"table": signals_table})
+        )
     out += [
         Sample(f"{P}symbol_last_event_timestamp_seconds", ts, {"table": t, "symbol": s})
         for t, s, ts in data.symbols
@@ -225,7 +231,7 @@ def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpe
             "clickhouse_freshness",
             "clickhouse_freshness",
             lambda: first_answer(clients, cfg),
-            render_freshness,
+            lambda data: render_freshness(data, signals_table=cfg.clickhouse.signals_table),
         )
     ]
     for client in clients:
