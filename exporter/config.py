@@ -132,11 +132,39 @@ class ProbeTiming(Model):
         return self
 
 
+# every probe name `probes.overrides` may tune (a family's replicas share its name)
+PROBE_NAMES = (
+    "clickhouse_freshness",
+    "clickhouse_storage",
+    "clickhouse_replicas",
+    "kafka_lag",
+    "kafka_retention",
+    "flink_deployment",
+    "flink_rest",
+    "checkpoint_storage",
+    "trading",
+    "jangar",
+    "market",
+)
+
+
 class ProbesConfig(Model):
     default: ProbeTiming = ProbeTiming()
     overrides: dict[str, ProbeTiming] = Field(default_factory=dict)
 
+    @field_validator("overrides")
+    @classmethod
+    def _known_probes(cls, v: dict[str, ProbeTiming]) -> dict[str, ProbeTiming]:
+        unknown = sorted(set(v) - set(PROBE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"no probe named {', '.join(map(repr, unknown))}; probes are {', '.join(PROBE_NAMES)}"
+            )
+        return v
+
     def timing(self, probe: str) -> ProbeTiming:
+        if probe not in PROBE_NAMES:  # keeps PROBE_NAMES, which validates overrides, complete
+            raise KeyError(f"probe {probe!r} is missing from exporter.config.PROBE_NAMES")
         return self.overrides.get(probe, self.default)
 
 
@@ -225,7 +253,8 @@ class KafkaConfig(Model):
 
 
 class KubernetesConfig(Model):
-    kubeconfig: Path | None = None  # None: in-cluster service account
+    # None: the in-cluster service account, else (a laptop) $KUBECONFIG or ~/.kube/config
+    kubeconfig: Path | None = None
     context: str | None = None
     request_timeout: Duration = 5.0
 
@@ -255,10 +284,41 @@ class TradingConfig(Model):
     env_var: str = "TRADING_ENABLED"
 
 
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
+
+
+def parse_clock(value: Any) -> time:
+    """A wall-clock time from a quoted "HH:MM" (or "HH:MM:SS"); anything else is an error.
+
+    YAML 1.1 reads an unquoted 10:30 as the base-60 integer 630, which would silently become
+    00:10:30, so numbers are refused with the quoted spelling they came from."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and (m := _CLOCK.match(value)):
+        return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        h, mi = divmod(value, 60)
+        raise ValueError(
+            f'got the number {value}: an unquoted {h}:{mi:02d} is read by YAML as a number; '
+            f'write the time quoted, "{h:02d}:{mi:02d}"'
+        )
+    raise ValueError(f'expected a quoted time "HH:MM", got {value!r}')
+
+
+ClockTime = Annotated[time, BeforeValidator(parse_clock)]
+
+
+def _iso_keys(value: Any) -> Any:
+    """YAML date keys as ISO text, so an error's key path reads `early_closes.2026-11-27`."""
+    if isinstance(value, dict):
+        return {k.isoformat() if isinstance(k, date) else k: v for k, v in value.items()}
+    return value
+
+
 class Session(Model):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
-    open: time
-    close: time
+    open: ClockTime
+    close: ClockTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Session:
@@ -275,6 +335,12 @@ class SessionsConfig(Model):
         ]
     )
     holidays: list[date] = Field(default_factory=list)
+    # half days: date -> the earlier close ("13:00"); sessions end at it that day
+    early_closes: Annotated[dict[date, ClockTime], BeforeValidator(_iso_keys)] = Field(
+        default_factory=dict
+    )
+    # after each session open, freshness is not judged for this long (yesterday's data is old)
+    open_grace: Duration = 0.0
 
     @field_validator("timezone")
     @classmethod
@@ -286,8 +352,12 @@ class SessionsConfig(Model):
         return v
 
 
+# the report's signal freshness bound; equal to TASignalsStale's threshold (a test checks it)
+SIGNALS_FRESHNESS_SECONDS = 300.0
+
+
 class ReportThresholds(Model):
-    freshness: Duration = 120.0
+    freshness: Duration = SIGNALS_FRESHNESS_SECONDS
     disk_free_ratio: float = Field(default=0.15, gt=0, lt=1)
     checkpoint_age: Duration = 600.0
     kafka_lag: Duration = 300.0
@@ -333,10 +403,15 @@ def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRe
     return found
 
 
+def _loc(part: int | str) -> str:
+    return f"[{part}]" if isinstance(part, int) else f".{part}"
+
+
 def _format(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = "".join(_loc(p) for p in err["loc"])
+        path = path.removeprefix(".") or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -358,6 +433,12 @@ def parse_config(data: Any) -> Config:
             cfg._secrets[path] = Secret(ref.resolve())
         except ValueError as exc:
             problems.append(f"{path}: {exc}")
+    kube = cfg.kubernetes
+    if kube.context is not None and kube.kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        problems.append(
+            "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set): the in-cluster "
+            "service account has no contexts"
+        )
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg
