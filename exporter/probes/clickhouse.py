@@ -106,8 +106,8 @@ def render_freshness(data: Freshness, *, signals_table: str | None = None) -> li
         if ts > 0
     ]
     # the table trading reads, under its own name, so rules need not know the table's name
-    signals = data.tables.get(signals_table or "", 0)
-    if signals > 0:
+    signals = data.tables.get(signals_table, 0) if signals_table else 0
+    if signals_table and signals > 0:
         out.append(
             Sample(f"{P}signals_last_event_timestamp_seconds", signals, {"table": signals_table})
         )
