@@ -10,14 +10,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from exporter import exitcodes
 
-def main(argv: Sequence[str] | None = None) -> int:
+
+def _main(argv: Sequence[str] | None) -> int:
     print(
         "ta-remediator: the remediator is not available in this release; nothing was done.\n"
         "The exporter (ta-exporter), the alerts and the dashboards work without it.",
         file=sys.stderr,
     )
-    return 2
+    return exitcodes.UNAVAILABLE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: `exporter.exitcodes` (docs/cli.md)."""
+    return exitcodes.run("ta-remediator", _main, argv)
 
 
 if __name__ == "__main__":
