@@ -299,7 +299,7 @@ def parse_clock(value: Any) -> time:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
         h, mi = divmod(value, 60)
         raise ValueError(
-            f'got the number {value}: an unquoted {h}:{mi:02d} is read by YAML as a number; '
+            f"got the number {value}: an unquoted {h}:{mi:02d} is read by YAML as a number; "
             f'write the time quoted, "{h:02d}:{mi:02d}"'
         )
     raise ValueError(f'expected a quoted time "HH:MM", got {value!r}')

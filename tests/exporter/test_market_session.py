@@ -89,7 +89,7 @@ def _market(text: str) -> SessionsConfig:
         ('{sessions: [{days: [mon], open: "09:30", close: 16:00}]}', "[0].close", '"16:00"'),
         ('{sessions: [{days: [mon], open: "9:30", close: "16:00"}]}', "[0].open", '"HH:MM"'),
         ('{sessions: [{days: [mon], open: "09:30", close: 4pm}]}', "[0].close", '"HH:MM"'),
-        ('{early_closes: {2026-11-27: 13:00}}', "early_closes.2026-11-27", '"13:00"'),
+        ("{early_closes: {2026-11-27: 13:00}}", "early_closes.2026-11-27", '"13:00"'),
     ],
 )
 def test_times_must_be_quoted_hh_mm(text: str, key: str, hint: str) -> None:
