@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -26,52 +21,12 @@ from pydantic import (
     model_validator,
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like `500ms`, `15s`, `5m`, `2h`, `7d`."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 15s, 5m or a number of seconds")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    else:
-        raise ValueError(
-            f"expected a duration such as 15s, 5m or a number of seconds, got {value!r}"
-        )
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _check_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes:
-        raise ValueError(
-            f"URL must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
-        )
-    if not parsed.hostname:
-        raise ValueError(f"URL has no host: {value!r}")
-    if parsed.username or parsed.password:
-        raise ValueError("URL must not carry credentials; use a secret reference")
-    return value.rstrip("/")
-
-
-HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_url(str(v)))]
+from exporter.config_types import Duration, HttpUrl, Model
+from exporter.market_config import SessionsConfig
 
 
 class ConfigError(Exception):
     """Invalid configuration; the message names each offending key and the problem."""
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SecretRef(Model):
@@ -282,74 +237,6 @@ class JangarConfig(Model):
 class TradingConfig(Model):
     service: str = "torghut"
     env_var: str = "TRADING_ENABLED"
-
-
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
-
-
-def parse_clock(value: Any) -> time:
-    """A wall-clock time from a quoted "HH:MM" (or "HH:MM:SS"); anything else is an error.
-
-    YAML 1.1 reads an unquoted 10:30 as the base-60 integer 630, which would silently become
-    00:10:30, so numbers are refused with the quoted spelling they came from."""
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str) and (m := _CLOCK.match(value)):
-        return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        h, mi = divmod(value, 60)
-        raise ValueError(
-            f"got the number {value}: an unquoted {h}:{mi:02d} is read by YAML as a number; "
-            f'write the time quoted, "{h:02d}:{mi:02d}"'
-        )
-    raise ValueError(f'expected a quoted time "HH:MM", got {value!r}')
-
-
-ClockTime = Annotated[time, BeforeValidator(parse_clock)]
-
-
-def _iso_keys(value: Any) -> Any:
-    """YAML date keys as ISO text, so an error's key path reads `early_closes.2026-11-27`."""
-    if isinstance(value, dict):
-        return {k.isoformat() if isinstance(k, date) else k: v for k, v in value.items()}
-    return value
-
-
-class Session(Model):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
-    open: ClockTime
-    close: ClockTime
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Session:
-        if self.close <= self.open:
-            raise ValueError("close must be after open")
-        return self
-
-
-class SessionsConfig(Model):
-    timezone: str = "America/New_York"
-    sessions: list[Session] = Field(
-        default_factory=lambda: [
-            Session(days=["mon", "tue", "wed", "thu", "fri"], open=time(9, 30), close=time(16, 0))
-        ]
-    )
-    holidays: list[date] = Field(default_factory=list)
-    # half days: date -> the earlier close ("13:00"); sessions end at it that day
-    early_closes: Annotated[dict[date, ClockTime], BeforeValidator(_iso_keys)] = Field(
-        default_factory=dict
-    )
-    # after each session open, freshness is not judged for this long (yesterday's data is old)
-    open_grace: Duration = 0.0
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
 
 
 # the report's signal freshness bound; equal to TASignalsStale's threshold (a test checks it)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from exporter.config import Config, SessionsConfig
+from exporter.config import Config
+from exporter.market_config import SessionsConfig
 from exporter.probes.base import ProbeSpec, Sample
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from exporter.config import ConfigError, Session, SessionsConfig, parse_config
+from exporter.config import ConfigError, parse_config
+from exporter.market_config import Session, SessionsConfig
 from exporter.probes.market import market_state, render
 from tests.exporter.conftest import minimal_config
 
