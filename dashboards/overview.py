@@ -62,10 +62,14 @@ def _freshness(g: Grid) -> None:
                 q(
                     'time() - torghut_ta_table_last_event_timestamp_seconds{table=~"$table"}',
                     "{{table}}",
-                )
+                ),
+                q(
+                    "max(time() - torghut_ta_signals_last_event_timestamp_seconds)",
+                    "signals table (trading reads)",
+                ),
             ],
             unit="s",
-            description="Now minus the newest event_ts of each TA table. Red past the 5 min staleness threshold.",
+            description="Now minus the newest event_ts of each TA table, and of the signals table trading reads (clickhouse.signals_table). Red past the 5 min staleness threshold.",
             runbooks=["TASignalsStale", "TATradingOnStaleSignals"],
             thresholds=steps(("green", None), ("red", STALE_S)),
         ),
@@ -78,13 +82,15 @@ def _freshness(g: Grid) -> None:
             [
                 q("max(torghut_ta_market_open)", "trading session"),
                 q("max(torghut_ta_trading_enabled)", "TRADING_ENABLED"),
+                q("max(torghut_ta_market_open_grace)", "open grace"),
             ],
             unit="bool_on_off",
-            description="Whether a configured trading session is open (staleness alerts only fire then) and whether TRADING_ENABLED is on.",
+            description="Whether a configured trading session is open (staleness alerts only fire then, after the open grace) and whether TRADING_ENABLED is on.",
             runbooks=["TATradingOnStaleSignals"],
             overrides=[
                 by_ref("A", mappings=value_map({1: ("open", "blue"), 0: ("closed", "text")})),
                 by_ref("B", mappings=value_map({1: ("enabled", "green"), 0: ("paused", "orange")})),
+                by_ref("C", mappings=value_map({1: ("grace", "yellow"), 0: ("judged", "text")})),
             ],
         ),
         w=18,

@@ -1,4 +1,4 @@
-"""`ta-exporter`: check-config, serve, report."""
+"""`ta-exporter`: check-config, serve, report, calendar."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
+from exporter import exitcodes
 from exporter.config import Config, ConfigError, load_config
+from exporter.exchange_calendar import CalendarUnavailable, UnknownExchange, calendar_yaml
 from exporter.logs import register_secrets, setup_logging
 from exporter.registry import FAMILIES, build_probes
 from exporter.report import Report, build_report
@@ -22,8 +24,6 @@ from exporter.server import Runtime, create_app
 from exporter.snapshot import Snapshot
 
 log = logging.getLogger("exporter")
-# `report` uses 0-3 for verdicts, so a bad config there is told apart by its own code
-CONFIG_ERROR_EXIT = 4
 
 
 def _secrets(cfg: Config) -> list[str]:
@@ -86,7 +86,13 @@ def format_table(report: Report) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ta-exporter", description=__doc__)
+    parser = exitcodes.Parser(
+        prog="ta-exporter",
+        description=__doc__,
+        epilog="exit codes: docs/cli.md (0 ok/healthy, 1 degraded, 2 down, 3 unknown, "
+        "4 config error, 64 usage, 69 unavailable, 70 internal error)",
+    )
+    parser.add_argument("--debug", action="store_true", help="tracebacks on internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file")
@@ -99,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", required=True)
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--log-level", default="warning")
+    cal = sub.add_parser(
+        "calendar",
+        help="print an exchange's holidays and early closes as the `market` config block "
+        "(needs the optional extra `calendar`)",
+    )
+    cal.add_argument("--exchange", default="XNYS", help="exchange code, e.g. XNYS (NYSE)")
+    cal.add_argument("--year", type=int, required=True)
     return parser
 
 
@@ -110,29 +123,49 @@ def _load(path: str) -> Config | None:
         return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _calendar(exchange: str, year: int) -> int:
+    try:
+        text = calendar_yaml(exchange, year)
+    except CalendarUnavailable as exc:
+        print(f"ta-exporter calendar: {exc}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
+    except UnknownExchange as exc:
+        print(f"ta-exporter calendar: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    print(text, end="")
+    return exitcodes.OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         if _load(args.file) is None:
-            return 2
+            return exitcodes.CONFIG_ERROR
         print("ok")
-        return 0
-    setup_logging(args.log_level)
+        return exitcodes.OK
+    if args.command == "calendar":
+        return _calendar(args.exchange, args.year)
+    setup_logging("debug" if args.debug else args.log_level)
     cfg = _load(args.config)
     if cfg is None:
-        return CONFIG_ERROR_EXIT
+        return exitcodes.CONFIG_ERROR
     register_secrets(*_secrets(cfg))
     if args.command == "serve":
         asyncio.run(
             serve(cfg, host=args.host or cfg.server.host, port=args.port or cfg.server.port)
         )
-        return 0
+        return exitcodes.OK
     result = asyncio.run(run_report(cfg))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(format_table(result))
     return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: `exporter.exitcodes` (docs/cli.md)."""
+    return exitcodes.run("ta-exporter", _main, argv)
 
 
 if __name__ == "__main__":

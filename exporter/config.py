@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, overload
-from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -26,52 +21,12 @@ from pydantic import (
     model_validator,
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like `500ms`, `15s`, `5m`, `2h`, `7d`."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 15s, 5m or a number of seconds")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    else:
-        raise ValueError(
-            f"expected a duration such as 15s, 5m or a number of seconds, got {value!r}"
-        )
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _check_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes:
-        raise ValueError(
-            f"URL must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}"
-        )
-    if not parsed.hostname:
-        raise ValueError(f"URL has no host: {value!r}")
-    if parsed.username or parsed.password:
-        raise ValueError("URL must not carry credentials; use a secret reference")
-    return value.rstrip("/")
-
-
-HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_url(str(v)))]
+from exporter.config_types import Duration, HttpUrl, Model
+from exporter.market_config import SessionsConfig
 
 
 class ConfigError(Exception):
     """Invalid configuration; the message names each offending key and the problem."""
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SecretRef(Model):
@@ -132,13 +87,41 @@ class ProbeTiming(Model):
         return self
 
 
+# every probe name `probes.overrides` may tune (a family's replicas share its name)
+PROBE_NAMES = (
+    "clickhouse_freshness",
+    "clickhouse_storage",
+    "clickhouse_replicas",
+    "kafka_lag",
+    "kafka_retention",
+    "flink_deployment",
+    "flink_rest",
+    "checkpoint_storage",
+    "trading",
+    "jangar",
+    "market",
+)
+
+
 class ProbesConfig(Model):
     default: ProbeTiming = ProbeTiming()
     overrides: dict[str, ProbeTiming] = Field(default_factory=dict)
     # cap on one HTTP answer a probe reads (Flink REST, Jangar); a larger one fails the probe
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
+    @field_validator("overrides")
+    @classmethod
+    def _known_probes(cls, v: dict[str, ProbeTiming]) -> dict[str, ProbeTiming]:
+        unknown = sorted(set(v) - set(PROBE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"no probe named {', '.join(map(repr, unknown))}; probes are {', '.join(PROBE_NAMES)}"
+            )
+        return v
+
     def timing(self, probe: str) -> ProbeTiming:
+        if probe not in PROBE_NAMES:  # keeps PROBE_NAMES, which validates overrides, complete
+            raise KeyError(f"probe {probe!r} is missing from exporter.config.PROBE_NAMES")
         return self.overrides.get(probe, self.default)
 
 
@@ -227,7 +210,8 @@ class KafkaConfig(Model):
 
 
 class KubernetesConfig(Model):
-    kubeconfig: Path | None = None  # None: in-cluster service account
+    # None: the in-cluster service account, else (a laptop) $KUBECONFIG or ~/.kube/config
+    kubeconfig: Path | None = None
     context: str | None = None
     request_timeout: Duration = 5.0
 
@@ -257,39 +241,12 @@ class TradingConfig(Model):
     env_var: str = "TRADING_ENABLED"
 
 
-class Session(Model):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
-    open: time
-    close: time
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Session:
-        if self.close <= self.open:
-            raise ValueError("close must be after open")
-        return self
-
-
-class SessionsConfig(Model):
-    timezone: str = "America/New_York"
-    sessions: list[Session] = Field(
-        default_factory=lambda: [
-            Session(days=["mon", "tue", "wed", "thu", "fri"], open=time(9, 30), close=time(16, 0))
-        ]
-    )
-    holidays: list[date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
+# the report's signal freshness bound; equal to TASignalsStale's threshold (a test checks it)
+SIGNALS_FRESHNESS_SECONDS = 300.0
 
 
 class ReportThresholds(Model):
-    freshness: Duration = 120.0
+    freshness: Duration = SIGNALS_FRESHNESS_SECONDS
     disk_free_ratio: float = Field(default=0.15, gt=0, lt=1)
     checkpoint_age: Duration = 600.0
     kafka_lag: Duration = 300.0
@@ -338,10 +295,15 @@ def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRe
     return found
 
 
+def _loc(part: int | str) -> str:
+    return f"[{part}]" if isinstance(part, int) else f".{part}"
+
+
 def _format(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = "".join(_loc(p) for p in err["loc"])
+        path = path.removeprefix(".") or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -372,6 +334,12 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
             cfg._secrets[path] = Secret(ref.resolve())
         except ValueError as exc:
             problems.append(f"{path}: {exc}")
+    kube = cfg.kubernetes
+    if kube.context is not None and kube.kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        problems.append(
+            "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set): the in-cluster "
+            "service account has no contexts"
+        )
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg

@@ -19,25 +19,37 @@ class JsonFormatter(logging.Formatter):
         self.secrets: set[str] = set(secrets or ())
 
     def _mask(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):
             if secret and secret in text:
                 text = text.replace(secret, "***")
         return text
 
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, bool | None):
+            return value
+        if isinstance(value, int | float):
+            text = str(value)
+            return value if self._mask(text) == text else "***"
+        return self._mask(str(value))
+
     def format(self, record: logging.LogRecord) -> str:
+        # Masking happens on the plain strings, before JSON encoding: encoded, a secret holding
+        # `"`, `\` or non-ASCII is escaped and no longer matches.
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": self._mask(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, int | float | bool | None) else str(value)
+                entry[key] = self._value(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return self._mask(json.dumps(entry, default=str))
+            entry["exc"] = self._mask(self.formatException(record.exc_info))
+        elif record.exc_text:
+            entry["exc"] = self._mask(record.exc_text)
+        return json.dumps(entry, default=str)
 
 
 _formatter = JsonFormatter()

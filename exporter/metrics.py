@@ -23,6 +23,11 @@ CATALOGUE: dict[str, MetricSpec] = {
     for m in (
         _g("table_last_event_timestamp_seconds", ("table",), "max(event_ts) of a TA table."),
         _g(
+            "signals_last_event_timestamp_seconds",
+            ("table",),
+            "max(event_ts) of clickhouse.signals_table, the table trading reads.",
+        ),
+        _g(
             "symbol_last_event_timestamp_seconds",
             ("table", "symbol"),
             "max(event_ts) of a TA table for a watched symbol, within the scan window.",
@@ -33,6 +38,11 @@ CATALOGUE: dict[str, MetricSpec] = {
             "Newest event served by the Jangar API.",
         ),
         _g("market_open", (), "1 while a configured trading session is open."),
+        _g(
+            "market_open_grace",
+            (),
+            "1 during market.open_grace after a session opens: freshness not judged yet.",
+        ),
         _g("clickhouse_disk_free_bytes", ("replica", "disk"), "Free bytes per ClickHouse disk."),
         _g("clickhouse_disk_total_bytes", ("replica", "disk"), "Total bytes per ClickHouse disk."),
         _g(

@@ -4,8 +4,10 @@ It reads samples by metric name and labels only (DESIGN.md's catalogue), so it j
 probes produced them. Facts no metric carries (the FlinkDeployment's status.error, why checkpoint
 storage is down, missing Kafka topics, a failing probe's error) come from the probes' data kept in
 the snapshot, read by attribute name, and land in a verdict's `details`. Statuses rank
-healthy < unknown < degraded < down; `overall` is the worst component, and `unknown` only when
-nothing at all could be judged. Every configured secret is masked in the report's text.
+healthy = suspended < unknown < degraded < down; `overall` is the worst component (`healthy`
+when that is a suspended job), and `unknown` only when nothing at all could be judged. An
+unknown market session is judged as open: unknown is never healthy. Every configured secret is
+masked in the report's text.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def _flink(view: View, cfg: Config, disk: Verdict) -> Verdict:
     ev: list[Evidence] = []
     failed: list[str] = []
     not_running: list[str] = []
+    suspended: list[str] = []
     for dep in sorted(jobs.keys() | lifecycle.keys()):
         current = jobs.get(dep, []) + lifecycle.get(dep, [])
         ev.extend(evidence_of(view, metric("flink_job_state"), s) for s in jobs.get(dep, []))
@@ -120,7 +123,8 @@ def _flink(view: View, cfg: Config, disk: Verdict) -> Verdict:
         if any(s.labels["state"].upper() == "FAILED" for s in current):
             failed.append(dep)
         elif not any(s.labels["state"].upper() == "RUNNING" for s in jobs.get(dep, [])):
-            not_running.append(dep)
+            wanted_off = dep in desired and desired[dep].value < 1
+            (suspended if wanted_off else not_running).append(dep)
         if dep in desired:
             ev.append(evidence_of(view, metric("flink_job_desired_running"), desired[dep]))
     if failed:
@@ -133,6 +137,9 @@ def _flink(view: View, cfg: Config, disk: Verdict) -> Verdict:
         return Verdict(
             "flink", "degraded", f"job not RUNNING: {', '.join(not_running)}", "none", tuple(ev)
         )
+    if suspended:
+        summary = f"suspended (desired): {', '.join(suspended)}; no new signals until resumed"
+        return Verdict("flink", "suspended", summary, "none", tuple(ev))
     return Verdict("flink", "healthy", "job RUNNING", "none", tuple(ev))
 
 
@@ -203,7 +210,18 @@ def _market_open(view: View) -> bool | None:
     return None if not s else s[0].value >= 1
 
 
-def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
+def _not_judged(view: View) -> str | None:
+    """Why freshness is not judged now (market closed, or the grace after the open), or None.
+    An unknown session is judged as open: a failed market probe must not hide stale data."""
+    market = _market_open(view)
+    if market is False:
+        return "market closed"
+    if market and any(s.value >= 1 for s in series_of(view, "market_open_grace")):
+        return "market just opened (open_grace)"
+    return None
+
+
+def _freshness(view: View, cfg: Config, cause: Verdict | None, flink: Verdict) -> Verdict:
     tables = series_of(view, "table_last_event_timestamp_seconds")
     symbols = series_of(view, "symbol_last_event_timestamp_seconds")
     ev = tuple(
@@ -214,17 +232,20 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
         evidence_of(view, metric("symbol_last_event_timestamp_seconds"), s, timestamp=True)
         for s in symbols
     )
-    market = _market_open(view)
-    if market is None:
-        return Verdict("freshness", "unknown", "market session unknown", "none", ev)
-    if not market:
-        return Verdict("freshness", "healthy", "market closed: freshness not judged", "none", ev)
+    skip = _not_judged(view)
+    if skip is not None:
+        return Verdict("freshness", "healthy", f"{skip}: freshness not judged", "none", ev)
     procedure: Procedure = cause.procedure if cause else "none"
+    why = ""
+    if _market_open(view) is None:
+        why += " (market session unknown: judged as open)"
+    if flink.status == "suspended":
+        why += " (Flink job suspended on purpose)"
     if not tables:
         probe = view.probes.get("clickhouse_freshness")
         if probe is not None and probe.success and "clickhouse_freshness" not in view.stale:
             # the tables answered and hold no event at all while the market is open
-            empty = f"no events in {cfg.clickhouse.signals_table}"
+            empty = f"no events in {cfg.clickhouse.signals_table}{why}"
             return Verdict("freshness", "down", empty, procedure, ev)
         return Verdict("freshness", "unknown", "no table freshness data", "none", ev)
     limit = cfg.report.freshness
@@ -241,10 +262,10 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
             if signals_seen
             else f"no events in {cfg.clickhouse.signals_table}"
         )
-        return Verdict("freshness", "down", what, procedure, tuple(stale) or ev)
+        return Verdict("freshness", "down", what + why, procedure, tuple(stale) or ev)
     if stale:
         names = ", ".join(sorted({e.labels.get("symbol", e.labels["table"]) for e in stale}))
-        return Verdict("freshness", "degraded", f"stale: {names}", procedure, tuple(stale))
+        return Verdict("freshness", "degraded", f"stale: {names}{why}", procedure, tuple(stale))
     return Verdict("freshness", "healthy", f"all events newer than {limit:g}s", "none", ev)
 
 
@@ -258,8 +279,9 @@ def _api(view: View, cfg: Config) -> Verdict:
     )
     if not series:
         return Verdict("api", "unknown", "no API data", "none", ev)
-    if not _market_open(view):
-        return Verdict("api", "healthy", "market closed: API freshness not judged", "none", ev)
+    skip = _not_judged(view)
+    if skip is not None:
+        return Verdict("api", "healthy", f"{skip}: API freshness not judged", "none", ev)
     stale = [e for e in ev if (e.data_age_seconds or 0) > cfg.report.freshness]
     if stale:
         return Verdict("api", "degraded", "API serves stale events", "none", tuple(stale))
@@ -276,7 +298,8 @@ def _trading(view: View, freshness: Verdict) -> Verdict:
         return Verdict(
             "trading",
             "down",
-            "trading enabled on stale signals: pause trading (TRADING_ENABLED=false)",
+            "trading enabled on stale signals: pause trading (TRADING_ENABLED=false); "
+            f"freshness: {freshness.summary}",
             "none",
             ev,
         )
@@ -289,7 +312,7 @@ def _overall(verdicts: tuple[Verdict, ...]) -> Status:
     if all(v.status == "unknown" for v in verdicts):
         return "unknown"
     worst = max(verdicts, key=lambda v: STATUS_RANK[v.status])
-    return worst.status
+    return "healthy" if worst.status == "suspended" else worst.status
 
 
 def build_report(view: View, cfg: Config) -> Report:
@@ -300,7 +323,7 @@ def build_report(view: View, cfg: Config) -> Report:
     cause = (
         flink if flink.procedure != "none" else replicas if replicas.procedure != "none" else None
     )
-    freshness = _freshness(view, cfg, cause)
+    freshness = _freshness(view, cfg, cause, flink)
     verdicts: tuple[Verdict, ...] = (
         flink,
         disk,

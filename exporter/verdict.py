@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["healthy", "unknown", "degraded", "down"]
+from exporter.exitcodes import VERDICT
+
+# `suspended`: the Flink job is stopped on purpose (spec.job.state: suspended). Neutral like
+# `healthy` for `overall`, which is never `suspended`; the stale signals it causes still count.
+Status = Literal["healthy", "suspended", "unknown", "degraded", "down"]
 Procedure = Literal["A", "B", "C", "none"]
-STATUS_RANK: dict[str, int] = {"healthy": 0, "unknown": 1, "degraded": 2, "down": 3}
-EXIT_CODES: dict[str, int] = {"healthy": 0, "degraded": 1, "down": 2, "unknown": 3}
+STATUS_RANK: dict[str, int] = {"healthy": 0, "suspended": 0, "unknown": 1, "degraded": 2, "down": 3}
+EXIT_CODES: dict[str, int] = VERDICT  # the project's one table: exporter/exitcodes.py
 COMPONENTS = (
     "flink",
     "clickhouse-disk",

@@ -14,29 +14,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
+from exporter import exitcodes
+from exporter.exitcodes import CONFIG_ERROR, OK, USAGE
 from exporter.logs import register_secrets, setup_logging
 from remediator.config import ConfigError, RemediatorConfig, load_remediator_config
 
-OK, REFUSED, CONFIG_ERROR, USAGE, UNREACHABLE, INTERNAL = 0, 1, 4, 64, 69, 70
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(USAGE)
+UNREACHABLE = exitcodes.UNAVAILABLE  # 69: no answer from the server
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ta-remediator", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = exitcodes.Parser(prog="ta-remediator", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=exitcodes.Parser)
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("file")
     srv = sub.add_parser("serve", help="run the webhook, the engine and the API")
@@ -106,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     return OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         if _load(args.file) is None:
@@ -134,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UNREACHABLE
 
 
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: `exporter.exitcodes` (docs/cli.md); 1 when the server refused."""
+    return exitcodes.run("ta-remediator", _main, argv)
 
 
 if __name__ == "__main__":

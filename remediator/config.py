@@ -15,13 +15,11 @@ from pydantic import Field, field_validator
 from exporter.config import (
     Config,
     ConfigError,
-    Duration,
-    HttpUrl,
-    Model,
     SecretRef,
     parse_config,
     read_config_document,
 )
+from exporter.config_types import Duration, HttpUrl, Model
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]

@@ -7,12 +7,13 @@ ta-sandbox down [--dir DIR]
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from exporter import exitcodes
 from sandbox import stack, state
 
 
@@ -21,8 +22,13 @@ def summary(workdir: Path) -> dict[str, object]:
     return state.status(state.load(workdir))
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ta-sandbox", description=__doc__.splitlines()[0])
+def _main(argv: Sequence[str] | None) -> int:
+    p = exitcodes.Parser(
+        prog="ta-sandbox",
+        description=__doc__.splitlines()[0],
+        epilog="exit codes: docs/cli.md (0 ok, 2 up failed, 64 usage, 70 internal error)",
+    )
+    p.add_argument("--debug", action="store_true", help="tracebacks on internal errors")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("up", "status", "down"):
         sp = sub.add_parser(name)
@@ -41,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ta-sandbox: start failed: {exc}", file=sys.stderr)
             print("ta-sandbox: stopping what had started", file=sys.stderr)
             stack.down(workdir, log=lambda m: print(m, file=sys.stderr))
-            return 1
+            return exitcodes.DOWN
         print(
             f"ta-sandbox: ready in {time.monotonic() - t0:.1f}s; stop it with `ta-sandbox down --dir {a.dir}`"
         )
@@ -60,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, alive in info["up"].items():  # type: ignore[union-attr]
             print(f"{name:<16} {'up' if alive else 'DOWN'}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: `exporter.exitcodes` (docs/cli.md)."""
+    return exitcodes.run("ta-sandbox", _main, argv)
 
 
 if __name__ == "__main__":

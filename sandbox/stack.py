@@ -188,5 +188,6 @@ def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:
             log(f"  {svc.name:<13} stopped (pid {svc.pid})")
         if svc.name == "clickhouse":
             clickhouse.stop(svc)
-    state.save(workdir, [])
+    if services:  # never mark a foreign directory as a sandbox's (the next `up` would wipe it)
+        state.save(workdir, [])
     return stopped

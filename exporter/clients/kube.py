@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config.incluster_config import SERVICE_TOKEN_FILENAME
 
 from exporter.config import KubernetesConfig
 
@@ -30,15 +33,52 @@ class KubeError(Exception):
         self.status = status
 
 
-async def open_api(cfg: KubernetesConfig) -> client.ApiClient:
-    """An ApiClient from the configured kubeconfig (and context), or the in-cluster account."""
-    conf = client.Configuration()
+def in_cluster(environ: Mapping[str, str] = os.environ) -> bool:
+    """Running in a pod with a service account, as kubernetes_asyncio's in-cluster loader needs."""
+    return bool(environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(SERVICE_TOKEN_FILENAME)
+
+
+def kubeconfig_source(
+    cfg: KubernetesConfig, environ: Mapping[str, str], *, incluster: bool
+) -> str | None:
+    """The kubeconfig to load, or None for the in-cluster service account. Like kubectl: the
+    configured file; else in a pod its service account (unless a context is named); else
+    $KUBECONFIG (a path list is merged) or ~/.kube/config, e.g. `report` from a laptop."""
     if cfg.kubeconfig is not None:
-        await config.load_kube_config(
-            config_file=str(cfg.kubeconfig), context=cfg.context, client_configuration=conf
+        return str(cfg.kubeconfig)
+    if incluster and cfg.context is None:
+        return None
+    return environ.get("KUBECONFIG") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".kube", "config"
+    )
+
+
+def _default_missing(cfg: KubernetesConfig, environ: Mapping[str, str], source: str) -> bool:
+    """Nothing configured and no ~/.kube/config: say so, instead of the loader's riddle."""
+    return cfg.kubeconfig is None and not environ.get("KUBECONFIG") and not os.path.exists(source)
+
+
+async def open_api(
+    cfg: KubernetesConfig, environ: Mapping[str, str] = os.environ
+) -> client.ApiClient:
+    """An ApiClient from the kubeconfig `kubeconfig_source` picks, or the in-cluster account."""
+    conf = client.Configuration()
+    source = kubeconfig_source(cfg, environ, incluster=in_cluster(environ))
+    if source is None:
+        config.load_incluster_config(client_configuration=conf)
+    elif _default_missing(cfg, environ, source):
+        raise KubeError(
+            "(client setup)",
+            f"no Kubernetes credentials: not in a cluster, kubernetes.kubeconfig and KUBECONFIG "
+            f"unset, and {source} does not exist",
         )
     else:
-        config.load_incluster_config(client_configuration=conf)
+        try:
+            await config.load_kube_config(
+                config_file=source, context=cfg.context, client_configuration=conf
+            )
+        except Exception as exc:
+            raise KubeError("(client setup)", f"cannot load kubeconfig {source}: {exc}") from None
     return client.ApiClient(configuration=conf)
 
 

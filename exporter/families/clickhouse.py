@@ -100,7 +100,7 @@ def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpe
             "clickhouse_freshness",
             "clickhouse_freshness",
             partial(first_answer, clients, cfg),
-            render_freshness,
+            partial(render_freshness, signals_table=cfg.clickhouse.signals_table),
         )
     ]
     for client in clients:

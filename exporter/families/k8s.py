@@ -26,6 +26,8 @@ class KubeAccess:
         if self._api is None:
             try:
                 self._api = await open_api(self._cfg)
+            except KubeError:
+                raise
             except Exception as exc:
                 where = self._cfg.kubeconfig or "the in-cluster service account"
                 raise KubeError("(client setup)", f"cannot load {where}: {exc}") from exc

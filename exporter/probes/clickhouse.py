@@ -95,12 +95,18 @@ def select_partitions(parts: Sequence[Partition], top_n: int) -> list[Partition]
     return chosen
 
 
-def render_freshness(data: Freshness) -> list[Sample]:
+def render_freshness(data: Freshness, *, signals_table: str | None = None) -> list[Sample]:
     out = [
         Sample(f"{P}table_last_event_timestamp_seconds", ts, {"table": t})
         for t, ts in sorted(data.tables.items())
         if ts > 0
     ]
+    # the table trading reads, under its own name, so rules need not know the table's name
+    signals = data.tables.get(signals_table, 0) if signals_table else 0
+    if signals_table and signals > 0:
+        out.append(
+            Sample(f"{P}signals_last_event_timestamp_seconds", signals, {"table": signals_table})
+        )
     out += [
         Sample(f"{P}symbol_last_event_timestamp_seconds", ts, {"table": t, "symbol": s})
         for t, s, ts in data.symbols

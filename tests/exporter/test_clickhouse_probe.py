@@ -62,6 +62,24 @@ def test_render_freshness_skips_empty_tables() -> None:
     }
 
 
+def test_the_signals_table_gets_its_own_series_whatever_its_name() -> None:
+    data = Freshness(tables={"signals_v2": 1.7e9, "ta_microbars": 1.6e9}, symbols=[], partitions=[])
+    samples = check_samples(render_freshness(data, signals_table="signals_v2"))
+    signals = [s for s in samples if s.name == "torghut_ta_signals_last_event_timestamp_seconds"]
+    assert [(s.value, dict(s.labels)) for s in signals] == [(1.7e9, {"table": "signals_v2"})]
+    # an empty signals table has no series, like table_last_event_timestamp_seconds
+    empty = Freshness(tables={"signals_v2": 0.0}, symbols=[], partitions=[])
+    assert render_freshness(empty, signals_table="signals_v2") == []
+
+
+def test_the_freshness_probe_exports_the_configured_signals_table(cfg) -> None:
+    from exporter.families.clickhouse import specs_for
+
+    [spec] = [s for s in specs_for(cfg, []) if s.name == "clickhouse_freshness"]
+    rendered = spec.render(Freshness(tables={"ta_signals": 1.7e9}, symbols=[], partitions=[]))
+    assert "torghut_ta_signals_last_event_timestamp_seconds" in {s.name for s in rendered}
+
+
 def test_render_storage_sums_table_bytes_and_bounds_partitions() -> None:
     parts = _parts("ta_signals", list(range(1, 31))) + _parts("ta_microbars", [4, 4])
     data = Storage("r1", [("default", 10, 100)], parts)

@@ -1,4 +1,4 @@
-"""`ta-exporter check-config`: ok, or every problem named by its key path (exit 2)."""
+"""`ta-exporter check-config`: ok, or every problem named by its key path (exit 4)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from exporter.cli import main
+from exporter.exitcodes import CONFIG_ERROR
 
 
 def _write(tmp_path: Path, data: dict) -> str:
@@ -51,15 +52,43 @@ def test_example_config_is_valid(monkeypatch, capsys) -> None:
             },
             "clickhouse.tables: not a plain identifier: 'ta; DROP'",
         ),
+        (
+            {"probes": {"overrides": {"clickhouse_storag": {"interval": "60s"}}}},
+            "probes.overrides: no probe named 'clickhouse_storag'; probes are clickhouse_freshness,",
+        ),
+        (
+            {"kubernetes": {"context": "prod"}},
+            "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set)",
+        ),
+        (
+            {"market": {"sessions": [{"days": ["mon"], "open": 630, "close": "16:00"}]}},
+            "market.sessions[0].open: got the number 630: an unquoted 10:30 is read by YAML",
+        ),
     ],
 )
-def test_errors_name_the_key(tmp_path, config_data, capsys, overrides, expected) -> None:
-    assert main(["check-config", _write(tmp_path, config_data(**overrides))]) == 2
+def test_errors_name_the_key(
+    tmp_path, config_data, capsys, monkeypatch, overrides, expected
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    assert main(["check-config", _write(tmp_path, config_data(**overrides))]) == CONFIG_ERROR
     captured = capsys.readouterr()
     assert expected in captured.err
     assert captured.out == ""
 
 
+def test_a_probe_override_by_its_real_name_is_accepted(tmp_path, config_data, capsys) -> None:
+    data = config_data(probes={"overrides": {"clickhouse_storage": {"interval": "60s"}}})
+    assert main(["check-config", _write(tmp_path, data)]) == 0, capsys.readouterr().err
+
+
+def test_a_context_with_kubeconfig_from_the_environment_is_accepted(
+    tmp_path, config_data, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    data = config_data(kubernetes={"context": "prod"})
+    assert main(["check-config", _write(tmp_path, data)]) == 0, capsys.readouterr().err
+
+
 def test_unreadable_file(tmp_path, capsys) -> None:
-    assert main(["check-config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["check-config", str(tmp_path / "missing.yaml")]) == CONFIG_ERROR
     assert "No such file" in capsys.readouterr().err

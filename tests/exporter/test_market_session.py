@@ -6,9 +6,12 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
-from exporter.config import Session, SessionsConfig
+from exporter.config import ConfigError, parse_config
+from exporter.market_config import Session, SessionsConfig
 from exporter.probes.market import market_state, render
+from tests.exporter.conftest import minimal_config
 
 NY = ZoneInfo("America/New_York")
 CFG = SessionsConfig(holidays=[date(2026, 11, 26)])  # Thanksgiving 2026
@@ -58,12 +61,90 @@ def test_several_sessions_and_other_zones() -> None:
     assert market_state(cfg, _at(2026, 11, 30, 13, 0, tokyo)).open
 
 
-def test_render_is_a_single_unlabelled_gauge() -> None:
-    (sample,) = render(market_state(CFG, _at(2026, 11, 27, 10, 0)))
-    assert (sample.name, sample.value, dict(sample.labels)) == ("torghut_ta_market_open", 1.0, {})
+def test_render_is_two_unlabelled_gauges() -> None:
+    samples = render(market_state(CFG, _at(2026, 11, 27, 10, 0)))
+    assert [(s.name, s.value, dict(s.labels)) for s in samples] == [
+        ("torghut_ta_market_open", 1.0, {}),
+        ("torghut_ta_market_open_grace", 0.0, {}),
+    ]
 
 
 def test_rendered_series_fit_the_catalogue() -> None:
     from exporter.scheduler import check_samples
 
-    assert len(check_samples(render(market_state(CFG, _at(2026, 11, 27, 10, 0))))) == 1
+    assert len(check_samples(render(market_state(CFG, _at(2026, 11, 27, 10, 0))))) == 2
+
+
+def _market(text: str) -> SessionsConfig:
+    """The `market` section of a full config parsed from YAML text, as the exporter loads it."""
+    doc = minimal_config(market=yaml.safe_load(text))
+    return parse_config(doc).market
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        # YAML 1.1 reads 10:30 as 630 (base 60): it used to become 00:10:30 and silence alerts
+        ('{sessions: [{days: [mon], open: 10:30, close: "16:00"}]}', "[0].open", '"10:30"'),
+        # mixed: the close alone unquoted (960) used to be "close must be after open" or a crash
+        ('{sessions: [{days: [mon], open: "09:30", close: 16:00}]}', "[0].close", '"16:00"'),
+        ('{sessions: [{days: [mon], open: "9:30", close: "16:00"}]}', "[0].open", '"HH:MM"'),
+        ('{sessions: [{days: [mon], open: "09:30", close: 4pm}]}', "[0].close", '"HH:MM"'),
+        ("{early_closes: {2026-11-27: 13:00}}", "early_closes.2026-11-27", '"13:00"'),
+    ],
+)
+def test_times_must_be_quoted_hh_mm(text: str, key: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _market(text)
+    message = str(err.value)
+    assert f"market.{'sessions' if key.startswith('[') else ''}{key}" in message, message
+    assert hint in message, message
+
+
+def test_quoted_times_and_seconds_are_accepted() -> None:
+    market = _market('{sessions: [{days: [mon], open: "10:30", close: "23:59:59"}]}')
+    assert (market.sessions[0].open, market.sessions[0].close) == (time(10, 30), time(23, 59, 59))
+
+
+def test_early_close_ends_the_session_that_day_only() -> None:
+    cfg = _market(
+        '{holidays: [2026-11-26], early_closes: {2026-11-27: "13:00"}, sessions: '
+        '[{days: [mon, tue, wed, thu, fri], open: "09:30", close: "16:00"}]}'
+    )
+    assert not market_state(cfg, _at(2026, 11, 26, 11, 0)).open  # Thanksgiving
+    day_after = market_state(cfg, _at(2026, 11, 27, 12, 59))
+    assert day_after.open and day_after.early_close
+    assert not market_state(cfg, _at(2026, 11, 27, 13, 0)).open  # the early close is exclusive
+    assert market_state(cfg, _at(2026, 11, 30, 15, 0)).open  # Monday: the regular close again
+
+
+def test_a_session_that_opens_after_the_early_close_stays_closed() -> None:
+    cfg = SessionsConfig(
+        early_closes={date(2026, 11, 30): time(11, 0)},
+        sessions=[
+            Session(days=["mon"], open=time(9, 0), close=time(11, 30)),
+            Session(days=["mon"], open=time(12, 30), close=time(15, 0)),
+        ],
+    )
+    assert market_state(cfg, _at(2026, 11, 30, 10, 59)).open
+    assert not market_state(cfg, _at(2026, 11, 30, 11, 15)).open
+    assert not market_state(cfg, _at(2026, 11, 30, 13, 0)).open
+
+
+def test_grace_after_each_open() -> None:
+    cfg = _market(
+        '{open_grace: 5m, sessions: [{days: [mon], open: "09:00", close: "11:30"}, '
+        '{days: [mon], open: "12:30", close: "15:00"}]}'
+    )
+    state = market_state(cfg, _at(2026, 11, 30, 9, 0))
+    assert state.open and state.in_grace
+    assert market_state(cfg, _at(2026, 11, 30, 9, 4)).in_grace
+    assert not market_state(cfg, _at(2026, 11, 30, 9, 5)).in_grace  # grace end is exclusive
+    assert market_state(cfg, _at(2026, 11, 30, 12, 32)).in_grace  # after the lunch break too
+    closed = market_state(cfg, _at(2026, 11, 30, 8, 58))
+    assert not closed.open and not closed.in_grace
+    assert [s.value for s in render(state)] == [1.0, 1.0]
+
+
+def test_no_grace_by_default() -> None:
+    assert not market_state(CFG, _at(2026, 11, 27, 9, 30)).in_grace

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from exporter.config import parse_config
+import re
+from pathlib import Path
+
+import yaml
+
+from exporter.config import SIGNALS_FRESHNESS_SECONDS, ReportThresholds, parse_config
 from exporter.probes.base import Sample
 from exporter.report import COMPONENTS, build_report
 from exporter.snapshot import Snapshot
@@ -217,3 +222,87 @@ def test_empty_signals_table_while_open_is_down(clock, config_data) -> None:
     snap.record_success("market", (g("market_open", 1),), duration=0.1)
     freshness = by_component(build_report(snap.view(), cfg))["freshness"]
     assert (freshness.status, freshness.summary) == ("down", "no events in ta_signals")
+
+
+def _without(samples: list[Sample], name: str) -> list[Sample]:
+    return [s for s in samples if s.name != f"torghut_ta_{name}"]
+
+
+def test_an_unknown_market_is_judged_as_open(clock, config_data) -> None:
+    stale = replace(
+        healthy_samples(clock.now),
+        g("table_last_event_timestamp_seconds", clock.now - 3600, table="ta_signals"),
+        g("api_last_event_timestamp_seconds", clock.now - 3600, symbol="NVDA"),
+    )
+    report = report_for(clock, config_data, _without(stale, "market_open"))
+    v = by_component(report)
+    assert v["freshness"].status == "down"
+    assert "market session unknown" in v["freshness"].summary
+    assert v["api"].status == "degraded"
+    assert v["trading"].status == "down" and report.exit_code == 2
+    # fresh data with an unknown market is simply fresh
+    fresh = by_component(
+        report_for(clock, config_data, _without(healthy_samples(clock.now), "market_open"))
+    )
+    assert fresh["freshness"].status == "healthy"
+
+
+def test_the_grace_after_the_open_is_not_judged(clock, config_data) -> None:
+    old = g("table_last_event_timestamp_seconds", clock.now - 3600, table="ta_signals")
+    in_grace = replace(healthy_samples(clock.now), old, g("market_open_grace", 1))
+    v = by_component(report_for(clock, config_data, in_grace))
+    assert v["freshness"].status == "healthy" and "open_grace" in v["freshness"].summary
+    over = replace(healthy_samples(clock.now), old, g("market_open_grace", 0))
+    assert by_component(report_for(clock, config_data, over))["freshness"].status == "down"
+
+
+def _suspended(now: float) -> list[Sample]:
+    dep = {"deployment": "torghut-ta"}
+    return replace(
+        healthy_samples(now),
+        g("flink_job_state", 0, state="RUNNING", **dep),
+        g("flink_job_state", 1, state="SUSPENDED", **dep),
+        g("flink_lifecycle_state", 0, state="STABLE", **dep),
+        g("flink_lifecycle_state", 1, state="SUSPENDED", **dep),
+        g("flink_job_desired_running", 0, **dep),
+        g("table_last_event_timestamp_seconds", now - 3600, table="ta_signals"),
+        g("flink_last_checkpoint_timestamp_seconds", now - 3600, **dep),
+    )
+
+
+def test_a_deliberately_suspended_job_is_neutral(clock, config_data) -> None:
+    closed = replace(_suspended(clock.now), g("market_open", 0))
+    report = report_for(clock, config_data, closed)
+    flink = by_component(report)["flink"]
+    assert flink.status == "suspended" and "suspended (desired)" in flink.summary
+    assert report.overall == "healthy" and report.exit_code == 0
+
+
+def test_a_suspended_job_still_makes_signals_stale_and_trading_says_so(clock, config_data) -> None:
+    report = report_for(clock, config_data, _suspended(clock.now))
+    v = by_component(report)
+    assert v["flink"].status == "suspended"
+    assert v["freshness"].status == "down" and "suspended" in v["freshness"].summary
+    assert v["trading"].status == "down" and "suspended" in v["trading"].summary
+    assert report.overall == "down" and report.exit_code == 2
+
+
+def test_a_job_stopped_against_its_spec_is_still_degraded(clock, config_data) -> None:
+    samples = replace(
+        _suspended(clock.now),
+        g("flink_job_desired_running", 1, deployment="torghut-ta"),
+        g("market_open", 0),
+    )
+    report = report_for(clock, config_data, samples)
+    assert by_component(report)["flink"].status == "degraded" and report.exit_code == 1
+
+
+def test_report_freshness_default_equals_the_signals_stale_alert() -> None:
+    rules = Path(__file__).parents[2] / "alerts" / "rules" / "torghut-ta.rules.yml"
+    doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    exprs = {
+        r["alert"]: r["expr"] for group in doc["groups"] for r in group["rules"] if "alert" in r
+    }
+    for alert in ("TASignalsStale", "TATradingOnStaleSignals"):
+        [threshold] = re.findall(r"last_event_timestamp_seconds[^>]*\)?\s*>\s*(\d+)", exprs[alert])
+        assert float(threshold) == ReportThresholds().freshness == SIGNALS_FRESHNESS_SECONDS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import remediator_data
+from remediator_kit import remediator_data
 
 from exporter.config import ConfigError, load_config
 from remediator.config import load_remediator_config, parse_remediator_config
@@ -39,7 +39,7 @@ def test_tokens_in_lists_are_resolved_by_their_path(tmp_path: Path) -> None:
         ({"alertmanager_url": "ftp://x"}, "remediator.alertmanager_url: URL must start with"),
         (
             {"api_tokens": [{"name": "bad name", "token": {"env": "X"}}]},
-            r"remediator.api_tokens.0.name: ",
+            r"remediator.api_tokens\[0\]\.name: ",
         ),
         ({"surprise": 1}, "remediator.surprise: unknown key"),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import alert, body, notification
+from remediator_kit import alert, body, notification
 
 from remediator.intake import Ignored, PayloadError, Trigger, parse_notification, triage
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import NOW, day_partition, facts, verdict
+from remediator_kit import NOW, day_partition, facts, verdict
 
 from remediator.facts import DAY
 from remediator.procedures import choose_partitions, plan
