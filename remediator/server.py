@@ -60,6 +60,19 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes (chunked bodies have no length to check)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    return None
+
+
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     headers = (
         {"WWW-Authenticate": 'Bearer realm="torghut-ta-remediator"'} if status == 401 else None
@@ -113,8 +126,8 @@ class App:
         limit = self.cfg.remediator.listen.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _error(413, f"body larger than {limit} bytes")
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
+        body = await _read_bounded(request, limit)
+        if body is None:
             return _error(413, f"body larger than {limit} bytes")
         try:
             notification = parse_notification(body)
