@@ -1,0 +1,120 @@
+"""ta-remediator as a person uses it: real processes, a real server, every exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from remediator_kit import WEBHOOK_TOKEN, alert, body, remediator_data
+
+from sandbox.util import free_port, poll_until, spawn, stop_pid
+
+CLI = [sys.executable, "-m", "remediator.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def write_config(tmp_path: Path, **section: Any) -> Path:
+    data = remediator_data(tmp_path, **section)
+    # nothing listens on these ports: every probe fails fast, facts are unknown
+    data["probes"] = {"default": {"interval": "5s", "timeout": "1s", "staleness": "10s"}}
+    path = tmp_path / "remediator.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    config = write_config(tmp_path, listen={"host": "127.0.0.1", "port": port})
+    proc = spawn([*CLI, "serve", "--config", str(config)], log_path=tmp_path / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+            return resp.status == 200
+
+    try:
+        poll_until(ready, timeout=90, what="remediator ready")
+        yield url
+    finally:
+        stop_pid(proc.pid, timeout=30)
+    log = (tmp_path / "serve.log").read_text()
+    for secret in ("wh-token-3f9a", "alice-token-77c1", "viewer-token-0b2e"):
+        assert secret not in log
+
+
+def test_check_config_ok_and_a_bad_key_is_named(tmp_path: Path) -> None:
+    ok = run("check-config", str(write_config(tmp_path)))
+    assert (ok.returncode, ok.stdout) == (0, "ok\n")
+    bad = run("check-config", str(write_config(tmp_path, mode="auto")))
+    assert bad.returncode == 4 and "remediator.mode: " in bad.stderr
+
+
+def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
+    data = remediator_data(tmp_path)
+    del data["remediator"]["webhook_token"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = run("serve", "--config", str(path))
+    assert proc.returncode == 4 and "remediator.webhook_token: required" in proc.stderr
+
+
+def test_usage_errors_exit_64_and_an_unreachable_server_69(tmp_path: Path) -> None:
+    assert run("frobnicate").returncode == 64
+    assert run("pause").returncode == 64  # --reason is required
+    no_url = run("runs", env={"PATH": "/usr/bin:/bin"})
+    assert no_url.returncode == 64 and "TA_REMEDIATOR_URL" in no_url.stderr
+    down = run("runs", "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 69 and "cannot reach the remediator" in down.stderr
+
+
+def test_client_commands_against_a_running_server(server: str, tmp_path: Path) -> None:
+    alice, viewer = tmp_path / "alice-token", tmp_path / "viewer-token"
+    as_alice = ("--url", server, "--token-file", str(alice))
+    as_viewer = ("--url", server, "--token-file", str(viewer))
+
+    status = run("status", *as_alice)
+    assert status.returncode == 0 and json.loads(status.stdout)["mode"] == "observe"
+    refused = run("pause", "--reason", "test", *as_viewer)
+    assert refused.returncode == 1 and "may read but not act" in refused.stderr
+    paused = run("pause", "--reason", "maintenance window", *as_alice)
+    assert paused.returncode == 0 and json.loads(paused.stdout)["by"] == "alice"
+    assert run("resume", "--reason", "done", *as_alice).returncode == 0
+
+    req = urllib.request.Request(
+        f"{server}/webhook/alertmanager",
+        data=body(alert("TAClickHouseDiskPressure", procedure="A", replica="r1")),
+        headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        [run_id] = json.loads(resp.read())["runs"]
+
+    def triaged() -> dict[str, Any] | None:
+        shown = run("show", run_id, *as_viewer)
+        data = json.loads(shown.stdout)
+        return data if data["state"] == "refused" else None
+
+    data = poll_until(triaged, timeout=120, interval=0.5, what="run triaged")
+    # nothing answers on the configured ports: unknown is never healthy, nothing is planned
+    assert "could not be read" in data["reason"]
+    markdown = run("show", run_id, "--markdown", *as_viewer)
+    assert markdown.returncode == 0
+    assert markdown.stdout.startswith(f"## Remediation run {run_id}\n")
+    assert "precondition: block" in markdown.stdout
+    listed = run("runs", "--open", *as_viewer)
+    assert [r["id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
+    assert run("show", "no-such-run", *as_viewer).returncode == 1
+    cancelled = run("cancel", run_id, "--reason", "test over", *as_alice)
+    assert cancelled.returncode == 0
+    assert run("cancel", run_id, "--reason", "twice", *as_alice).returncode == 1
