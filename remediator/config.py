@@ -67,6 +67,9 @@ class Policy(Model):
     cooldown: Duration = 1800.0  # per procedure and target, after a run that acted
     max_runs_per_hour: int = Field(default=6, ge=1)
     approval_ttl: Duration = 1800.0
+    # an open run whose alerts were not re-sent for this long ends (Alertmanager re-sends firing
+    # alerts every repeat_interval, 30m in the shipped route): keep it well above that
+    alerts_silent_after: Duration = 7200.0
     drop: DropBounds = DropBounds()
 
 

@@ -22,7 +22,8 @@ from remediator.policy import KillSwitch
 
 log = logging.getLogger("remediator.engine")
 
-NEEDS_TRIAGE = frozenset({"new", "retriage"})
+# "triage" too: a process that died mid-triage left it there, and triage only reads
+NEEDS_TRIAGE = frozenset({"new", "triage", "retriage"})
 PAUSE_CONTROL = "paused"
 
 
@@ -43,6 +44,7 @@ class Engine:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -52,14 +54,44 @@ class Engine:
         for run in self.journal.runs(open_only=True, limit=10_000):
             self.notify(run.id)  # a restart resumes every open run from the journal
         self._task = asyncio.create_task(self._work(), name="remediator-engine")
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="remediator-sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._sweeper):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.cfg.remediator.policy.alerts_silent_after / 4))
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed; retried at the next interval")
+
+    async def sweep(self, now: float | None = None) -> list[str]:
+        """End open runs whose alerts Alertmanager stopped re-sending (a resolve we missed while
+        down is never sent again); returns the runs it ended."""
+        now = self.journal.clock() if now is None else now
+        silent_after = self.cfg.remediator.policy.alerts_silent_after
+        ended = []
+        for run in await asyncio.to_thread(self.journal.runs, open_only=True, limit=10_000):
+            last = max((a.last_seen for a in run.alerts), default=run.created_at)
+            if now - last > silent_after:
+                reason = (
+                    f"no notification for its alerts in {now - last:.0f}s (Alertmanager re-sends "
+                    f"firing alerts every repeat_interval): presumed resolved"
+                )
+                await asyncio.to_thread(
+                    self.journal.update_run, run.id, outcome="resolved", reason=reason
+                )
+                self.metrics.runs.labels(procedure=run.procedure, outcome="resolved").inc()
+                ended.append(run.id)
+        return ended
 
     def notify(self, run_id: str) -> None:
         if run_id not in self._queued:

@@ -118,3 +118,47 @@ def test_client_commands_against_a_running_server(server: str, tmp_path: Path) -
     cancelled = run("cancel", run_id, "--reason", "test over", *as_alice)
     assert cancelled.returncode == 0
     assert run("cancel", run_id, "--reason", "twice", *as_alice).returncode == 1
+
+
+def test_sigkill_then_restart_keeps_one_run_and_finishes_its_triage(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, listen={"host": "127.0.0.1", "port": port})
+    url = f"http://127.0.0.1:{port}"
+
+    def start() -> int:
+        proc = spawn([*CLI, "serve", "--config", str(config)], log_path=tmp_path / "serve.log")
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+                return resp.status == 200
+
+        poll_until(ready, timeout=90, what="remediator ready")
+        return proc.pid
+
+    def post() -> list[str]:
+        req = urllib.request.Request(
+            f"{url}/webhook/alertmanager",
+            data=body(alert("TAClickHouseDiskPressure", procedure="A", replica="r1")),
+            headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return list(json.loads(resp.read())["runs"])
+
+    pid = start()
+    try:
+        [run_id] = post()
+        stop_pid(pid, timeout=5, sig=9)  # wherever it was: before, during or after triage
+        pid = start()
+        assert post() == [run_id]  # the re-send joins the same incident
+        viewer = ("--url", url, "--token-file", str(tmp_path / "viewer-token"))
+
+        def settled() -> dict[str, Any] | None:
+            data = json.loads(run("show", run_id, *viewer).stdout)
+            return data if data["state"] == "refused" else None
+
+        data = poll_until(settled, timeout=120, interval=0.5, what="triage finished after restart")
+        assert [d["gate"] for d in data["decisions"]].count("precondition") >= 1
+        assert len(json.loads(run("runs", *viewer).stdout)["runs"]) == 1
+    finally:
+        stop_pid(pid, timeout=30)

@@ -33,8 +33,9 @@ def _git_head(remote: str) -> str:
     return out.stdout.split()[0]
 
 
-async def _cluster_state(kubeconfig: str) -> dict[str, str]:
-    """resourceVersion of the objects a remediator would change."""
+async def _cluster_state(kubeconfig: str) -> dict[str, Any]:
+    """What a remediator would change: the FlinkDeployment's spec (its generation) and the TA
+    ConfigMap. (resourceVersion moves with every status update the operator writes.)"""
     from kubernetes_asyncio import client, config
 
     api = await config.new_client_from_config(config_file=kubeconfig)
@@ -43,7 +44,12 @@ async def _cluster_state(kubeconfig: str) -> dict[str, str]:
             "flink.apache.org", "v1beta1", "torghut", "flinkdeployments", "torghut-ta"
         )
         cm = await client.CoreV1Api(api).read_namespaced_config_map("torghut-ta-config", "torghut")
-    return {"fd": fd["metadata"]["resourceVersion"], "cm": cm.metadata.resource_version}
+    return {
+        "fd_generation": fd["metadata"]["generation"],
+        "fd_spec": fd["spec"],
+        "fd_annotations": fd["metadata"].get("annotations"),
+        "cm": cm.data,
+    }
 
 
 @pytest.fixture

@@ -283,3 +283,45 @@ async def test_openapi_document_lists_exactly_the_served_routes(harness: Harness
     assert documented == routes
     on_disk = json.loads((Path(__file__).parents[2] / "remediator" / "openapi.json").read_text())
     assert on_disk == doc
+
+
+async def test_a_run_left_mid_triage_by_a_crash_is_triaged_on_start(
+    make_config: Callable[..., RemediatorConfig],
+) -> None:
+    cfg = make_config()
+    journal = Journal(cfg.remediator.journal_path)
+    from remediator.intake import Target, Trigger
+
+    trigger = Trigger("A", Target("torghut", "torghut-ta"), "TAX", "f1", "firing", {})
+    attached = journal.attach(trigger, mode="observe")
+    assert attached is not None
+    journal.update_run(attached.run_id, state="triage")  # the process died here
+
+    async def read_facts() -> Facts:
+        return DISK_FULL_FACTS
+
+    async def read_annotation() -> KillSwitch:
+        return KillSwitch("annotation", False)
+
+    app = build(cfg, journal, source=Sources(read_facts, read_annotation))
+    app.engine.start()
+    try:
+        await apoll_until(
+            lambda: asyncio.sleep(0, journal.run(attached.run_id).state == "observed"),  # type: ignore[union-attr]
+            timeout=30,
+            what="resumed run triaged",
+        )
+    finally:
+        await app.engine.stop()
+        journal.close()
+
+
+async def test_runs_whose_alerts_went_silent_are_swept(harness: Harness) -> None:
+    [run_id] = (await (await harness.post(body(DISK))).json())["runs"]
+    await harness.settled()
+    now = harness.journal.clock()
+    assert await harness.app.engine.sweep(now=now + 60) == []
+    silent = harness.app.cfg.remediator.policy.alerts_silent_after
+    assert await harness.app.engine.sweep(now=now + silent + 1) == [run_id]
+    run = harness.journal.run(run_id)
+    assert run is not None and run.outcome == "resolved" and "presumed resolved" in run.reason
