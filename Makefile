@@ -41,6 +41,7 @@ constraints: deps
 bench: deps
 	$(PY) bench/sandbox.py
 	$(PY) bench/exporter.py
+	$(PY) bench/remediator.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache .ruff_cache
