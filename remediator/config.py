@@ -66,18 +66,10 @@ class Policy(Model):
     procedures: list[ProcedureName] = Field(default_factory=lambda: list(PROCEDURES))
     cooldown: Duration = 1800.0  # per procedure and target, after a run that acted
     max_runs_per_hour: int = Field(default=6, ge=1)
-    approval_ttl: Duration = 1800.0
     # an open run whose alerts were not re-sent for this long ends (Alertmanager re-sends firing
     # alerts every repeat_interval, 30m in the shipped route): keep it well above that
     alerts_silent_after: Duration = 7200.0
     drop: DropBounds = DropBounds()
-
-
-class Verification(Model):
-    deadline: Duration = 900.0
-    interval: Duration = 10.0
-    # the job must have been RUNNING/STABLE and signals advancing within this many seconds
-    freshness: Duration = 300.0
 
 
 class ListenConfig(Model):
@@ -100,7 +92,6 @@ class RemediatorSection(Model):
     alertmanager_url: HttpUrl | None = None
     allow: Allowlist = Allowlist()
     policy: Policy = Policy()
-    verify: Verification = Verification()
 
     @field_validator("mode")
     @classmethod
