@@ -17,10 +17,11 @@ from exporter.evidence import (
     mask,
     masked,
     metric,
+    probe_data,
     series_of,
     with_facts,
 )
-from exporter.snapshot import View
+from exporter.snapshot import Series, View
 from exporter.verdict import (
     COMPONENT_PROBES,
     COMPONENTS,
@@ -70,34 +71,71 @@ def _disk(view: View, cfg: Config) -> Verdict:
 
 def _replicas(view: View, cfg: Config) -> Verdict:
     readonly = [s for s in series_of(view, "clickhouse_replica_readonly") if s.value >= 1]
-    expired = [s for s in series_of(view, "clickhouse_replica_session_expired") if s.value >= 1]
+    keeper = [s for s in series_of(view, "clickhouse_replica_keeper_unreachable") if s.value >= 1]
+    lost = [s for s in series_of(view, "clickhouse_replica_metadata_lost") if s.value >= 1]
     delays = series_of(view, "clickhouse_replica_delay_seconds")
-    if readonly or expired:
-        bad = sorted({f"{s.labels['replica']}/{s.labels['table']}" for s in readonly + expired})
-        ev = tuple(
-            evidence_of(view, metric("clickhouse_replica_readonly"), s) for s in readonly
-        ) + tuple(
-            evidence_of(view, metric("clickhouse_replica_session_expired"), s) for s in expired
-        )
+
+    def where(series: list[Series]) -> str:
+        return ", ".join(sorted({f"{s.labels['replica']}/{s.labels['table']}" for s in series}))
+
+    def ev(name: str, series: list[Series]) -> tuple[Evidence, ...]:
+        return tuple(evidence_of(view, metric(name), s) for s in series)
+
+    if keeper:  # Keeper itself is down: SYSTEM RESTORE REPLICA would be wrong, restore Keeper
         return Verdict(
-            "clickhouse-replicas", "down", f"read-only replicas: {', '.join(bad)}", "B", ev
+            "clickhouse-replicas",
+            "down",
+            f"Keeper unavailable (session expired or connection lost): {where(keeper)}; "
+            "not Procedure B: bring Keeper back",
+            "none",
+            ev("clickhouse_replica_keeper_unreachable", keeper)
+            + ev("clickhouse_replica_readonly", readonly),
+        )
+    lost_ro = [s for s in readonly if any(s.labels == m.labels for m in lost)]
+    if lost_ro:
+        return Verdict(
+            "clickhouse-replicas",
+            "down",
+            f"Keeper metadata lost, read-only: {where(lost_ro)}",
+            "B",
+            ev("clickhouse_replica_metadata_lost", lost)
+            + ev("clickhouse_replica_readonly", lost_ro),
+        )
+    if readonly:
+        return Verdict(
+            "clickhouse-replicas",
+            "down",
+            f"read-only replicas with Keeper reachable and metadata present: {where(readonly)}",
+            "none",
+            ev("clickhouse_replica_readonly", readonly),
         )
     lagging = [s for s in delays if s.value > cfg.report.freshness]
     if lagging:
-        ev = tuple(
-            evidence_of(view, metric("clickhouse_replica_delay_seconds"), s) for s in lagging
-        )
         return Verdict(
-            "clickhouse-replicas", "degraded", "replication delay above threshold", "none", ev
+            "clickhouse-replicas",
+            "degraded",
+            "replication delay above threshold",
+            "none",
+            ev("clickhouse_replica_delay_seconds", lagging),
+        )
+    probes = {n: p for n, p in view.probes.items() if n.startswith("clickhouse_replicas")}
+    data = [probe_data(view, n) for n in sorted(probes)]
+    absent = sorted(
+        f"{d.replica}/{t}"
+        for d in data
+        if d is not None and d.rows  # a replica with replicated tables lacks some configured ones
+        for t in d.missing
+    )
+    if absent:
+        return Verdict(
+            "clickhouse-replicas",
+            "degraded",
+            f"configured tables missing from system.replicas: {', '.join(absent)}",
         )
     if series_of(view, "clickhouse_replica_readonly"):
         return Verdict("clickhouse-replicas", "healthy", "all replicas writable")
-    answered = [
-        p for n, p in view.probes.items() if n.startswith("clickhouse_replicas") and p.success
-    ]
-    if answered and not any(
-        n.startswith("clickhouse_replicas") and n in view.stale for n in view.probes
-    ):
+    answered = [p for p in probes.values() if p.success]
+    if answered and not any(n in view.stale for n in probes):
         return Verdict("clickhouse-replicas", "healthy", "no replicated tables configured")
     return Verdict("clickhouse-replicas", "unknown", "no replica data")
 
@@ -203,6 +241,17 @@ def _market_open(view: View) -> bool | None:
     return None if not s else s[0].value >= 1
 
 
+def _freshness_read(view: View, tables: tuple[Series, ...]) -> tuple[bool, str]:
+    """Whether the probes behind the freshness series read their source on their last run, and
+    how old their last successful read is."""
+    states = [view.probes.get(n) for n in {s.probe for s in tables} or {"clickhouse_freshness"}]
+    if not states or any(p is None or p.data_at is None for p in states):
+        return False, "never read"
+    known = [p for p in states if p is not None and p.data_at is not None]
+    age = f"last read {view.now - min(p.data_at or 0.0 for p in known):.0f}s ago"
+    return all(p.success and p.name not in view.stale for p in known), age
+
+
 def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
     tables = series_of(view, "table_last_event_timestamp_seconds")
     symbols = series_of(view, "symbol_last_event_timestamp_seconds")
@@ -220,13 +269,16 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
     if not market:
         return Verdict("freshness", "healthy", "market closed: freshness not judged", "none", ev)
     procedure: Procedure = cause.procedure if cause else "none"
+    readable, last_read = _freshness_read(view, tables)
+    details = {} if readable else {"freshness_source": f"unreadable, {last_read}"}
     if not tables:
-        probe = view.probes.get("clickhouse_freshness")
-        if probe is not None and probe.success and "clickhouse_freshness" not in view.stale:
+        if readable:
             # the tables answered and hold no event at all while the market is open
             empty = f"no events in {cfg.clickhouse.signals_table}"
             return Verdict("freshness", "down", empty, procedure, ev)
-        return Verdict("freshness", "unknown", "no table freshness data", "none", ev)
+        return Verdict(
+            "freshness", "unknown", f"no table freshness data ({last_read})", "none", ev, details
+        )
     limit = cfg.report.freshness
     stale = [e for e in ev if e.data_age_seconds is not None and e.data_age_seconds > limit]
     main_stale = [
@@ -241,11 +293,30 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None) -> Verdict:
             if signals_seen
             else f"no events in {cfg.clickhouse.signals_table}"
         )
-        return Verdict("freshness", "down", what, procedure, tuple(stale) or ev)
-    if stale:
-        names = ", ".join(sorted({e.labels.get("symbol", e.labels["table"]) for e in stale}))
-        return Verdict("freshness", "degraded", f"stale: {names}", procedure, tuple(stale))
-    return Verdict("freshness", "healthy", f"all events newer than {limit:g}s", "none", ev)
+        if not readable:
+            what += f" as of the last read ({last_read}; ClickHouse unreadable now)"
+        return Verdict("freshness", "down", what, procedure, tuple(stale) or ev, details)
+    if not readable:  # the last known values are recent, but they may be stale by now
+        return Verdict(
+            "freshness",
+            "unknown",
+            f"freshness source unreadable ({last_read}); signals may be stale",
+            "none",
+            ev,
+            details,
+        )
+    data = probe_data(view, "clickhouse_freshness")
+    absent = [f"{t}/{s}" for t, s in getattr(data, "missing_symbols", None) or ()]
+    future = {t: n for t, n in (getattr(data, "future_rows", None) or {}).items() if n}
+    details = {f"future_rows {t}": f"{n} ignored" for t, n in sorted(future.items())}
+    if stale or absent:
+        names = sorted({e.labels.get("symbol", e.labels["table"]) for e in stale})
+        parts = [f"stale: {', '.join(names)}"] if names else []
+        parts += [f"no rows in the scan window: {', '.join(absent)}"] if absent else []
+        return Verdict(
+            "freshness", "degraded", "; ".join(parts), procedure, tuple(stale) or ev, details
+        )
+    return Verdict("freshness", "healthy", f"all events newer than {limit:g}s", "none", ev, details)
 
 
 def _api(view: View, cfg: Config) -> Verdict:
@@ -277,6 +348,18 @@ def _trading(view: View, freshness: Verdict) -> Verdict:
             "trading",
             "down",
             "trading enabled on stale signals: pause trading (TRADING_ENABLED=false)",
+            "none",
+            ev,
+        )
+    if enabled and freshness.status == "unknown":
+        # the runbook: "If signals are stale or uncertain, disable trading"
+        market = _market_open(view)
+        return Verdict(
+            "trading",
+            "down" if market else "degraded",
+            "trading enabled while signal freshness is unknown"
+            + ("" if market else " (market session unknown too)")
+            + ": pause trading (TRADING_ENABLED=false)",
             "none",
             ev,
         )

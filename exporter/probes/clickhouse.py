@@ -1,48 +1,62 @@
-"""ClickHouse probes: freshness (tables, watched symbols, oldest partition), storage per replica
-(disks, table and partition bytes) and replication state per replica.
+"""ClickHouse probes: freshness (clickhouse_freshness.py), storage per replica (the disks that
+hold the TA tables, table and partition bytes) and replication state per replica.
 
-Interpretation is pure (`render_*`, `select_partitions`, `oldest_partitions`); `build` wires the
-clients. Freshness asks the replicas in order and uses the first that answers; storage and
-replica probes run per replica so one dead replica never hides another's disk pressure.
+Interpretation is pure (`render_*`, `keeper_unreachable`, `metadata_lost`); `build` wires the
+clients. Storage and replica probes run per replica so one dead replica never hides another's
+disk pressure.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from exporter.clients import clickhouse as ch
 from exporter.config import Config
-from exporter.probes.base import ProbeError, ProbeSpec, Sample
+from exporter.probes.base import ProbeSpec, Sample
+from exporter.probes.clickhouse_freshness import (
+    PERSIST,
+    Freshness,
+    collect_freshness,
+    newest_answer,
+    render_freshness,
+)
+from exporter.probes.clickhouse_parts import (
+    Partition,
+    oldest_partitions,
+    partition_start,
+    partitions_of,
+    select_partitions,
+)
+
+__all__ = [
+    "Freshness", "Partition", "Replication", "Storage", "build", "collect_freshness",
+    "keeper_unreachable", "metadata_lost", "newest_answer", "oldest_partitions",
+    "partition_start", "render_freshness", "render_replication", "render_storage",
+    "select_partitions", "specs_for",
+]  # fmt: skip
 
 P = "torghut_ta_"
-
-
-@dataclass(frozen=True)
-class Partition:
-    table: str
-    partition: str
-    bytes: int
-    min_time: float  # epoch seconds; 0 when ClickHouse has no min_time for the key type
-    rows: int = 0
-
-
-@dataclass(frozen=True)
-class Freshness:
-    tables: dict[str, float]  # table -> max(event_ts); 0 for an empty table
-    symbols: list[tuple[str, str, float]]  # (table, symbol, max(event_ts)) within the window
-    partitions: list[Partition]
-    replica: str = ""
-    read_rows: int = 0
+# zookeeper_exception texts of a Keeper that cannot be talked to (ZooKeeper and Keeper wording)
+_UNREACHABLE = (
+    "connection loss",
+    "session expired",
+    "session is expired",
+    "operation timeout",
+    "zconnectionloss",
+    "zsessionexpired",
+    "zoperationtimeout",
+    "all connection tries failed",
+    "cannot use zookeeper",
+)
 
 
 @dataclass(frozen=True)
 class Storage:
     replica: str
-    disks: list[tuple[str, int, int]]  # (disk, free, total)
+    disks: list[tuple[str, int, int]]  # (disk, free net of reservations, total)
     partitions: list[Partition] = field(default_factory=list)
 
 
@@ -50,71 +64,23 @@ class Storage:
 class Replication:
     replica: str
     rows: list[tuple[str, int, int, float, int]]  # table, readonly, expired, delay, queue
+    exceptions: dict[str, str] = field(default_factory=dict)  # table -> zookeeper_exception
+    missing: list[str] = field(default_factory=list)  # configured tables not in system.replicas
 
 
 # --- pure interpretation ----------------------------------------------------------------------
 
 
-def partition_start(p: Partition) -> float | None:
-    """The partition's earliest time: min_time, else the date its id names (toDate/toYYYYMMDD)."""
-    if p.min_time > 0:
-        return p.min_time
-    text = p.partition.strip("'")
-    for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y%m"):
-        try:
-            day = datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return day.timestamp()
-    return None
+def keeper_unreachable(expired: int, exception: str) -> bool:
+    """The replica cannot talk to Keeper: its session expired or the last Keeper error says so."""
+    text = exception.lower()
+    return expired >= 1 or any(marker in text for marker in _UNREACHABLE)
 
 
-def oldest_partitions(parts: Iterable[Partition]) -> dict[str, float]:
-    """table -> start time of its oldest active partition."""
-    out: dict[str, float] = {}
-    for p in parts:
-        start = partition_start(p)
-        if start is not None and (p.table not in out or start < out[p.table]):
-            out[p.table] = start
-    return out
-
-
-def select_partitions(parts: Sequence[Partition], top_n: int) -> list[Partition]:
-    """Per table: the `top_n` largest and the `top_n` oldest partitions (bounded cardinality)."""
-    by_table: dict[str, list[Partition]] = {}
-    for p in parts:
-        by_table.setdefault(p.table, []).append(p)
-    chosen: list[Partition] = []
-    for table in sorted(by_table):
-        rows = by_table[table]
-        largest = sorted(rows, key=lambda p: (-p.bytes, p.partition))[:top_n]
-        oldest = sorted(rows, key=lambda p: (partition_start(p) or float("inf"), p.partition))[
-            :top_n
-        ]
-        seen: set[str] = set()
-        for p in [*largest, *oldest]:
-            if p.partition not in seen:
-                seen.add(p.partition)
-                chosen.append(p)
-    return chosen
-
-
-def render_freshness(data: Freshness) -> list[Sample]:
-    out = [
-        Sample(f"{P}table_last_event_timestamp_seconds", ts, {"table": t})
-        for t, ts in sorted(data.tables.items())
-        if ts > 0
-    ]
-    out += [
-        Sample(f"{P}symbol_last_event_timestamp_seconds", ts, {"table": t, "symbol": s})
-        for t, s, ts in data.symbols
-        if ts > 0
-    ]
-    out += [
-        Sample(f"{P}clickhouse_oldest_partition_timestamp_seconds", ts, {"table": t})
-        for t, ts in sorted(oldest_partitions(data.partitions).items())
-    ]
-    return out
+def metadata_lost(expired: int, exception: str) -> bool:
+    """Keeper answers but the table's znodes are gone (`No node`): what Procedure B restores."""
+    text = exception.lower()
+    return not keeper_unreachable(expired, exception) and ("no node" in text or "znonode" in text)
 
 
 def render_storage(data: Storage, *, top_n: int) -> list[Sample]:
@@ -145,74 +111,47 @@ def render_replication(data: Replication) -> list[Sample]:
     out: list[Sample] = []
     for table, readonly, expired, delay, queue in data.rows:
         labels = {"replica": data.replica, "table": table}
+        exception = data.exceptions.get(table, "")
         out.append(Sample(f"{P}clickhouse_replica_readonly", float(readonly), labels))
         out.append(Sample(f"{P}clickhouse_replica_session_expired", float(expired), labels))
         out.append(Sample(f"{P}clickhouse_replica_delay_seconds", float(delay), labels))
         out.append(Sample(f"{P}clickhouse_replica_queue_size", float(queue), labels))
+        unreachable = keeper_unreachable(expired, exception)
+        lost = metadata_lost(expired, exception)
+        out.append(Sample(f"{P}clickhouse_replica_keeper_unreachable", float(unreachable), labels))
+        out.append(Sample(f"{P}clickhouse_replica_metadata_lost", float(lost), labels))
     return out
 
 
 # --- collection -------------------------------------------------------------------------------
 
 
-def _partitions(rows: ch.Rows) -> list[Partition]:
-    return [Partition(str(t), str(p), int(b), float(m), int(n)) for t, p, b, m, n in rows.rows]
-
-
-async def collect_freshness(client: ch.ReplicaClient, cfg: Config) -> Freshness:
-    c = cfg.clickhouse
-    tables, symbols, parts = await asyncio.gather(
-        ch.table_last_events(client, database=c.database, tables=c.tables),
-        ch.symbol_last_events(
-            client,
-            database=c.database,
-            tables=c.tables,
-            symbols=cfg.watch_symbols,
-            window=c.symbol_window,
-        ),
-        ch.partitions(client, database=c.database, tables=c.tables),
-    )
-    return Freshness(
-        tables={str(t): float(ts) for t, ts in tables.rows},
-        symbols=[(str(t), str(s), float(ts)) for t, s, ts in symbols.rows],
-        partitions=_partitions(parts),
-        replica=client.name,
-        read_rows=tables.read_rows + symbols.read_rows,
-    )
-
-
-async def first_answer(clients: Sequence[ch.ReplicaClient], cfg: Config) -> Freshness:
-    """Freshness from the first replica that answers; all their errors if none does."""
-    errors: list[str] = []
-    for client in clients:
-        try:
-            return await collect_freshness(client, cfg)
-        except ProbeError as exc:
-            errors.append(str(exc))
-    raise ProbeError("; ".join(errors))
-
-
 async def collect_storage(client: ch.ReplicaClient, cfg: Config) -> Storage:
     c = cfg.clickhouse
     disk_rows, parts = await asyncio.gather(
-        ch.disks(client), ch.partitions(client, database=c.database, tables=c.tables)
+        ch.disks(client, database=c.database, tables=c.tables),
+        ch.partitions(client, database=c.database, tables=c.tables),
     )
-    disks = [(str(n), int(f), int(t)) for n, f, t in disk_rows.rows]
-    return Storage(client.name, disks, _partitions(parts))
+    # unreserved_space: free space net of the space running merges and inserts have reserved
+    disks = [(str(n), min(int(f), int(u)), int(t)) for n, f, t, u in disk_rows.rows]
+    return Storage(client.name, disks, partitions_of(parts))
 
 
 async def collect_replication(client: ch.ReplicaClient, cfg: Config) -> Replication:
     c = cfg.clickhouse
     rows = await ch.replicas(client, database=c.database, tables=c.tables)
+    seen = {str(r[0]) for r in rows.rows}
     return Replication(
         client.name,
-        [(str(t), int(ro), int(ex), float(d), int(q)) for t, ro, ex, d, q in rows.rows],
+        [(str(t), int(ro), int(ex), float(d), int(q)) for t, ro, ex, d, q, _ in rows.rows],
+        {str(r[0]): str(r[5]) for r in rows.rows if r[5]},
+        [t for t in c.tables if t not in seen],
     )
 
 
-def _spec(cfg: Config, family: str, name: str, collect, render) -> ProbeSpec:  # type: ignore[no-untyped-def]
+def _spec(cfg: Config, family: str, name: str, collect, render, persist=frozenset()) -> ProbeSpec:  # type: ignore[no-untyped-def]
     t = cfg.probes.timing(family)
-    return ProbeSpec(name, collect, render, t.interval, t.timeout, t.staleness)
+    return ProbeSpec(name, collect, render, t.interval, t.timeout, t.staleness, persist)
 
 
 def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpec]:
@@ -224,8 +163,9 @@ def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpe
             cfg,
             "clickhouse_freshness",
             "clickhouse_freshness",
-            lambda: first_answer(clients, cfg),
+            lambda: newest_answer(clients, cfg),
             render_freshness,
+            PERSIST,
         )
     ]
     for client in clients:

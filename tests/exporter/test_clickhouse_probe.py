@@ -59,6 +59,9 @@ def test_render_freshness_skips_empty_tables() -> None:
         ("table_last_event_timestamp_seconds", ("ta_signals",)): 1.7e9,
         ("symbol_last_event_timestamp_seconds", ("ta_signals", "NVDA")): 1.7e9 - 3,
         ("clickhouse_oldest_partition_timestamp_seconds", ("ta_signals",)): _day(1),
+        ("symbol_missing", ("ta_signals", "NVDA")): 0.0,
+        ("table_future_rows", ("ta_microbars",)): 0.0,
+        ("table_future_rows", ("ta_signals",)): 0.0,
     }
 
 
