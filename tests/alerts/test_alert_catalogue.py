@@ -24,6 +24,8 @@ CONTRACT_ALERTS = {
     "TAFlinkJobFailed",
     "TAFlinkJobNotRunning",
     "TASignalsStale",
+    "TASignalsUnknown",
+    "TAClickHouseKeeperUnavailable",
     "TATradingOnStaleSignals",
     "TAClickHouseDiskPressure",
     "TAClickHouseReplicaReadOnly",

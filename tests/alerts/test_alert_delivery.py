@@ -115,6 +115,8 @@ async def test_procedure_alert_reaches_remediator_and_people_none_only_people(
 ) -> None:
     fake_exporter.samples = {
         'torghut_ta_clickhouse_replica_readonly{replica="chi-0",table="ta_signals"}': 1,
+        # Keeper answers "No node": lost metadata, the case Procedure B restores
+        'torghut_ta_clickhouse_replica_metadata_lost{replica="chi-0",table="ta_signals"}': 1,
         'torghut_ta_kafka_consumer_lag_seconds{group="torghut-ta",topic="TA_TRADES"}': 900,
     }
     token_file = tmp_path / "token"
