@@ -10,6 +10,8 @@ nothing at all could be judged. Every configured secret is masked in the report'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from exporter.config import Config
 from exporter.evidence import (
     active_states,
@@ -70,6 +72,32 @@ def _disk(view: View, cfg: Config) -> Verdict:
 
 
 def _replicas(view: View, cfg: Config) -> Verdict:
+    verdict = _replicas_verdict(view, cfg)
+    absent = _not_replicated(view)
+    if not absent:
+        return verdict
+    details = {**verdict.details, "not_in_system_replicas": ", ".join(absent)}
+    if verdict.status == "healthy":
+        summary = (
+            f"configured tables missing from system.replicas: {details['not_in_system_replicas']}"
+        )
+        return replace(verdict, status="degraded", summary=summary, details=details)
+    return replace(verdict, details=details)
+
+
+def _not_replicated(view: View) -> list[str]:
+    """replica/table of configured tables missing from system.replicas on a replica that has
+    other replicated tables (a replica with none is a non-replicated setup)."""
+    names = sorted(n for n in view.probes if n.startswith("clickhouse_replicas"))
+    return sorted(
+        f"{d.replica}/{t}"
+        for d in (probe_data(view, n) for n in names)
+        if d is not None and d.rows
+        for t in d.missing
+    )
+
+
+def _replicas_verdict(view: View, cfg: Config) -> Verdict:
     readonly = [s for s in series_of(view, "clickhouse_replica_readonly") if s.value >= 1]
     keeper = [s for s in series_of(view, "clickhouse_replica_keeper_unreachable") if s.value >= 1]
     lost = [s for s in series_of(view, "clickhouse_replica_metadata_lost") if s.value >= 1]
@@ -105,7 +133,7 @@ def _replicas(view: View, cfg: Config) -> Verdict:
         return Verdict(
             "clickhouse-replicas",
             "down",
-            f"read-only replicas with Keeper reachable and metadata present: {where(readonly)}",
+            f"read-only, no sign of lost Keeper metadata: {where(readonly)}",
             "none",
             ev("clickhouse_replica_readonly", readonly),
         )
@@ -118,22 +146,9 @@ def _replicas(view: View, cfg: Config) -> Verdict:
             "none",
             ev("clickhouse_replica_delay_seconds", lagging),
         )
-    probes = {n: p for n, p in view.probes.items() if n.startswith("clickhouse_replicas")}
-    data = [probe_data(view, n) for n in sorted(probes)]
-    absent = sorted(
-        f"{d.replica}/{t}"
-        for d in data
-        if d is not None and d.rows  # a replica with replicated tables lacks some configured ones
-        for t in d.missing
-    )
-    if absent:
-        return Verdict(
-            "clickhouse-replicas",
-            "degraded",
-            f"configured tables missing from system.replicas: {', '.join(absent)}",
-        )
     if series_of(view, "clickhouse_replica_readonly"):
         return Verdict("clickhouse-replicas", "healthy", "all replicas writable")
+    probes = {n: p for n, p in view.probes.items() if n.startswith("clickhouse_replicas")}
     answered = [p for p in probes.values() if p.success]
     if answered and not any(n in view.stale for n in probes):
         return Verdict("clickhouse-replicas", "healthy", "no replicated tables configured")
