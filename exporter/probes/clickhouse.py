@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter.clients import clickhouse as ch
 from exporter.config import Config
@@ -35,7 +36,7 @@ __all__ = [
     "Freshness", "Partition", "Replication", "Storage", "build", "collect_freshness",
     "keeper_unreachable", "metadata_lost", "newest_answer", "oldest_partitions",
     "partition_start", "render_freshness", "render_replication", "render_storage",
-    "select_partitions", "specs_for",
+    "select_partitions", "specs_for", "usable_disks",
 ]  # fmt: skip
 
 P = "torghut_ta_"
@@ -81,6 +82,12 @@ def metadata_lost(expired: int, exception: str) -> bool:
     """Keeper answers but the table's znodes are gone (`No node`): what Procedure B restores."""
     text = exception.lower()
     return not keeper_unreachable(expired, exception) and ("no node" in text or "znonode" in text)
+
+
+def usable_disks(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, int, int]]:
+    """(disk, free, total) from (name, free_space, total_space, unreserved_space) rows: free is
+    net of the space running inserts and merges have reserved (`unreserved_space`)."""
+    return [(str(n), min(int(f), int(u)), int(t)) for n, f, t, u in rows]
 
 
 def render_storage(data: Storage, *, top_n: int) -> list[Sample]:
@@ -132,9 +139,7 @@ async def collect_storage(client: ch.ReplicaClient, cfg: Config) -> Storage:
         ch.disks(client, database=c.database, tables=c.tables),
         ch.partitions(client, database=c.database, tables=c.tables),
     )
-    # unreserved_space: free space net of the space running merges and inserts have reserved
-    disks = [(str(n), min(int(f), int(u)), int(t)) for n, f, t, u in disk_rows.rows]
-    return Storage(client.name, disks, partitions_of(parts))
+    return Storage(client.name, usable_disks(disk_rows.rows), partitions_of(parts))
 
 
 async def collect_replication(client: ch.ReplicaClient, cfg: Config) -> Replication:
