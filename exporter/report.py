@@ -10,8 +10,6 @@ nothing at all could be judged. Every configured secret is masked in the report'
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from exporter.config import Config
 from exporter.evidence import (
     active_states,
@@ -23,6 +21,7 @@ from exporter.evidence import (
     series_of,
     with_facts,
 )
+from exporter.report_replicas import judge_replicas
 from exporter.snapshot import Series, View
 from exporter.verdict import (
     COMPONENT_PROBES,
@@ -69,90 +68,6 @@ def _disk(view: View, cfg: Config) -> Verdict:
     if ratio < limit:
         return Verdict("clickhouse-disk", "degraded", f"{where} (< {limit:.0%})", "A", evidence)
     return Verdict("clickhouse-disk", "healthy", where, "none", evidence)
-
-
-def _replicas(view: View, cfg: Config) -> Verdict:
-    verdict = _replicas_verdict(view, cfg)
-    absent = _not_replicated(view)
-    if not absent:
-        return verdict
-    details = {**verdict.details, "not_in_system_replicas": ", ".join(absent)}
-    if verdict.status == "healthy":
-        summary = (
-            f"configured tables missing from system.replicas: {details['not_in_system_replicas']}"
-        )
-        return replace(verdict, status="degraded", summary=summary, details=details)
-    return replace(verdict, details=details)
-
-
-def _not_replicated(view: View) -> list[str]:
-    """replica/table of configured tables missing from system.replicas on a replica that has
-    other replicated tables (a replica with none is a non-replicated setup)."""
-    names = sorted(n for n in view.probes if n.startswith("clickhouse_replicas"))
-    return sorted(
-        f"{d.replica}/{t}"
-        for d in (probe_data(view, n) for n in names)
-        if d is not None and d.rows
-        for t in d.missing
-    )
-
-
-def _replicas_verdict(view: View, cfg: Config) -> Verdict:
-    readonly = [s for s in series_of(view, "clickhouse_replica_readonly") if s.value >= 1]
-    keeper = [s for s in series_of(view, "clickhouse_replica_keeper_unreachable") if s.value >= 1]
-    lost = [s for s in series_of(view, "clickhouse_replica_metadata_lost") if s.value >= 1]
-    delays = series_of(view, "clickhouse_replica_delay_seconds")
-
-    def where(series: list[Series]) -> str:
-        return ", ".join(sorted({f"{s.labels['replica']}/{s.labels['table']}" for s in series}))
-
-    def ev(name: str, series: list[Series]) -> tuple[Evidence, ...]:
-        return tuple(evidence_of(view, metric(name), s) for s in series)
-
-    if keeper:  # Keeper itself is down: SYSTEM RESTORE REPLICA would be wrong, restore Keeper
-        return Verdict(
-            "clickhouse-replicas",
-            "down",
-            f"Keeper unavailable (session expired or connection lost): {where(keeper)}; "
-            "not Procedure B: bring Keeper back",
-            "none",
-            ev("clickhouse_replica_keeper_unreachable", keeper)
-            + ev("clickhouse_replica_readonly", readonly),
-        )
-    lost_ro = [s for s in readonly if any(s.labels == m.labels for m in lost)]
-    if lost_ro:
-        return Verdict(
-            "clickhouse-replicas",
-            "down",
-            f"Keeper metadata lost, read-only: {where(lost_ro)}",
-            "B",
-            ev("clickhouse_replica_metadata_lost", lost)
-            + ev("clickhouse_replica_readonly", lost_ro),
-        )
-    if readonly:
-        return Verdict(
-            "clickhouse-replicas",
-            "down",
-            f"read-only, no sign of lost Keeper metadata: {where(readonly)}",
-            "none",
-            ev("clickhouse_replica_readonly", readonly),
-        )
-    lagging = [s for s in delays if s.value > cfg.report.freshness]
-    if lagging:
-        return Verdict(
-            "clickhouse-replicas",
-            "degraded",
-            "replication delay above threshold",
-            "none",
-            ev("clickhouse_replica_delay_seconds", lagging),
-        )
-    if series_of(view, "clickhouse_replica_readonly"):
-        return Verdict("clickhouse-replicas", "healthy", "all replicas writable")
-    probes = {n: p for n, p in view.probes.items() if n.startswith("clickhouse_replicas")}
-    answered = [p for p in probes.values() if p.success]
-    if answered and not any(n in view.stale for n in probes):
-        return Verdict("clickhouse-replicas", "healthy", "no replicated tables configured")
-    return Verdict("clickhouse-replicas", "unknown", "no replica data")
 
 
 def _flink(view: View, cfg: Config, disk: Verdict) -> Verdict:
@@ -393,7 +308,7 @@ def _overall(verdicts: tuple[Verdict, ...]) -> Status:
 def build_report(view: View, cfg: Config) -> Report:
     """Judge every component from the view; thresholds come from `cfg.report`."""
     disk = _disk(view, cfg)
-    replicas = _replicas(view, cfg)
+    replicas = judge_replicas(view, cfg)
     flink = _flink(view, cfg, disk)
     cause = (
         flink if flink.procedure != "none" else replicas if replicas.procedure != "none" else None
