@@ -142,6 +142,10 @@ class ClickHouseConfig(Model):
     connect_timeout: Duration = 5.0
     # per-symbol freshness only scans this much recent data (never a full scan)
     symbol_window: Duration = 6 * 3600.0
+    # rows further ahead of the server's clock are ignored by freshness (and counted)
+    future_tolerance: Duration = 60.0
+    # each replica's freshness read; default 0.8 x the clickhouse_freshness probe timeout
+    replica_timeout: Duration | None = None
     top_partitions: int = Field(default=5, ge=1, le=50)
 
     @field_validator("database", "signals_table")
@@ -274,6 +278,17 @@ class Config(Model):
     report: ReportThresholds = ReportThresholds()
     server: ServerConfig = ServerConfig()
     _secrets: dict[str, Secret] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _replica_timeout_fits(self) -> Config:
+        probe = self.probes.timing("clickhouse_freshness").timeout
+        mine = self.clickhouse.replica_timeout
+        if mine is not None and not 0 < mine < probe:
+            raise ValueError(
+                f"clickhouse.replica_timeout ({mine:g}s) must be positive and shorter than the "
+                f"clickhouse_freshness probe timeout ({probe:g}s)"
+            )
+        return self
 
     def secret(self, key: str) -> Secret | None:
         """A resolved secret by its key path, e.g. `clickhouse.password`."""
