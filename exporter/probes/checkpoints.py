@@ -134,6 +134,8 @@ def render(data: CheckpointStorage) -> Iterable[Sample]:
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
+    if not cfg.checkpoint_storage.enabled:
+        return []  # the checkpoints verdict then rests on Flink's last-checkpoint time alone
     t = cfg.probes.timing("checkpoint_storage")
     kube = kube_access(cfg, stack=stack)
     s3 = await s3c.open_from_config(cfg, stack=stack, timeout=t.timeout)
