@@ -16,7 +16,14 @@ CRD_MODELS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
     ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
 }
-SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+SETS = [
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+]
 
 
 def validate_crd(obj: dict[str, Any]) -> None:
