@@ -217,3 +217,20 @@ def test_empty_signals_table_while_open_is_down(clock, config_data) -> None:
     snap.record_success("market", (g("market_open", 1),), duration=0.1)
     freshness = by_component(build_report(snap.view(), cfg))["freshness"]
     assert (freshness.status, freshness.summary) == ("down", "no events in ta_signals")
+
+
+def test_checkpoints_without_the_storage_probe_rest_on_flink(clock, config_data) -> None:
+    # checkpoint_storage.enabled: false registers no storage probe, so no storage series.
+    samples = [s for s in healthy_samples() if s.name != "torghut_ta_checkpoint_storage_up"]
+    report = report_for(clock, config_data, samples, checkpoint_storage={"enabled": False})
+    verdict = by_component(report)["checkpoints"]
+    assert (verdict.status, verdict.summary) == (
+        "healthy",
+        "Flink reports checkpoints (storage not probed)",
+    )
+    assert [e.metric for e in verdict.evidence] == [
+        "torghut_ta_flink_last_checkpoint_timestamp_seconds"
+    ]
+    both_missing = [s for s in samples if "checkpoint" not in s.name]
+    unknown = by_component(report_for(clock, config_data, both_missing))["checkpoints"]
+    assert unknown.status == "unknown"
