@@ -172,20 +172,36 @@ def _identifier(v: str) -> str:
 
 
 class KafkaSecurity(Model):
+    """TLS (server CA, optional client certificate for mTLS) and SASL (PLAIN or SCRAM)."""
+
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     username: str | None = None
     password: SecretRef | None = None
-    ca_file: Path | None = None
+    ca_file: Path | None = None  # None: the system trust store
+    cert_file: Path | None = None  # client certificate (PEM, may hold the chain) for mTLS
+    key_file: Path | None = None
+    key_password: SecretRef | None = None
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSecurity:
+    def _consistent(self) -> KafkaSecurity:
         if self.protocol.startswith("SASL"):
             missing = [
                 k for k in ("sasl_mechanism", "username", "password") if getattr(self, k) is None
             ]
             if missing:
                 raise ValueError(f"{self.protocol} needs {', '.join(missing)}")
+        else:
+            unused = [k for k in ("sasl_mechanism", "username", "password") if getattr(self, k)]
+            if unused:
+                raise ValueError(f"{', '.join(unused)} only apply to SASL_* protocols")
+        tls = [k for k in ("ca_file", "cert_file", "key_file", "key_password") if getattr(self, k)]
+        if tls and self.protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"{', '.join(tls)} need protocol SSL or SASL_SSL")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file (client certificate) or neither")
+        if self.key_password is not None and self.key_file is None:
+            raise ValueError("key_password needs key_file")
         return self
 
 
@@ -226,12 +242,28 @@ class FlinkConfig(Model):
 
 
 class S3Config(Model):
-    """Checkpoint storage; the bucket and prefix come from the FlinkDeployment's state.checkpoints.dir."""
+    """Checkpoint storage; the bucket and prefix come from the FlinkDeployment's state.checkpoints.dir.
 
+    `enabled: false` runs no storage probe: the checkpoints verdict then rests on Flink's own
+    last-checkpoint time. Without `endpoint_url` the client talks to AWS S3, with the keys below
+    or else botocore's default credential chain (environment, web identity, instance role).
+    """
+
+    enabled: bool = True
     endpoint_url: HttpUrl | None = None
     region: str = "us-east-1"
     access_key_id: SecretRef | None = None
     secret_access_key: SecretRef | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None  # CA bundle for an https endpoint (e.g. MinIO with a private CA)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> S3Config:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key or neither")
+        if self.ca_file is not None and not self.verify_tls:
+            raise ValueError("ca_file is unused when verify_tls is false")
+        return self
 
 
 class JangarConfig(Model):
@@ -314,6 +346,28 @@ def _loc(part: int | str) -> str:
     return f"[{part}]" if isinstance(part, int) else f".{part}"
 
 
+def _file_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, Path]]:
+    """Every set `*_file` path (CA bundles, client certificates and keys), by key path."""
+    found: list[tuple[str, Path]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, Path) and name.endswith("_file"):
+            found.append((path, value))
+        elif isinstance(value, BaseModel):
+            found.extend(_file_refs(value, path + "."))
+    return found
+
+
+def _unreadable(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    return None
+
+
 def _format(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -334,7 +388,8 @@ def parse_config(data: Any) -> Config: ...
 @overload
 def parse_config(data: Any, *, model: type[C]) -> C: ...
 def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
-    """Validate a decoded document and resolve its secrets; raise ConfigError naming the keys.
+    """Validate a decoded document, resolve its secrets and check that its CA, certificate and
+    key files are readable; raise ConfigError naming the keys.
 
     `model` is Config or an extension of it (the remediator's)."""
     if not isinstance(data, dict):
@@ -355,6 +410,9 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
             "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set): the in-cluster "
             "service account has no contexts"
         )
+    for path, file in _file_refs(cfg):
+        if (problem := _unreadable(file)) is not None:
+            problems.append(f"{path}: {problem}")
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg

@@ -170,6 +170,10 @@ def _checkpoints(view: View, cfg: Config, flink: Verdict) -> Verdict:
         return Verdict(
             "checkpoints", "degraded", "no recent completed checkpoint", "none", tuple(old)
         )
+    if not up:  # checkpoint_storage.enabled: false
+        return Verdict(
+            "checkpoints", "healthy", "Flink reports checkpoints (storage not probed)", "none", ev
+        )
     return Verdict("checkpoints", "healthy", "checkpoint storage answers", "none", ev)
 
 

@@ -340,3 +340,22 @@ def test_report_freshness_default_equals_the_signals_stale_alert() -> None:
     for alert in ("TASignalsStale", "TATradingOnStaleSignals"):
         [threshold] = re.findall(r"last_event_timestamp_seconds[^>]*\)?\s*>\s*(\d+)", exprs[alert])
         assert float(threshold) == ReportThresholds().freshness == SIGNALS_FRESHNESS_SECONDS
+
+
+def test_checkpoints_without_the_storage_probe_rest_on_flink(clock, config_data) -> None:
+    # checkpoint_storage.enabled: false registers no storage probe, so no storage series.
+    samples = [
+        s for s in healthy_samples(clock.now) if s.name != "torghut_ta_checkpoint_storage_up"
+    ]
+    report = report_for(clock, config_data, samples, checkpoint_storage={"enabled": False})
+    verdict = by_component(report)["checkpoints"]
+    assert (verdict.status, verdict.summary) == (
+        "healthy",
+        "Flink reports checkpoints (storage not probed)",
+    )
+    assert [e.metric for e in verdict.evidence] == [
+        "torghut_ta_flink_last_checkpoint_timestamp_seconds"
+    ]
+    both_missing = [s for s in samples if "checkpoint" not in s.name]
+    unknown = by_component(report_for(clock, config_data, both_missing))["checkpoints"]
+    assert unknown.status == "unknown"
