@@ -13,7 +13,6 @@ from typing import Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import (
-    BaseModel,
     Field,
     PrivateAttr,
     ValidationError,
@@ -21,54 +20,15 @@ from pydantic import (
     model_validator,
 )
 
+from exporter.config_refs import Secret as Secret
+from exporter.config_refs import SecretRef as SecretRef
+from exporter.config_refs import file_refs, secret_refs, unreadable
 from exporter.config_types import Duration, HttpUrl, Model
 from exporter.market_config import SessionsConfig
 
 
 class ConfigError(Exception):
     """Invalid configuration; the message names each offending key and the problem."""
-
-
-class SecretRef(Model):
-    """Where a secret comes from: exactly one of an environment variable or a file."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of `env` or `file`")
-        return self
-
-    def resolve(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            return self.file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-
-
-class Secret:
-    """A resolved secret whose repr never shows the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret(***)"
-
-    __str__ = __repr__
 
 
 class ProbeTiming(Model):
@@ -327,45 +287,8 @@ class Config(Model):
         return self._secrets.get(key)
 
 
-def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRef]]:
-    found: list[tuple[str, SecretRef]] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = f"{prefix}{name}"
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for i, item in items:
-            where = path if i is None else f"{path}[{i}]"
-            if isinstance(item, SecretRef):
-                found.append((where, item))
-            elif isinstance(item, BaseModel):
-                found.extend(_secret_refs(item, where + "."))
-    return found
-
-
 def _loc(part: int | str) -> str:
     return f"[{part}]" if isinstance(part, int) else f".{part}"
-
-
-def _file_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, Path]]:
-    """Every set `*_file` path (CA bundles, client certificates and keys), by key path."""
-    found: list[tuple[str, Path]] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = f"{prefix}{name}"
-        if isinstance(value, Path) and name.endswith("_file"):
-            found.append((path, value))
-        elif isinstance(value, BaseModel):
-            found.extend(_file_refs(value, path + "."))
-    return found
-
-
-def _unreadable(path: Path) -> str | None:
-    try:
-        with path.open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        return f"cannot read {path}: {exc.strerror}"
-    return None
 
 
 def _format(exc: ValidationError) -> str:
@@ -399,7 +322,7 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None
     problems = []
-    for path, ref in _secret_refs(cfg):
+    for path, ref in secret_refs(cfg):
         try:
             cfg._secrets[path] = Secret(ref.resolve())
         except ValueError as exc:
@@ -410,8 +333,8 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
             "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set): the in-cluster "
             "service account has no contexts"
         )
-    for path, file in _file_refs(cfg):
-        if (problem := _unreadable(file)) is not None:
+    for path, file in file_refs(cfg):
+        if (problem := unreadable(file)) is not None:
             problems.append(f"{path}: {problem}")
     if problems:
         raise ConfigError("\n".join(problems))
