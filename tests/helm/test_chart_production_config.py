@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from exporter.config import load_config
+from exporter.exitcodes import CONFIG_ERROR
 
 
 def _pod_files(pki, values: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -113,5 +114,5 @@ def test_a_missing_mounted_file_fails_check_config_naming_the_key(kit, pki, tmp_
     assert data["kafka"]["security"]["key_file"] == str(key_file)
 
     done = _check_config(kit, config)
-    assert done.returncode == 2
+    assert done.returncode == CONFIG_ERROR, done.stderr  # exporter/exitcodes.py
     assert f"kafka.security.key_file: cannot read {key_file}" in done.stderr
