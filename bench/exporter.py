@@ -1,6 +1,7 @@
 """Exporter figures, each printed with a baseline measured in the same run.
 
-    .venv/bin/python bench/exporter.py [--only metrics,rows,rss,kafka] [--rows-max 20000000]
+    .venv/bin/python bench/exporter.py [--only metrics,rows,rss,serve,kafka] [--rows-max 20000000]
+        [--serve-seconds 600]
 
 - metrics: GET /metrics latency with ~5,000 series while one ClickHouse replica hangs (its probe
   fails every second, so scrapes keep meeting fresh results), against the same series as plain
@@ -10,6 +11,10 @@
   the table grows 2M -> 20M rows (history extends backwards; the scan window stays the same).
 - rss:     RSS and CPU per cycle after an hour-equivalent of cycles of every probe family
   against the sandbox stack (`sandbox.stack.up`), against the RSS after the first cycle.
+- serve:   RSS of the real `ta-exporter serve` process the sandbox stack runs (probes on their
+  own intervals, Prometheus scraping it) sampled for --serve-seconds: steady RSS (median of the
+  second half), its growth over the run and the peak (VmHWM). The chart's exporter memory
+  request/limit (helm/torghut-ta-ops/values.yaml) are set from these figures.
 - kafka:   lag over 256 partitions (section owned by the Kafka probes' author).
 """
 
@@ -287,6 +292,47 @@ async def bench_rss(cycles: int) -> None:
     )
 
 
+def _proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")
+
+
+async def bench_serve_rss(seconds: float, every: float = 5.0) -> None:
+    """RSS of the sandbox's real `ta-exporter serve` process over `seconds`."""
+    from sandbox import stack as sandbox_stack
+    from sandbox import state
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    t0 = time.perf_counter()
+    samples: list[float] = []
+    try:
+        await asyncio.to_thread(sandbox_stack.up, workdir, log=lambda _msg: None)
+        print(f"serve: sandbox stack up in {time.perf_counter() - t0:.0f}s")
+        (exporter,) = [s for s in state.load(workdir) if s.name == "exporter"]
+        url = exporter.endpoints["exporter"]
+        deadline = time.monotonic() + seconds
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with http.get(f"{url}/metrics") as resp:
+                    await resp.read()  # a scrape per sample, on top of Prometheus' own
+                samples.append(_proc_kb(exporter.pid, "VmRSS") / 1024)
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(every)
+        peak = _proc_kb(exporter.pid, "VmHWM") / 1024
+    finally:
+        sandbox_stack.down(workdir, log=lambda _msg: None)
+    steady = statistics.median(samples[len(samples) // 2 :])
+    print(f"  ta-exporter serve over {seconds:.0f}s, {len(samples)} samples every {every:.0f}s")
+    print(
+        f"  steady RSS {steady:.1f} MB (median of the second half); first sample "
+        f"{samples[0]:.1f} MB, last {samples[-1]:.1f} MB: growth {samples[-1] - samples[0]:+.1f} MB"
+    )
+    print(f"  peak RSS (VmHWM) {peak:.1f} MB -> chart limit ~1.5x = {peak * 1.5:.0f} MB")
+
+
 # --- Kafka lag over 256 partitions: section for the Kafka probes' author ------------------------
 
 
@@ -385,15 +431,18 @@ async def _atime(fn: Callable[[], object]) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", default="metrics,rows,rss,kafka")
+    parser.add_argument("--only", default="metrics,rows,rss,serve,kafka")
     parser.add_argument("--rows-max", type=int, default=20_000_000)
     parser.add_argument("--cycles", type=int, default=240)
+    parser.add_argument("--serve-seconds", type=float, default=600.0)
     args = parser.parse_args()
     only = set(args.only.split(","))
     service: Service | None = None
     try:
         if "rss" in only:
             await bench_rss(args.cycles)
+        if "serve" in only:
+            await bench_serve_rss(args.serve_seconds)
         if "rows" in only:
             service, url = start_clickhouse(Path(tempfile.mkdtemp(prefix="bench-ch-")))
         if "metrics" in only:

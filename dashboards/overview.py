@@ -132,6 +132,49 @@ def _freshness(g: Grid) -> None:
     )
     g.add(
         timeseries(
+            "Freshness source: age of the last read",
+            [
+                q(
+                    'time() - torghut_ta_probe_last_success_timestamp_seconds{probe="clickhouse_freshness"}',
+                    "last freshness read",
+                ),
+                q(
+                    'time() - torghut_ta_replica_table_last_event_timestamp_seconds{table=~"$table"}',
+                    "{{replica}} {{table}} newest event",
+                ),
+            ],
+            unit="s",
+            description="How old the exporter's knowledge is: the last successful freshness read (over 2 min in market hours: signals unknown) and each replica's own newest event (a replica that did not answer has no series).",
+            runbooks=["TASignalsUnknown", "TATradingOnStaleSignals"],
+            thresholds=steps(("green", None), ("red", 120)),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=12,
+    )
+    g.add(
+        stat(
+            "Freshness anomalies",
+            [
+                q("torghut_ta_replica_freshness_success", "{{replica}} answered"),
+                q(
+                    'torghut_ta_symbol_missing{table=~"$table",symbol=~"$symbol"}',
+                    "{{table}} {{symbol}} missing",
+                ),
+                q('torghut_ta_table_future_rows{table=~"$table"}', "{{table}} future rows"),
+            ],
+            unit="short",
+            description="Whether each replica answered the last freshness read (red: no), watched symbols without rows in the scan window (red: 1), and rows dated beyond the future tolerance, ignored by freshness (orange: any).",
+            runbooks=["TASignalsUnknown", "TASignalsStale"],
+            thresholds=steps(("red", None), ("green", 1)),
+            overrides=[
+                by_ref("B", thresholds=steps(("green", None), ("red", 1))),
+                by_ref("C", thresholds=steps(("green", None), ("orange", 1))),
+            ],
+        ),
+        w=12,
+    )
+    g.add(
+        timeseries(
             "Jangar API freshness",
             [
                 q(

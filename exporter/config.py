@@ -13,7 +13,6 @@ from typing import Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import (
-    BaseModel,
     Field,
     PrivateAttr,
     ValidationError,
@@ -21,54 +20,15 @@ from pydantic import (
     model_validator,
 )
 
+from exporter.config_refs import Secret as Secret
+from exporter.config_refs import SecretRef as SecretRef
+from exporter.config_refs import file_refs, secret_refs, unreadable
 from exporter.config_types import Duration, HttpUrl, Model
 from exporter.market_config import SessionsConfig
 
 
 class ConfigError(Exception):
     """Invalid configuration; the message names each offending key and the problem."""
-
-
-class SecretRef(Model):
-    """Where a secret comes from: exactly one of an environment variable or a file."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of `env` or `file`")
-        return self
-
-    def resolve(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            return self.file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-
-
-class Secret:
-    """A resolved secret whose repr never shows the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret(***)"
-
-    __str__ = __repr__
 
 
 class ProbeTiming(Model):
@@ -142,6 +102,10 @@ class ClickHouseConfig(Model):
     connect_timeout: Duration = 5.0
     # per-symbol freshness only scans this much recent data (never a full scan)
     symbol_window: Duration = 6 * 3600.0
+    # rows further ahead of the server's clock are ignored by freshness (and counted)
+    future_tolerance: Duration = 60.0
+    # each replica's freshness read; default 0.8 x the clickhouse_freshness probe timeout
+    replica_timeout: Duration | None = None
     top_partitions: int = Field(default=5, ge=1, le=50)
 
     @field_validator("database", "signals_table")
@@ -168,20 +132,36 @@ def _identifier(v: str) -> str:
 
 
 class KafkaSecurity(Model):
+    """TLS (server CA, optional client certificate for mTLS) and SASL (PLAIN or SCRAM)."""
+
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     username: str | None = None
     password: SecretRef | None = None
-    ca_file: Path | None = None
+    ca_file: Path | None = None  # None: the system trust store
+    cert_file: Path | None = None  # client certificate (PEM, may hold the chain) for mTLS
+    key_file: Path | None = None
+    key_password: SecretRef | None = None
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSecurity:
+    def _consistent(self) -> KafkaSecurity:
         if self.protocol.startswith("SASL"):
             missing = [
                 k for k in ("sasl_mechanism", "username", "password") if getattr(self, k) is None
             ]
             if missing:
                 raise ValueError(f"{self.protocol} needs {', '.join(missing)}")
+        else:
+            unused = [k for k in ("sasl_mechanism", "username", "password") if getattr(self, k)]
+            if unused:
+                raise ValueError(f"{', '.join(unused)} only apply to SASL_* protocols")
+        tls = [k for k in ("ca_file", "cert_file", "key_file", "key_password") if getattr(self, k)]
+        if tls and self.protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"{', '.join(tls)} need protocol SSL or SASL_SSL")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file (client certificate) or neither")
+        if self.key_password is not None and self.key_file is None:
+            raise ValueError("key_password needs key_file")
         return self
 
 
@@ -222,12 +202,28 @@ class FlinkConfig(Model):
 
 
 class S3Config(Model):
-    """Checkpoint storage; the bucket and prefix come from the FlinkDeployment's state.checkpoints.dir."""
+    """Checkpoint storage; the bucket and prefix come from the FlinkDeployment's state.checkpoints.dir.
 
+    `enabled: false` runs no storage probe: the checkpoints verdict then rests on Flink's own
+    last-checkpoint time. Without `endpoint_url` the client talks to AWS S3, with the keys below
+    or else botocore's default credential chain (environment, web identity, instance role).
+    """
+
+    enabled: bool = True
     endpoint_url: HttpUrl | None = None
     region: str = "us-east-1"
     access_key_id: SecretRef | None = None
     secret_access_key: SecretRef | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None  # CA bundle for an https endpoint (e.g. MinIO with a private CA)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> S3Config:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("give both access_key_id and secret_access_key or neither")
+        if self.ca_file is not None and not self.verify_tls:
+            raise ValueError("ca_file is unused when verify_tls is false")
+        return self
 
 
 class JangarConfig(Model):
@@ -275,24 +271,20 @@ class Config(Model):
     server: ServerConfig = ServerConfig()
     _secrets: dict[str, Secret] = PrivateAttr(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _replica_timeout_fits(self) -> Config:
+        probe = self.probes.timing("clickhouse_freshness").timeout
+        mine = self.clickhouse.replica_timeout
+        if mine is not None and not 0 < mine < probe:
+            raise ValueError(
+                f"clickhouse.replica_timeout ({mine:g}s) must be positive and shorter than the "
+                f"clickhouse_freshness probe timeout ({probe:g}s)"
+            )
+        return self
+
     def secret(self, key: str) -> Secret | None:
         """A resolved secret by its key path, e.g. `clickhouse.password`."""
         return self._secrets.get(key)
-
-
-def _secret_refs(model: BaseModel, prefix: str = "") -> list[tuple[str, SecretRef]]:
-    found: list[tuple[str, SecretRef]] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        path = f"{prefix}{name}"
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for i, item in items:
-            where = path if i is None else f"{path}[{i}]"
-            if isinstance(item, SecretRef):
-                found.append((where, item))
-            elif isinstance(item, BaseModel):
-                found.extend(_secret_refs(item, where + "."))
-    return found
 
 
 def _loc(part: int | str) -> str:
@@ -319,7 +311,8 @@ def parse_config(data: Any) -> Config: ...
 @overload
 def parse_config(data: Any, *, model: type[C]) -> C: ...
 def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
-    """Validate a decoded document and resolve its secrets; raise ConfigError naming the keys.
+    """Validate a decoded document, resolve its secrets and check that its CA, certificate and
+    key files are readable; raise ConfigError naming the keys.
 
     `model` is Config or an extension of it (the remediator's)."""
     if not isinstance(data, dict):
@@ -329,7 +322,7 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
     except ValidationError as exc:
         raise ConfigError(_format(exc)) from None
     problems = []
-    for path, ref in _secret_refs(cfg):
+    for path, ref in secret_refs(cfg):
         try:
             cfg._secrets[path] = Secret(ref.resolve())
         except ValueError as exc:
@@ -340,6 +333,9 @@ def parse_config(data: Any, *, model: type[Config] = Config) -> Config:
             "kubernetes.context: needs kubernetes.kubeconfig (or KUBECONFIG set): the in-cluster "
             "service account has no contexts"
         )
+    for path, file in file_refs(cfg):
+        if (problem := unreadable(file)) is not None:
+            problems.append(f"{path}: {problem}")
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg

@@ -33,6 +33,26 @@ CATALOGUE: dict[str, MetricSpec] = {
             "max(event_ts) of a TA table for a watched symbol, within the scan window.",
         ),
         _g(
+            "symbol_missing",
+            ("table", "symbol"),
+            "1 when a watched symbol has no row within the scan window, 0 when it has.",
+        ),
+        _g(
+            "table_future_rows",
+            ("table",),
+            "Rows more than clickhouse.future_tolerance ahead of now, ignored by freshness.",
+        ),
+        _g(
+            "replica_table_last_event_timestamp_seconds",
+            ("replica", "table"),
+            "max(event_ts) of a TA table as one replica answered it.",
+        ),
+        _g(
+            "replica_freshness_success",
+            ("replica",),
+            "1 when the replica answered the last freshness read, 0 when it failed or timed out.",
+        ),
+        _g(
             "api_last_event_timestamp_seconds",
             ("symbol",),
             "Newest event served by the Jangar API.",
@@ -43,8 +63,16 @@ CATALOGUE: dict[str, MetricSpec] = {
             (),
             "1 during market.open_grace after a session opens: freshness not judged yet.",
         ),
-        _g("clickhouse_disk_free_bytes", ("replica", "disk"), "Free bytes per ClickHouse disk."),
-        _g("clickhouse_disk_total_bytes", ("replica", "disk"), "Total bytes per ClickHouse disk."),
+        _g(
+            "clickhouse_disk_free_bytes",
+            ("replica", "disk"),
+            "Free bytes net of reservations, per disk holding the TA tables.",
+        ),
+        _g(
+            "clickhouse_disk_total_bytes",
+            ("replica", "disk"),
+            "Total bytes per disk holding the TA tables.",
+        ),
         _g(
             "clickhouse_table_bytes",
             ("replica", "table"),
@@ -72,6 +100,16 @@ CATALOGUE: dict[str, MetricSpec] = {
             "system.replicas.absolute_delay.",
         ),
         _g("clickhouse_replica_queue_size", ("replica", "table"), "system.replicas.queue_size."),
+        _g(
+            "clickhouse_replica_keeper_unreachable",
+            ("replica", "table"),
+            "1 when the replica cannot reach Keeper (session expired or a connection error).",
+        ),
+        _g(
+            "clickhouse_replica_metadata_lost",
+            ("replica", "table"),
+            "1 when Keeper answers but the table's znodes are gone (No node): Procedure B.",
+        ),
         _g(
             "flink_job_state",
             ("deployment", "state"),

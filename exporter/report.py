@@ -19,10 +19,12 @@ from exporter.evidence import (
     mask,
     masked,
     metric,
+    probe_data,
     series_of,
     with_facts,
 )
-from exporter.snapshot import View
+from exporter.report_replicas import judge_replicas
+from exporter.snapshot import Series, View
 from exporter.verdict import (
     COMPONENT_PROBES,
     COMPONENTS,
@@ -68,40 +70,6 @@ def _disk(view: View, cfg: Config) -> Verdict:
     if ratio < limit:
         return Verdict("clickhouse-disk", "degraded", f"{where} (< {limit:.0%})", "A", evidence)
     return Verdict("clickhouse-disk", "healthy", where, "none", evidence)
-
-
-def _replicas(view: View, cfg: Config) -> Verdict:
-    readonly = [s for s in series_of(view, "clickhouse_replica_readonly") if s.value >= 1]
-    expired = [s for s in series_of(view, "clickhouse_replica_session_expired") if s.value >= 1]
-    delays = series_of(view, "clickhouse_replica_delay_seconds")
-    if readonly or expired:
-        bad = sorted({f"{s.labels['replica']}/{s.labels['table']}" for s in readonly + expired})
-        ev = tuple(
-            evidence_of(view, metric("clickhouse_replica_readonly"), s) for s in readonly
-        ) + tuple(
-            evidence_of(view, metric("clickhouse_replica_session_expired"), s) for s in expired
-        )
-        return Verdict(
-            "clickhouse-replicas", "down", f"read-only replicas: {', '.join(bad)}", "B", ev
-        )
-    lagging = [s for s in delays if s.value > cfg.report.freshness]
-    if lagging:
-        ev = tuple(
-            evidence_of(view, metric("clickhouse_replica_delay_seconds"), s) for s in lagging
-        )
-        return Verdict(
-            "clickhouse-replicas", "degraded", "replication delay above threshold", "none", ev
-        )
-    if series_of(view, "clickhouse_replica_readonly"):
-        return Verdict("clickhouse-replicas", "healthy", "all replicas writable")
-    answered = [
-        p for n, p in view.probes.items() if n.startswith("clickhouse_replicas") and p.success
-    ]
-    if answered and not any(
-        n.startswith("clickhouse_replicas") and n in view.stale for n in view.probes
-    ):
-        return Verdict("clickhouse-replicas", "healthy", "no replicated tables configured")
-    return Verdict("clickhouse-replicas", "unknown", "no replica data")
 
 
 def _flink(view: View, cfg: Config, disk: Verdict) -> Verdict:
@@ -202,6 +170,10 @@ def _checkpoints(view: View, cfg: Config, flink: Verdict) -> Verdict:
         return Verdict(
             "checkpoints", "degraded", "no recent completed checkpoint", "none", tuple(old)
         )
+    if not up:  # checkpoint_storage.enabled: false
+        return Verdict(
+            "checkpoints", "healthy", "Flink reports checkpoints (storage not probed)", "none", ev
+        )
     return Verdict("checkpoints", "healthy", "checkpoint storage answers", "none", ev)
 
 
@@ -219,6 +191,17 @@ def _not_judged(view: View) -> str | None:
     if market and any(s.value >= 1 for s in series_of(view, "market_open_grace")):
         return "market just opened (open_grace)"
     return None
+
+
+def _freshness_read(view: View, tables: tuple[Series, ...]) -> tuple[bool, str]:
+    """Whether the probes behind the freshness series read their source on their last run, and
+    how old their last successful read is."""
+    states = [view.probes.get(n) for n in {s.probe for s in tables} or {"clickhouse_freshness"}]
+    if not states or any(p is None or p.data_at is None for p in states):
+        return False, "never read"
+    known = [p for p in states if p is not None and p.data_at is not None]
+    age = f"last read {view.now - min(p.data_at or 0.0 for p in known):.0f}s ago"
+    return all(p.success and p.name not in view.stale for p in known), age
 
 
 def _freshness(view: View, cfg: Config, cause: Verdict | None, flink: Verdict) -> Verdict:
@@ -241,13 +224,16 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None, flink: Verdict) -
         why += " (market session unknown: judged as open)"
     if flink.status == "suspended":
         why += " (Flink job suspended on purpose)"
+    readable, last_read = _freshness_read(view, tables)
+    details = {} if readable else {"freshness_source": f"unreadable, {last_read}"}
     if not tables:
-        probe = view.probes.get("clickhouse_freshness")
-        if probe is not None and probe.success and "clickhouse_freshness" not in view.stale:
+        if readable:
             # the tables answered and hold no event at all while the market is open
             empty = f"no events in {cfg.clickhouse.signals_table}{why}"
             return Verdict("freshness", "down", empty, procedure, ev)
-        return Verdict("freshness", "unknown", "no table freshness data", "none", ev)
+        return Verdict(
+            "freshness", "unknown", f"no table freshness data ({last_read})", "none", ev, details
+        )
     limit = cfg.report.freshness
     stale = [e for e in ev if e.data_age_seconds is not None and e.data_age_seconds > limit]
     main_stale = [
@@ -262,11 +248,30 @@ def _freshness(view: View, cfg: Config, cause: Verdict | None, flink: Verdict) -
             if signals_seen
             else f"no events in {cfg.clickhouse.signals_table}"
         )
-        return Verdict("freshness", "down", what + why, procedure, tuple(stale) or ev)
-    if stale:
-        names = ", ".join(sorted({e.labels.get("symbol", e.labels["table"]) for e in stale}))
-        return Verdict("freshness", "degraded", f"stale: {names}{why}", procedure, tuple(stale))
-    return Verdict("freshness", "healthy", f"all events newer than {limit:g}s", "none", ev)
+        if not readable:
+            what += f" as of the last read ({last_read}; ClickHouse unreadable now)"
+        return Verdict("freshness", "down", what + why, procedure, tuple(stale) or ev, details)
+    if not readable:  # the last known values are recent, but they may be stale by now
+        return Verdict(
+            "freshness",
+            "unknown",
+            f"freshness source unreadable ({last_read}); signals may be stale{why}",
+            "none",
+            ev,
+            details,
+        )
+    data = probe_data(view, "clickhouse_freshness")
+    absent = [f"{t}/{s}" for t, s in getattr(data, "missing_symbols", None) or ()]
+    future = {t: n for t, n in (getattr(data, "future_rows", None) or {}).items() if n}
+    details = {f"future_rows {t}": f"{n} ignored" for t, n in sorted(future.items())}
+    if stale or absent:
+        names = sorted({e.labels.get("symbol", e.labels["table"]) for e in stale})
+        parts = [f"stale: {', '.join(names)}"] if names else []
+        parts += [f"no rows in the scan window: {', '.join(absent)}"] if absent else []
+        return Verdict(
+            "freshness", "degraded", "; ".join(parts) + why, procedure, tuple(stale) or ev, details
+        )
+    return Verdict("freshness", "healthy", f"all events newer than {limit:g}s", "none", ev, details)
 
 
 def _api(view: View, cfg: Config) -> Verdict:
@@ -303,6 +308,18 @@ def _trading(view: View, freshness: Verdict) -> Verdict:
             "none",
             ev,
         )
+    if enabled and freshness.status == "unknown":
+        # the runbook: "If signals are stale or uncertain, disable trading"; an unknown market
+        # session is judged as open (a closed market never leaves freshness unknown)
+        unsure = " (market session unknown: judged as open)" if _market_open(view) is None else ""
+        return Verdict(
+            "trading",
+            "down",
+            f"trading enabled while signal freshness is unknown{unsure}: "
+            "pause trading (TRADING_ENABLED=false)",
+            "none",
+            ev,
+        )
     return Verdict(
         "trading", "healthy", "trading enabled" if enabled else "trading paused", "none", ev
     )
@@ -318,7 +335,7 @@ def _overall(verdicts: tuple[Verdict, ...]) -> Status:
 def build_report(view: View, cfg: Config) -> Report:
     """Judge every component from the view; thresholds come from `cfg.report`."""
     disk = _disk(view, cfg)
-    replicas = _replicas(view, cfg)
+    replicas = judge_replicas(view, cfg)
     flink = _flink(view, cfg, disk)
     cause = (
         flink if flink.procedure != "none" else replicas if replicas.procedure != "none" else None

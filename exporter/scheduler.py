@@ -81,7 +81,7 @@ class Scheduler:
         self._done: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         for spec in self.specs:
-            snapshot.register(spec.name, staleness=spec.staleness)
+            snapshot.register(spec.name, staleness=spec.staleness, persist=spec.persist)
         if not self.specs:
             self.ready.set()
 

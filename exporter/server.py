@@ -74,14 +74,16 @@ class Exposition:
         return cached[1]
 
     def render(self, probes: Mapping[str, ProbeState], stale: frozenset[str]) -> bytes:
-        """The body for these probe states; `stale` probes export only their health."""
+        """The body for these probe states; `stale` probes export only their health and the
+        metrics they declare `persist` (last known timestamps, see snapshot.py)."""
         per_metric: dict[str, list[bytes]] = {}
         for name, state in sorted(probes.items()):
-            if name in stale or state.data_at is None:
+            if state.data_at is None or (name in stale and not state.persist):
                 continue
             for metric, chunk in self._probe_chunks(state).items():
-                if metric not in PROBE_METRICS:
-                    per_metric.setdefault(metric, []).append(chunk)
+                if metric in PROBE_METRICS or (name in stale and metric not in state.persist):
+                    continue
+                per_metric.setdefault(metric, []).append(chunk)
         health = self._health(probes)
         parts: list[bytes] = []
         for metric in [m for m in CATALOGUE if m in per_metric or m in health]:

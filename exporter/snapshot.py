@@ -1,8 +1,11 @@
 """The latest result of every probe, and the live view of it that scrapes and reports read.
 
 Policy: a failed run keeps the probe's last good samples; they stay exported until they are
-older than the probe's staleness bound, then disappear. The probe's own health series
-(`torghut_ta_probe_*`) are always exported, whatever the age of its data.
+older than the probe's staleness bound, then disappear, except the metrics the probe declares
+`persist` (last known timestamps such as signal freshness): those stay exported with their last
+value, so their age keeps growing and staleness alerts still fire while the source is unreadable;
+`torghut_ta_probe_last_success_timestamp_seconds` says how old that knowledge is. The probe's own
+health series (`torghut_ta_probe_*`) are always exported, whatever the age of its data.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class ProbeState:
 
     name: str
     staleness: float
+    persist: frozenset[str] = frozenset()
     samples: tuple[Sample, ...] = ()
     data_at: float | None = None  # when `samples` were collected (the last success)
     observed_at: float | None = None  # when the last run ended, successful or not
@@ -85,11 +89,13 @@ class Snapshot:
     def version(self) -> int:
         return self._version
 
-    def register(self, name: str, *, staleness: float) -> None:
+    def register(
+        self, name: str, *, staleness: float, persist: frozenset[str] = frozenset()
+    ) -> None:
         with self._lock:
             if name in self._states:
                 raise ValueError(f"probe {name!r} registered twice")
-            self._states[name] = ProbeState(name=name, staleness=staleness)
+            self._states[name] = ProbeState(name=name, staleness=staleness, persist=persist)
             self._version += 1
 
     def record_success(
@@ -141,9 +147,11 @@ class Snapshot:
         stale = frozenset(n for n, s in states.items() if s.is_stale(now))
         by_metric: dict[str, list[Series]] = {}
         for name, state in states.items():
-            if name in stale or state.data_at is None:
+            if state.data_at is None or (name in stale and not state.persist):
                 continue
             for sample in state.samples:
+                if name in stale and sample.name not in state.persist:
+                    continue
                 by_metric.setdefault(sample.name, []).append(
                     Series(sample.labels, sample.value, name, state.data_at)
                 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and is quick when it is all there already.
 # Debian packages: the real Prometheus, Alertmanager (+ promtool, amtool), ZooKeeper, a JDK
-# (Flink and ZooKeeper), Chromium. Python packages: a virtual environment at .venv.
+# (Flink and ZooKeeper), Chromium. Python packages: a virtual environment at .venv, and checkov
+# in its own at .venv-checkov.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +33,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
+fi
+
+# checkov (the chart's security scan, tests/helm/test_chart_checkov.py) in its own environment:
+# its pinned dependencies clash with the project's.
+checkov_spec='checkov>=3.2,<4'
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  echo "ensure-deps: installing $checkov_spec into .venv-checkov"
+  "$py" -m venv .venv-checkov
+  .venv-checkov/bin/pip install -q --upgrade pip
+  .venv-checkov/bin/pip install -q "$checkov_spec"
 fi

@@ -151,14 +151,31 @@ def make_clients(cfg: Config, *, query_timeout: float) -> list[ReplicaClient]:
 
 
 async def table_last_events(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
-    """(table, max(event_ts) as epoch seconds; 0 when empty) per table. The max over all data is
-    answered from the partition min/max index (event_ts is in the partition key), not a scan."""
+    """(table, max(event_ts) as epoch seconds (0 when empty), the server's now()) per table. The
+    max over all data is answered from the partition min/max index (event_ts is in the partition
+    key), not a scan."""
     parts = [
-        f"SELECT '{_ident(t)}' AS table, toFloat64(max(event_ts)) AS ts "
-        f"FROM {_ident(database)}.{_ident(t)}"
+        f"SELECT '{_ident(t)}' AS table, toFloat64(max(event_ts)) AS ts, "
+        f"toFloat64(now()) AS now FROM {_ident(database)}.{_ident(t)}"
         for t in tables
     ]
     return await client.query(" UNION ALL ".join(parts))
+
+
+async def table_last_events_bounded(
+    client: ReplicaClient, *, database: str, tables: Sequence[str], future: float
+) -> Rows:
+    """(table, max(event_ts) of rows at most `future` seconds ahead of now(), count of rows
+    beyond that). Only asked for tables whose plain max is in the future: it reads more."""
+    bound = "now() + toIntervalSecond({future:UInt32})"
+    parts = [
+        f"SELECT '{_ident(t)}' AS table, "
+        f"(SELECT toFloat64(max(event_ts)) FROM {_ident(database)}.{_ident(t)} "
+        f"WHERE event_ts <= {bound}) AS ts, "
+        f"(SELECT count() FROM {_ident(database)}.{_ident(t)} WHERE event_ts > {bound}) AS ahead"
+        for t in tables
+    ]
+    return await client.query(" UNION ALL ".join(parts), parameters={"future": int(future)})
 
 
 async def symbol_last_events(
@@ -168,25 +185,37 @@ async def symbol_last_events(
     tables: Sequence[str],
     symbols: Sequence[str],
     window: float,
+    future: float,
 ) -> Rows:
-    """(table, symbol, max(event_ts)) for the watched symbols over the recent window only: the
-    event_ts bound prunes partitions and the (symbol, event_ts) key prunes granules."""
+    """(table, symbol, max(event_ts)) for the watched symbols over the recent window only, rows
+    more than `future` seconds ahead ignored: the event_ts bounds prune partitions and the
+    (symbol, event_ts) key prunes granules."""
     parts = [
         f"SELECT '{_ident(t)}' AS table, toString(symbol) AS symbol, "
         f"toFloat64(max(event_ts)) AS ts FROM {_ident(database)}.{_ident(t)} "
         "WHERE symbol IN {symbols:Array(String)} "
-        "AND event_ts > now() - toIntervalSecond({window:UInt32}) GROUP BY symbol"
+        "AND event_ts > now() - toIntervalSecond({window:UInt32}) "
+        "AND event_ts <= now() + toIntervalSecond({future:UInt32}) GROUP BY symbol"
         for t in tables
     ]
     return await client.query(
         " UNION ALL ".join(parts),
-        parameters={"symbols": list(symbols), "window": int(window)},
+        parameters={"symbols": list(symbols), "window": int(window), "future": int(future)},
     )
 
 
-async def disks(client: ReplicaClient) -> Rows:
-    """(disk, free_space, total_space) from system.disks."""
-    return await client.query("SELECT name, free_space, total_space FROM system.disks")
+async def disks(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
+    """(disk, free_space, total_space, unreserved_space) of the disks that hold or may receive
+    the tables' parts: their active parts' disks and their storage policies' disks."""
+    return await client.query(
+        "SELECT name, free_space, total_space, unreserved_space FROM system.disks "
+        "WHERE name IN (SELECT disk_name FROM system.parts WHERE active "
+        "AND database = {db:String} AND table IN {tables:Array(String)}) "
+        "OR name IN (SELECT arrayJoin(disks) FROM system.storage_policies WHERE policy_name IN "
+        "(SELECT storage_policy FROM system.tables WHERE database = {db:String} "
+        "AND name IN {tables:Array(String)})) ORDER BY name",
+        parameters={"db": database, "tables": list(tables)},
+    )
 
 
 async def partitions(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
@@ -200,9 +229,11 @@ async def partitions(client: ReplicaClient, *, database: str, tables: Sequence[s
 
 
 async def replicas(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
-    """(table, is_readonly, is_session_expired, absolute_delay, queue_size) from system.replicas."""
+    """(table, is_readonly, is_session_expired, absolute_delay, queue_size, zookeeper_exception)
+    from system.replicas."""
     return await client.query(
-        "SELECT table, is_readonly, is_session_expired, absolute_delay, queue_size "
+        "SELECT table, is_readonly, is_session_expired, absolute_delay, queue_size, "
+        "zookeeper_exception "
         "FROM system.replicas WHERE database = {db:String} AND table IN {tables:Array(String)} "
         "ORDER BY table",
         parameters={"db": database, "tables": list(tables)},

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -21,7 +23,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
-from exporter.config import KafkaConfig, Secret
+from exporter.config import KafkaConfig, KafkaSecurity, Secret
 
 T = TypeVar("T")
 
@@ -30,8 +32,27 @@ class KafkaProbeError(Exception):
     """A Kafka read failed; the message says which and why."""
 
 
-def connection_options(cfg: KafkaConfig, password: Secret | None) -> dict[str, Any]:
-    """aiokafka keyword arguments for bootstrap servers, TLS and SASL (PLAIN or SCRAM)."""
+def _path(value: Path | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def ssl_context(sec: KafkaSecurity, key_password: Secret | None = None) -> ssl.SSLContext:
+    """Server verification against `ca_file` (else the system store) and, for mTLS, the client
+    certificate chain from `cert_file`/`key_file`. Unreadable or mismatched files raise here."""
+    ctx: ssl.SSLContext = create_ssl_context(
+        cafile=_path(sec.ca_file),
+        certfile=_path(sec.cert_file),
+        keyfile=_path(sec.key_file),
+        password=key_password.get() if key_password else None,
+    )
+    return ctx
+
+
+def connection_options(
+    cfg: KafkaConfig, password: Secret | None, key_password: Secret | None = None
+) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap servers, TLS (incl. mTLS) and SASL (PLAIN or
+    SCRAM-SHA-256/512; aiokafka takes the SCRAM credentials in its `sasl_plain_*` arguments)."""
     sec = cfg.security
     opts: dict[str, Any] = {
         "bootstrap_servers": list(cfg.bootstrap_servers),
@@ -39,7 +60,7 @@ def connection_options(cfg: KafkaConfig, password: Secret | None) -> dict[str, A
         "request_timeout_ms": int(cfg.request_timeout * 1000),
     }
     if sec.protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = create_ssl_context(cafile=str(sec.ca_file) if sec.ca_file else None)
+        opts["ssl_context"] = ssl_context(sec, key_password)
     if sec.protocol.startswith("SASL"):
         opts["sasl_mechanism"] = sec.sasl_mechanism
         opts["sasl_plain_username"] = sec.username

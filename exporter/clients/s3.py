@@ -10,7 +10,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from exporter.config import Config
+from exporter.config import Config, S3Config
 
 
 class S3Error(Exception):
@@ -31,8 +31,12 @@ async def open_client(
     access_key_id: str | None,
     secret_access_key: str | None,
     timeout: float,
+    verify: bool | str = True,
 ) -> Any:
-    """An aiobotocore S3 client closed with `stack`. No retries: the probe's next run retries."""
+    """An aiobotocore S3 client closed with `stack`. No retries: the probe's next run retries.
+
+    `verify` is botocore's: True (system CA store), False (no verification) or a CA bundle path.
+    """
     session = get_session()
     return await stack.enter_async_context(
         session.create_client(
@@ -41,6 +45,7 @@ async def open_client(
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
+            verify=verify,
             config=AioConfig(
                 connect_timeout=timeout,
                 read_timeout=timeout,
@@ -54,14 +59,23 @@ async def open_from_config(cfg: Config, *, stack: AsyncExitStack, timeout: float
     """The client for `checkpoint_storage` (keys from its secret references, else the default chain)."""
     key = cfg.secret("checkpoint_storage.access_key_id")
     secret = cfg.secret("checkpoint_storage.secret_access_key")
+    store = cfg.checkpoint_storage
     return await open_client(
         stack=stack,
-        endpoint_url=cfg.checkpoint_storage.endpoint_url,
-        region=cfg.checkpoint_storage.region,
+        endpoint_url=store.endpoint_url,
+        region=store.region,
         access_key_id=key.get() if key else None,
         secret_access_key=secret.get() if secret else None,
         timeout=timeout,
+        verify=s3_verify(store),
     )
+
+
+def s3_verify(store: S3Config) -> bool | str:
+    """botocore's `verify=` for the configured CA bundle / verification flag."""
+    if not store.verify_tls:
+        return False
+    return str(store.ca_file) if store.ca_file is not None else True
 
 
 async def list_page(

@@ -1,5 +1,5 @@
-"""The ClickHouse probes: freshness from the first replica that answers, storage and
-replication per replica.
+"""The ClickHouse probes: freshness from every replica at once (clickhouse_freshness.py),
+storage and replication per replica.
 """
 
 from __future__ import annotations
@@ -12,70 +12,47 @@ from typing import Any
 
 from exporter.clients import clickhouse as ch
 from exporter.config import Config
-from exporter.probes.base import ProbeError, ProbeSpec, Sample
+from exporter.families.clickhouse_freshness import (
+    collect_freshness,
+    newest_answer,
+    replica_timeout,
+)
+from exporter.probes.base import ProbeSpec, Sample
 from exporter.probes.clickhouse import (
-    Freshness,
-    Partition,
     Replication,
     Storage,
     render_freshness,
     render_replication,
     render_storage,
+    usable_disks,
 )
+from exporter.probes.clickhouse_freshness import PERSIST
+from exporter.probes.clickhouse_parts import partitions_of
 
-
-def _partitions(rows: ch.Rows) -> list[Partition]:
-    return [Partition(str(t), str(p), int(b), float(m), int(n)) for t, p, b, m, n in rows.rows]
-
-
-async def collect_freshness(client: ch.ReplicaClient, cfg: Config) -> Freshness:
-    c = cfg.clickhouse
-    tables, symbols, parts = await asyncio.gather(
-        ch.table_last_events(client, database=c.database, tables=c.tables),
-        ch.symbol_last_events(
-            client,
-            database=c.database,
-            tables=c.tables,
-            symbols=cfg.watch_symbols,
-            window=c.symbol_window,
-        ),
-        ch.partitions(client, database=c.database, tables=c.tables),
-    )
-    return Freshness(
-        tables={str(t): float(ts) for t, ts in tables.rows},
-        symbols=[(str(t), str(s), float(ts)) for t, s, ts in symbols.rows],
-        partitions=_partitions(parts),
-        replica=client.name,
-        read_rows=tables.read_rows + symbols.read_rows,
-    )
-
-
-async def first_answer(clients: Sequence[ch.ReplicaClient], cfg: Config) -> Freshness:
-    """Freshness from the first replica that answers; all their errors if none does."""
-    errors: list[str] = []
-    for client in clients:
-        try:
-            return await collect_freshness(client, cfg)
-        except ProbeError as exc:
-            errors.append(str(exc))
-    raise ProbeError("; ".join(errors))
+__all__ = [
+    "build", "collect_freshness", "collect_replication", "collect_storage", "newest_answer",
+    "replica_timeout", "specs_for",
+]  # fmt: skip
 
 
 async def collect_storage(client: ch.ReplicaClient, cfg: Config) -> Storage:
     c = cfg.clickhouse
     disk_rows, parts = await asyncio.gather(
-        ch.disks(client), ch.partitions(client, database=c.database, tables=c.tables)
+        ch.disks(client, database=c.database, tables=c.tables),
+        ch.partitions(client, database=c.database, tables=c.tables),
     )
-    disks = [(str(n), int(f), int(t)) for n, f, t in disk_rows.rows]
-    return Storage(client.name, disks, _partitions(parts))
+    return Storage(client.name, usable_disks(disk_rows.rows), partitions_of(parts.rows))
 
 
 async def collect_replication(client: ch.ReplicaClient, cfg: Config) -> Replication:
     c = cfg.clickhouse
     rows = await ch.replicas(client, database=c.database, tables=c.tables)
+    seen = {str(r[0]) for r in rows.rows}
     return Replication(
         client.name,
-        [(str(t), int(ro), int(ex), float(d), int(q)) for t, ro, ex, d, q in rows.rows],
+        [(str(t), int(ro), int(ex), float(d), int(q)) for t, ro, ex, d, q, _ in rows.rows],
+        {str(r[0]): str(r[5]) for r in rows.rows if r[5]},
+        [t for t in c.tables if t not in seen],
     )
 
 
@@ -85,9 +62,10 @@ def _spec(
     name: str,
     collect: Callable[[], Awaitable[Any]],
     render: Callable[[Any], Iterable[Sample]],
+    persist: frozenset[str] = frozenset(),
 ) -> ProbeSpec:
     t = cfg.probes.timing(family)
-    return ProbeSpec(name, collect, render, t.interval, t.timeout, t.staleness)
+    return ProbeSpec(name, collect, render, t.interval, t.timeout, t.staleness, persist)
 
 
 def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpec]:
@@ -99,8 +77,9 @@ def specs_for(cfg: Config, clients: Sequence[ch.ReplicaClient]) -> list[ProbeSpe
             cfg,
             "clickhouse_freshness",
             "clickhouse_freshness",
-            partial(first_answer, clients, cfg),
+            partial(newest_answer, clients, cfg),
             partial(render_freshness, signals_table=cfg.clickhouse.signals_table),
+            PERSIST,
         )
     ]
     for client in clients:

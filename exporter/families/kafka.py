@@ -133,7 +133,11 @@ def fixed_group(value: str) -> GroupSource:
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
-    options = connection_options(cfg.kafka, cfg.secret("kafka.security.password"))
+    options = connection_options(
+        cfg.kafka,
+        cfg.secret("kafka.security.password"),
+        cfg.secret("kafka.security.key_password"),
+    )
     topics = list(cfg.kafka.topics)
     if cfg.kafka.group_id.value:
         group_of = fixed_group(cfg.kafka.group_id.value)

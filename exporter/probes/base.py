@@ -30,3 +30,5 @@ class ProbeSpec:
     interval: float
     timeout: float
     staleness: float
+    # metric names whose last good series stay exported after `staleness` (see snapshot.py)
+    persist: frozenset[str] = frozenset()

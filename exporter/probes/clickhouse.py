@@ -1,44 +1,51 @@
-"""ClickHouse probes: freshness (tables, watched symbols, oldest partition), storage per replica
-(disks, table and partition bytes) and replication state per replica.
+"""ClickHouse probes: freshness (clickhouse_freshness.py), storage per replica (the disks that
+hold the TA tables, table and partition bytes) and replication state per replica.
 
-Interpretation is pure (`render_*`, `select_partitions`, `oldest_partitions`); `build` wires the
-clients. Freshness asks the replicas in order and uses the first that answers; storage and
-replica probes run per replica so one dead replica never hides another's disk pressure.
+Interpretation is pure (`render_*`, `keeper_unreachable`, `metadata_lost`, `usable_disks`);
+`exporter.families.clickhouse` wires the clients. Storage and replica probes run per replica so
+one dead replica never hides another's disk pressure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import Any
 
 from exporter.probes.base import Sample
+from exporter.probes.clickhouse_freshness import Freshness, merge, render_freshness
+from exporter.probes.clickhouse_parts import (
+    Partition,
+    oldest_partitions,
+    partition_start,
+    select_partitions,
+)
+
+__all__ = [
+    "Freshness", "Partition", "Replication", "Storage", "keeper_unreachable", "merge",
+    "metadata_lost", "oldest_partitions", "partition_start", "render_freshness",
+    "render_replication", "render_storage", "select_partitions", "usable_disks",
+]  # fmt: skip
 
 P = "torghut_ta_"
-
-
-@dataclass(frozen=True)
-class Partition:
-    table: str
-    partition: str
-    bytes: int
-    min_time: float  # epoch seconds; 0 when ClickHouse has no min_time for the key type
-    rows: int = 0
-
-
-@dataclass(frozen=True)
-class Freshness:
-    tables: dict[str, float]  # table -> max(event_ts); 0 for an empty table
-    symbols: list[tuple[str, str, float]]  # (table, symbol, max(event_ts)) within the window
-    partitions: list[Partition]
-    replica: str = ""
-    read_rows: int = 0
+# zookeeper_exception texts of a Keeper that cannot be talked to (ZooKeeper and Keeper wording)
+_UNREACHABLE = (
+    "connection loss",
+    "session expired",
+    "session is expired",
+    "operation timeout",
+    "zconnectionloss",
+    "zsessionexpired",
+    "zoperationtimeout",
+    "all connection tries failed",
+    "cannot use zookeeper",
+)
 
 
 @dataclass(frozen=True)
 class Storage:
     replica: str
-    disks: list[tuple[str, int, int]]  # (disk, free, total)
+    disks: list[tuple[str, int, int]]  # (disk, free net of reservations, total)
     partitions: list[Partition] = field(default_factory=list)
 
 
@@ -46,77 +53,29 @@ class Storage:
 class Replication:
     replica: str
     rows: list[tuple[str, int, int, float, int]]  # table, readonly, expired, delay, queue
+    exceptions: dict[str, str] = field(default_factory=dict)  # table -> zookeeper_exception
+    missing: list[str] = field(default_factory=list)  # configured tables not in system.replicas
 
 
 # --- pure interpretation ----------------------------------------------------------------------
 
 
-def partition_start(p: Partition) -> float | None:
-    """The partition's earliest time: min_time, else the date its id names (toDate/toYYYYMMDD)."""
-    if p.min_time > 0:
-        return p.min_time
-    text = p.partition.strip("'")
-    for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y%m"):
-        try:
-            day = datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return day.timestamp()
-    return None
+def keeper_unreachable(expired: int, exception: str) -> bool:
+    """The replica cannot talk to Keeper: its session expired or the last Keeper error says so."""
+    text = exception.lower()
+    return expired >= 1 or any(marker in text for marker in _UNREACHABLE)
 
 
-def oldest_partitions(parts: Iterable[Partition]) -> dict[str, float]:
-    """table -> start time of its oldest active partition."""
-    out: dict[str, float] = {}
-    for p in parts:
-        start = partition_start(p)
-        if start is not None and (p.table not in out or start < out[p.table]):
-            out[p.table] = start
-    return out
+def metadata_lost(expired: int, exception: str) -> bool:
+    """Keeper answers but the table's znodes are gone (`No node`): what Procedure B restores."""
+    text = exception.lower()
+    return not keeper_unreachable(expired, exception) and ("no node" in text or "znonode" in text)
 
 
-def select_partitions(parts: Sequence[Partition], top_n: int) -> list[Partition]:
-    """Per table: the `top_n` largest and the `top_n` oldest partitions (bounded cardinality)."""
-    by_table: dict[str, list[Partition]] = {}
-    for p in parts:
-        by_table.setdefault(p.table, []).append(p)
-    chosen: list[Partition] = []
-    for table in sorted(by_table):
-        rows = by_table[table]
-        largest = sorted(rows, key=lambda p: (-p.bytes, p.partition))[:top_n]
-        oldest = sorted(rows, key=lambda p: (partition_start(p) or float("inf"), p.partition))[
-            :top_n
-        ]
-        seen: set[str] = set()
-        for p in [*largest, *oldest]:
-            if p.partition not in seen:
-                seen.add(p.partition)
-                chosen.append(p)
-    return chosen
-
-
-def render_freshness(data: Freshness, *, signals_table: str | None = None) -> list[Sample]:
-    out = [
-        Sample(f"{P}table_last_event_timestamp_seconds", ts, {"table": t})
-        for t, ts in sorted(data.tables.items())
-        if ts > 0
-    ]
-    # the table trading reads, under its own name, so rules need not know the table's name
-    signals = data.tables.get(signals_table, 0) if signals_table else 0
-    if signals_table and signals > 0:
-        out.append(
-            Sample(f"{P}signals_last_event_timestamp_seconds", signals, {"table": signals_table})
-        )
-    out += [
-        Sample(f"{P}symbol_last_event_timestamp_seconds", ts, {"table": t, "symbol": s})
-        for t, s, ts in data.symbols
-        if ts > 0
-    ]
-    out += [
-        Sample(f"{P}clickhouse_oldest_partition_timestamp_seconds", ts, {"table": t})
-        for t, ts in sorted(oldest_partitions(data.partitions).items())
-    ]
-    return out
+def usable_disks(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, int, int]]:
+    """(disk, free, total) from (name, free_space, total_space, unreserved_space) rows: free is
+    net of the space running inserts and merges have reserved (`unreserved_space`)."""
+    return [(str(n), min(int(f), int(u)), int(t)) for n, f, t, u in rows]
 
 
 def render_storage(data: Storage, *, top_n: int) -> list[Sample]:
@@ -147,8 +106,13 @@ def render_replication(data: Replication) -> list[Sample]:
     out: list[Sample] = []
     for table, readonly, expired, delay, queue in data.rows:
         labels = {"replica": data.replica, "table": table}
+        exception = data.exceptions.get(table, "")
         out.append(Sample(f"{P}clickhouse_replica_readonly", float(readonly), labels))
         out.append(Sample(f"{P}clickhouse_replica_session_expired", float(expired), labels))
         out.append(Sample(f"{P}clickhouse_replica_delay_seconds", float(delay), labels))
         out.append(Sample(f"{P}clickhouse_replica_queue_size", float(queue), labels))
+        unreachable = keeper_unreachable(expired, exception)
+        lost = metadata_lost(expired, exception)
+        out.append(Sample(f"{P}clickhouse_replica_keeper_unreachable", float(unreachable), labels))
+        out.append(Sample(f"{P}clickhouse_replica_metadata_lost", float(lost), labels))
     return out

@@ -22,6 +22,8 @@ CONTRACT_ALERTS = {
     "TAFlinkJobFailed",
     "TAFlinkJobNotRunning",
     "TASignalsStale",
+    "TASignalsUnknown",
+    "TAClickHouseKeeperUnavailable",
     "TATradingOnStaleSignals",
     "TAClickHouseDiskPressure",
     "TAClickHouseReplicaReadOnly",

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from sandbox import prometheus
-from sandbox.util import free_port
+from sandbox.util import apoll_until, free_port
 
 ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"
 EXPORTER_JOB = "torghut-ta-exporter"
@@ -115,6 +115,8 @@ async def test_procedure_alert_reaches_remediator_and_people_none_only_people(
 ) -> None:
     fake_exporter.samples = {
         'torghut_ta_clickhouse_replica_readonly{replica="chi-0",table="ta_signals"}': 1,
+        # Keeper answers "No node": lost metadata, the case Procedure B restores
+        'torghut_ta_clickhouse_replica_metadata_lost{replica="chi-0",table="ta_signals"}': 1,
         'torghut_ta_kafka_consumer_lag_seconds{group="torghut-ta",topic="TA_TRADES"}': 900,
     }
     token_file = tmp_path / "token"
@@ -155,3 +157,82 @@ async def test_procedure_alert_reaches_remediator_and_people_none_only_people(
 
         assert "TAKafkaConsumerLagHigh" not in names(remediator.deliveries)
         assert remediator.rejected == [], "Alertmanager sent a request without the bearer token"
+
+
+async def test_exporter_down_in_market_hours_pauses_trading_from_prometheus_own_view(
+    tmp_path: Path,
+    fake_exporter: FakeExporter,
+    alertmanager_factory: Callable[..., Any],
+    prometheus_factory: Callable[..., Any],
+) -> None:
+    """The trading gate must act without the exporter: once its scrapes fail, the series go
+    stale, and the market session and trading switch come from the last hour's samples."""
+    import time
+
+    probe = 'probe="clickhouse_freshness"'
+
+    def fresh() -> None:
+        now = time.time()
+        fake_exporter.samples.update(
+            {
+                "torghut_ta_market_open": 1,
+                "torghut_ta_trading_enabled": 1,
+                f"torghut_ta_probe_success{{{probe}}}": 1,
+                f"torghut_ta_probe_last_success_timestamp_seconds{{{probe}}}": now,
+                'torghut_ta_table_last_event_timestamp_seconds{table="ta_signals"}': now - 5,
+            }
+        )
+
+    async def keep_fresh() -> None:
+        while True:
+            fresh()
+            await asyncio.sleep(0.5)  # a live exporter's values, not synchronisation
+
+    fresh()
+    refresher = asyncio.create_task(keep_fresh())
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    try:
+        async with (
+            prometheus.WebhookReceiver(bearer=TOKEN, path="/webhook/alertmanager") as remediator,
+            prometheus.WebhookReceiver(path="/people") as people,
+        ):
+            config = am_config(remediator.url, people.url, token_file)
+            am = await asyncio.to_thread(alertmanager_factory, config=config)
+            prom = await asyncio.to_thread(
+                prometheus_factory,
+                scrape_targets=[(EXPORTER_JOB, fake_exporter.address)],
+                rule_files=[fast_rules(tmp_path)],
+                alertmanager_url=am.endpoints["alertmanager"],
+            )
+            url = prom.endpoints["prometheus"]
+            await prometheus.wait_targets_up(url, [EXPORTER_JOB])
+
+            async def scraped_a_while() -> bool:
+                got = await prometheus.query(url, "count_over_time(torghut_ta_trading_enabled[1m])")
+                return bool(got) and float(got[0]["value"][1]) >= 5
+
+            await apoll_until(scraped_a_while, timeout=60, what="5 scrapes with the exporter up")
+            active = {a["labels"]["alertname"] for a in await prometheus.alerts(url)}
+            assert not active & {"TATradingOnStaleSignals", "TASignalsUnknown"}, active
+            seen_while_up = names(remediator.deliveries) | names(people.deliveries)
+
+            refresher.cancel()
+            await fake_exporter.stop()  # the exporter dies during market hours, trading on
+
+            got = await remediator.wait_for(
+                prometheus.firing("TATradingOnStaleSignals"), timeout=60
+            )
+            (alert,) = [
+                a
+                for a in got.payload["alerts"]
+                if a["status"] == "firing" and a["labels"]["alertname"] == "TATradingOnStaleSignals"
+            ]
+            assert alert["labels"]["signals"] == "unknown"
+            assert "no healthy scrape" in alert["annotations"]["description"]
+            await people.wait_for(prometheus.firing("TASignalsUnknown"), timeout=60)
+            assert "TATradingOnStaleSignals" not in seen_while_up
+            assert "TASignalsUnknown" not in seen_while_up
+    finally:
+        refresher.cancel()

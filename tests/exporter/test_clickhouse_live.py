@@ -169,7 +169,12 @@ async def test_symbol_scan_reads_only_the_recent_window(
     [client] = ch.make_clients(cfg, query_timeout=5)
     try:
         rows = await ch.symbol_last_events(
-            client, database=database, tables=["ta_signals"], symbols=["NVDA"], window=6 * 3600
+            client,
+            database=database,
+            tables=["ta_signals"],
+            symbols=["NVDA"],
+            window=6 * 3600,
+            future=60,
         )
         tables = await ch.table_last_events(client, database=database, tables=["ta_signals"])
     finally:

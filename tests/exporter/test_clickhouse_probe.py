@@ -59,6 +59,9 @@ def test_render_freshness_skips_empty_tables() -> None:
         ("table_last_event_timestamp_seconds", ("ta_signals",)): 1.7e9,
         ("symbol_last_event_timestamp_seconds", ("ta_signals", "NVDA")): 1.7e9 - 3,
         ("clickhouse_oldest_partition_timestamp_seconds", ("ta_signals",)): _day(1),
+        ("symbol_missing", ("ta_signals", "NVDA")): 0.0,
+        ("table_future_rows", ("ta_microbars",)): 0.0,
+        ("table_future_rows", ("ta_signals",)): 0.0,
     }
 
 
@@ -69,7 +72,10 @@ def test_the_signals_table_gets_its_own_series_whatever_its_name() -> None:
     assert [(s.value, dict(s.labels)) for s in signals] == [(1.7e9, {"table": "signals_v2"})]
     # an empty signals table has no series, like table_last_event_timestamp_seconds
     empty = Freshness(tables={"signals_v2": 0.0}, symbols=[], partitions=[])
-    assert render_freshness(empty, signals_table="signals_v2") == []
+    names = {s.name for s in render_freshness(empty, signals_table="signals_v2")}
+    assert "torghut_ta_signals_last_event_timestamp_seconds" not in names
+    assert "torghut_ta_table_last_event_timestamp_seconds" not in names
+    assert "torghut_ta_table_future_rows" in names  # the table was read: 0 future rows
 
 
 def test_the_freshness_probe_exports_the_configured_signals_table(cfg) -> None:
@@ -117,3 +123,69 @@ def test_explain_keeps_clickhouse_code_and_drops_driver_noise() -> None:
     refused = OSError("wrapper")
     refused.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)")
     assert str(explain("r1", refused)) == "ClickHouse r1: connection refused"
+
+
+def test_free_disk_space_is_net_of_reservations() -> None:
+    from exporter.probes.clickhouse import usable_disks
+
+    assert usable_disks([("default", 100, 1000, 60), ("hot", 50, 500, 50)]) == [
+        ("default", 60, 1000),
+        ("hot", 50, 500),
+    ]
+
+
+def test_keeper_outage_and_lost_metadata_are_told_apart() -> None:
+    from exporter.probes.clickhouse import keeper_unreachable, metadata_lost
+
+    no_node = (
+        "Code: 999. Coordination::Exception: Coordination error: No node, path "
+        "/clickhouse/tables/01/torghut/ta_signals/log. (KEEPER_EXCEPTION)"
+    )
+    conn = "Code: 999. Coordination::Exception: Connection loss. (KEEPER_EXCEPTION)"
+    assert (keeper_unreachable(0, no_node), metadata_lost(0, no_node)) == (False, True)
+    assert (keeper_unreachable(0, conn), metadata_lost(0, conn)) == (True, False)
+    assert (keeper_unreachable(1, ""), metadata_lost(1, "")) == (True, False)
+    assert (keeper_unreachable(1, no_node), metadata_lost(1, no_node)) == (True, False)
+    assert (keeper_unreachable(0, ""), metadata_lost(0, "")) == (False, False)
+
+
+def test_render_replication_exports_keeper_state() -> None:
+    data = Replication(
+        "r1",
+        [("ta_signals", 1, 0, 0.0, 0), ("ta_microbars", 1, 1, 0.0, 0)],
+        {"ta_signals": "Coordination error: No node, path /x/log. (KEEPER_EXCEPTION)"},
+    )
+    samples = check_samples(render_replication(data))
+    got = {(s.name.removeprefix("torghut_ta_clickhouse_replica_"), s.labels["table"]): s.value for s in samples}  # fmt: skip
+    assert got[("metadata_lost", "ta_signals")] == 1.0
+    assert got[("keeper_unreachable", "ta_signals")] == 0.0
+    assert got[("metadata_lost", "ta_microbars")] == 0.0
+    assert got[("keeper_unreachable", "ta_microbars")] == 1.0
+
+
+def test_merge_takes_the_newest_value_across_replicas_and_names_silent_symbols() -> None:
+    from exporter.config import parse_config
+    from exporter.probes.clickhouse_freshness import merge
+
+    cfg = parse_config(
+        {
+            "clickhouse": {"replicas": [{"name": "a", "url": "http://h:1"}]},
+            "kafka": {"bootstrap_servers": ["h:9092"], "topics": ["t"]},
+            "watch_symbols": ["NVDA", "AAPL"],
+        }
+    )
+    a = Freshness({"ta_signals": 100.0, "ta_microbars": 0.0}, [("ta_signals", "NVDA", 90.0)], [], replica="a")  # fmt: skip
+    b = Freshness({"ta_signals": 80.0, "ta_microbars": 50.0}, [("ta_signals", "NVDA", 95.0)], [], replica="b", future_rows={"ta_signals": 2})  # fmt: skip
+    merged = merge([a, b], {"c": "ClickHouse c: timeout after 1s"}, cfg)
+    assert merged.tables == {"ta_signals": 100.0, "ta_microbars": 50.0}
+    assert merged.symbols == [("ta_signals", "NVDA", 95.0)]
+    assert merged.future_rows == {"ta_signals": 2}
+    assert sorted(merged.missing_symbols) == [
+        ("ta_microbars", "AAPL"),
+        ("ta_microbars", "NVDA"),
+        ("ta_signals", "AAPL"),
+    ]
+    named = {(s.name, tuple(s.labels.values())): s.value for s in check_samples(render_freshness(merged))}  # fmt: skip
+    assert named[("torghut_ta_replica_freshness_success", ("c",))] == 0.0
+    assert named[("torghut_ta_replica_table_last_event_timestamp_seconds", ("b", "ta_microbars"))] == 50.0  # fmt: skip
+    assert ("torghut_ta_replica_table_last_event_timestamp_seconds", ("a", "ta_microbars")) not in named  # fmt: skip

@@ -72,7 +72,14 @@ def test_per_probe_exposition_equals_prometheus_client_and_reuses_unchanged_prob
     for name in ("storage/r1", "storage/r2", "old", "never"):
         snap.register(name, staleness=60)
     snap.record_success("old", (Sample("torghut_ta_market_open", 1, {}),), duration=0.01)
-    clock.advance(61)  # `old` goes stale: its series vanish, its health stays
+    ts, fut = "torghut_ta_table_last_event_timestamp_seconds", "torghut_ta_table_future_rows"
+    snap.register("fresh", staleness=60, persist=frozenset({ts}))
+    snap.record_success(
+        "fresh",
+        (Sample(ts, 1000.0, {"table": "ta_signals"}), Sample(fut, 0.0, {"table": "ta_signals"})),
+        duration=0.01,
+    )
+    clock.advance(61)  # `old` and `fresh` go stale: series vanish but persisted ones, health stays
     part = "torghut_ta_clickhouse_partition_bytes"
     for replica in ("r1", "r2"):
         samples = tuple(
@@ -89,6 +96,8 @@ def test_per_probe_exposition_equals_prometheus_client_and_reuses_unchanged_prob
     assert sum(1 for name, _, _ in _parsed(ours) if name == part) == 60  # r1's 50 + r2's 10
     assert 'torghut_ta_probe_success{probe="never"} 0.0' in ours
     assert "torghut_ta_market_open" not in ours.replace("# ", "")  # stale data is gone
+    assert f'{ts}{{table="ta_signals"}} 1000.0' in ours  # a persisted timestamp stays
+    assert fut not in ours.replace("# ", "")  # the rest of a stale persisting probe is gone
 
     renderer = Exposition()
     renderer.render(snap.states(), snap.stale_probes())

@@ -97,16 +97,46 @@ def test_flink_failed_without_disk_pressure_is_manual(clock, config_data) -> Non
     assert (v["flink"].status, v["flink"].procedure) == ("down", "none")
 
 
-def test_read_only_replica_points_to_procedure_b(clock, config_data) -> None:
+def test_read_only_replica_with_lost_metadata_points_to_procedure_b(clock, config_data) -> None:
     samples = replace(
         healthy_samples(clock.now),
         g("clickhouse_replica_readonly", 1, replica="r1", table="ta_signals"),
+        g("clickhouse_replica_metadata_lost", 1, replica="r1", table="ta_signals"),
+        g("clickhouse_replica_keeper_unreachable", 0, replica="r1", table="ta_signals"),
     )
     report = report_for(clock, config_data, samples)
     v = by_component(report)
     assert (v["clickhouse-replicas"].status, v["clickhouse-replicas"].procedure) == ("down", "B")
     assert "r1/ta_signals" in v["clickhouse-replicas"].summary
     assert report.overall == "down" and report.exit_code == 2
+
+
+def test_read_only_replica_without_evidence_of_lost_metadata_is_not_procedure_b(
+    clock, config_data
+) -> None:
+    samples = replace(
+        healthy_samples(clock.now),
+        g("clickhouse_replica_readonly", 1, replica="r1", table="ta_signals"),
+    )
+    v = by_component(report_for(clock, config_data, samples))["clickhouse-replicas"]
+    assert (v.status, v.procedure) == ("down", "none")
+    assert "r1/ta_signals" in v.summary
+
+
+def test_keeper_outage_is_its_own_finding_and_never_procedure_b(clock, config_data) -> None:
+    samples = replace(
+        healthy_samples(clock.now),
+        g("clickhouse_replica_readonly", 1, replica="r1", table="ta_signals"),
+        g("clickhouse_replica_session_expired", 1, replica="r1", table="ta_signals"),
+        g("clickhouse_replica_keeper_unreachable", 1, replica="r1", table="ta_signals"),
+        g("clickhouse_replica_metadata_lost", 1, replica="r2", table="ta_signals"),
+        g("clickhouse_replica_readonly", 1, replica="r2", table="ta_signals"),
+    )
+    v = by_component(report_for(clock, config_data, samples))
+    replicas = v["clickhouse-replicas"]
+    assert (replicas.status, replicas.procedure) == ("down", "none")
+    assert replicas.summary.startswith("Keeper unavailable")
+    assert v["freshness"].procedure == "none"
 
 
 def test_freshness_is_judged_only_while_the_market_is_open(clock, config_data) -> None:
@@ -300,9 +330,32 @@ def test_a_job_stopped_against_its_spec_is_still_degraded(clock, config_data) ->
 def test_report_freshness_default_equals_the_signals_stale_alert() -> None:
     rules = Path(__file__).parents[2] / "alerts" / "rules" / "torghut-ta.rules.yml"
     doc = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    # TATradingOnStaleSignals has a second rule, signals="unknown", with no age threshold
     exprs = {
-        r["alert"]: r["expr"] for group in doc["groups"] for r in group["rules"] if "alert" in r
+        r["alert"]: r["expr"]
+        for group in doc["groups"]
+        for r in group["rules"]
+        if "alert" in r and r.get("labels", {}).get("signals") != "unknown"
     }
     for alert in ("TASignalsStale", "TATradingOnStaleSignals"):
         [threshold] = re.findall(r"last_event_timestamp_seconds[^>]*\)?\s*>\s*(\d+)", exprs[alert])
         assert float(threshold) == ReportThresholds().freshness == SIGNALS_FRESHNESS_SECONDS
+
+
+def test_checkpoints_without_the_storage_probe_rest_on_flink(clock, config_data) -> None:
+    # checkpoint_storage.enabled: false registers no storage probe, so no storage series.
+    samples = [
+        s for s in healthy_samples(clock.now) if s.name != "torghut_ta_checkpoint_storage_up"
+    ]
+    report = report_for(clock, config_data, samples, checkpoint_storage={"enabled": False})
+    verdict = by_component(report)["checkpoints"]
+    assert (verdict.status, verdict.summary) == (
+        "healthy",
+        "Flink reports checkpoints (storage not probed)",
+    )
+    assert [e.metric for e in verdict.evidence] == [
+        "torghut_ta_flink_last_checkpoint_timestamp_seconds"
+    ]
+    both_missing = [s for s in samples if "checkpoint" not in s.name]
+    unknown = by_component(report_for(clock, config_data, both_missing))["checkpoints"]
+    assert unknown.status == "unknown"

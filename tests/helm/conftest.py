@@ -19,6 +19,95 @@ CHART_DIR = REPO / "helm" / "torghut-ta-ops"
 RELEASE = "torghut-ta-ops"
 NAMESPACE = "torghut-ta-ops"
 
+# A realistic production install: TLS everywhere, SASL SCRAM plus an mTLS client certificate on
+# Kafka, two ClickHouse replicas over https with a private CA, MinIO with keys and a CA, the image
+# pinned by digest, and ingress and egress network policies.
+PRODUCTION: dict[str, Any] = {
+    "image": {"digest": "sha256:" + "cd" * 32},
+    "config": {
+        "clickhouse": {
+            "replicas": [
+                {
+                    "name": f"chi-torghut-clickhouse-0-{i}",
+                    "url": f"https://chi-torghut-clickhouse-0-{i}.torghut.svc:8443",
+                }
+                for i in (0, 1)
+            ],
+        },
+        "kafka": {
+            "bootstrap_servers": ["kafka-kafka-bootstrap.kafka.svc:9093"],
+            "security": {
+                "protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "username": "torghut-ta-ops",
+            },
+        },
+        "checkpoint_storage": {
+            "enabled": True,
+            "endpoint_url": "https://minio.minio.svc:9000",
+            "region": "us-east-1",
+        },
+    },
+    "secrets": {
+        "clickhouse": {"name": "torghut-ta-ops-clickhouse", "key": "password"},
+        "clickhouseCa": {"name": "torghut-clickhouse-ca", "key": "ca.crt"},
+        "kafkaPassword": {"name": "torghut-ta-ops-kafka-user", "key": "password"},
+        "kafkaCa": {"name": "kafka-cluster-ca-cert", "key": "ca.crt"},
+        "kafkaClientCert": {"name": "torghut-ta-ops-kafka-tls", "key": "user.crt"},
+        "kafkaClientKey": {"name": "torghut-ta-ops-kafka-tls", "key": "user.key"},
+        "s3AccessKeyId": {"name": "torghut-ta-ops-minio", "key": "accesskey"},
+        "s3SecretAccessKey": {"name": "torghut-ta-ops-minio", "key": "secretkey"},
+        "s3Ca": {"name": "minio-ca", "key": "ca.crt"},
+    },
+    "exporter": {"rbac": {"extraConfigMaps": ["torghut-trading-switch"]}},
+    "networkPolicy": {
+        "enabled": True,
+        "egress": {
+            "enabled": True,
+            "apiServer": {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}]},
+            "clickhouse": {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "torghut"}
+                        },
+                        "podSelector": {"matchLabels": {"clickhouse.altinity.com/chi": "torghut"}},
+                    }
+                ]
+            },
+            "kafka": {
+                "to": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kafka"}}}
+                ]
+            },
+            "s3": {
+                "to": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}
+                ]
+            },
+            "flink": {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "torghut"}
+                        },
+                        "podSelector": {"matchLabels": {"app": "torghut-ta"}},
+                    }
+                ]
+            },
+            "jangar": {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "jangar"}
+                        }
+                    }
+                ]
+            },
+        },
+    },
+}
+
 # Value sets every structural test runs against: the default and the shapes operators use.
 # The remediator is off by default (it ships in a later release), so the sets that check its
 # objects switch it on explicitly.
@@ -57,11 +146,24 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "no-secrets": {
         "secrets": {
-            "clickhouse": {"name": "", "key": "password"},
-            "gitToken": {"name": "", "key": "token"},
-            "webhookToken": {"name": "", "key": "token"},
+            key: {"name": ""}
+            for key in (
+                "clickhouse",
+                "clickhouseCa",
+                "kafkaPassword",
+                "kafkaCa",
+                "kafkaClientCert",
+                "kafkaClientKey",
+                "s3AccessKeyId",
+                "s3SecretAccessKey",
+                "s3Ca",
+                "gitToken",
+                "webhookToken",
+                "argocdToken",
+            )
         },
     },
+    "production": PRODUCTION,
 }
 
 

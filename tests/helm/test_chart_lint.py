@@ -5,7 +5,14 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 
-SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+SETS = [
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+]
 
 
 @pytest.mark.parametrize("value_set", SETS)

@@ -4,11 +4,16 @@ unknown field fails), prometheus-operator kinds by the cloudcoil pydantic models
 from __future__ import annotations
 
 import copy
+from contextlib import AsyncExitStack
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from cloudcoil.models.prometheus_operator import v1 as monitoring
+
+from exporter.config import Config, parse_config
+from exporter.families import checkpoints
 
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a recent one.
 KUBE_VERSIONS = ["1.27.0", "1.33.0"]
@@ -16,7 +21,14 @@ CRD_MODELS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): monitoring.ServiceMonitor,
     ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
 }
-SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+SETS = [
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+]
 
 
 def validate_crd(obj: dict[str, Any]) -> None:
@@ -194,7 +206,9 @@ def test_remediator_is_recreated_with_its_journal_claim(remediator_objects, kit)
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-    assert {"name": "journal", "mountPath": "/var/lib/torghut-ta-ops"} in mounts
+    # the path comes from the values (the remediator's own layout is not built yet)
+    values = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())
+    assert {"name": "journal", "mountPath": values["remediator"]["journal"]["mountPath"]} in mounts
 
 
 def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
@@ -231,3 +245,53 @@ def test_network_policy_admits_only_configured_peers(rendered_sets, kit) -> None
     # No peers configured must mean nobody, never "from: []" (which Kubernetes reads as everyone).
     for policy in kit.find(rendered_sets["custom-names"], "NetworkPolicy"):
         assert policy["spec"]["ingress"] == []
+
+
+def test_egress_is_open_unless_enabled_and_then_only_to_listed_targets(rendered_sets, kit) -> None:
+    (ingress_only,) = kit.find(kit.render({"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+    assert ingress_only["spec"]["policyTypes"] == ["Ingress"]
+    assert "egress" not in ingress_only["spec"]
+    policy = kit.find(rendered_sets["production"], "NetworkPolicy", f"{kit.release}-exporter")[0]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    rules = policy["spec"]["egress"]
+    egress = kit.value_sets["production"]["networkPolicy"]["egress"]
+    expected_peers = [egress[t]["to"] for t in ("apiServer", "clickhouse", "kafka", "s3", "flink")]
+    got_peers = [r["to"] for r in rules]
+    for peers in expected_peers:
+        assert peers in got_peers
+    dns = [r for r in rules if {"port": 53, "protocol": "UDP"} in r["ports"]]
+    assert dns and dns[0]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    # every rule names its peers: a rule without "to" would allow any destination
+    assert all(r["to"] for r in rules)
+    # a target left without peers is closed, not opened to everyone
+    closed = kit.render({"networkPolicy": {"enabled": True, "egress": {"enabled": True}}})
+    (policy,) = kit.find(closed, "NetworkPolicy")
+    assert [r["ports"] for r in policy["spec"]["egress"]] == [
+        [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    ]
+
+
+def _notes(kit, values) -> str:
+    return next(v for k, v in kit.render_text(values).items() if k.endswith("NOTES.txt"))
+
+
+def test_default_install_does_not_probe_checkpoint_storage(default_objects, kit) -> None:
+    # Without an endpoint the probe would ask AWS with no credentials and report checkpoints
+    # down; the default turns it off and NOTES says so.
+    config = kit.find(default_objects, "ConfigMap", f"{kit.release}-config")[0]
+    exporter = yaml.safe_load(config["data"]["exporter.yaml"])
+    assert Config.model_validate(exporter).checkpoint_storage.enabled is False
+    assert "Checkpoint storage: NOT probed" in _notes(kit, {})
+    production = _notes(kit, kit.value_sets["production"])
+    assert "Checkpoint storage" not in production
+    irsa = _notes(kit, {"config": {"checkpoint_storage": {"enabled": True}}})
+    assert "default AWS credential chain" in irsa
+
+
+async def test_a_disabled_checkpoint_probe_builds_nothing(default_objects, kit) -> None:
+    config = kit.find(default_objects, "ConfigMap", f"{kit.release}-config")[0]
+    exporter = yaml.safe_load(config["data"]["exporter.yaml"])
+    exporter["clickhouse"].pop("password")  # not mounted here
+    cfg = parse_config(exporter)
+    async with AsyncExitStack() as stack:
+        assert await checkpoints.build(cfg, stack=stack) == []

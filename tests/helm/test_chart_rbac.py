@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+SETS = [
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+]
 WRITE_VERBS = {
     "create",
     "update",
@@ -99,26 +106,26 @@ def test_bindings_point_at_roles_of_the_chart(rendered_sets, value_set: str, kit
 
 
 def test_exporter_role_is_read_only_and_scoped(default_objects, kit) -> None:
+    # Exactly the GETs of exporter/clients/kube.py, each on a known name: no list, no watch.
     got = grants(default_objects, f"{kit.release}-exporter", "torghut")
     assert got == {
-        ("flink.apache.org", "flinkdeployments", "get", ()),
-        ("flink.apache.org", "flinkdeployments", "list", ()),
-        ("flink.apache.org", "flinkdeployments", "watch", ()),
+        ("flink.apache.org", "flinkdeployments", "get", ("torghut-ta",)),
         ("", "configmaps", "get", ("torghut-ta-config",)),
         ("serving.knative.dev", "services", "get", ("torghut",)),
     }
+
+
+def test_exporter_may_read_the_trading_switch_configmap(rendered_sets, kit) -> None:
+    got = grants(rendered_sets["production"], f"{kit.release}-exporter", "torghut")
+    assert ("", "configmaps", "get", ("torghut-ta-config", "torghut-trading-switch")) in got
+    assert {verb for _, _, verb, _ in got} == {"get"}
+    assert all(names for *_, names in got)
 
 
 def test_remediator_roles(remediator_objects, kit) -> None:
     name = f"{kit.release}-remediator"
     target = grants(remediator_objects, name, "torghut")
     assert ("flink.apache.org", "flinkdeployments", "patch", ("torghut-ta",)) in target
-    assert {v for g, r, v, n in target if r == "flinkdeployments"} == {
-        "get",
-        "list",
-        "watch",
-        "patch",
-    }
     assert {("", "events", "create", ()), ("events.k8s.io", "events", "create", ())} <= target
     assert grants(remediator_objects, f"{name}-lease", kit.namespace) == {
         ("coordination.k8s.io", "leases", verb, (name,)) for verb in ("get", "update", "patch")
@@ -129,7 +136,12 @@ def test_remediator_roles(remediator_objects, kit) -> None:
     }
     secrets = grants(remediator_objects, f"{name}-secrets", kit.namespace)
     assert {n for *_, n in secrets} == {
-        ("torghut-clickhouse-auth", "torghut-ta-ops-git", "torghut-ta-ops-webhook")
+        (
+            "torghut-ta-ops-argocd",
+            "torghut-ta-ops-clickhouse",
+            "torghut-ta-ops-git",
+            "torghut-ta-ops-webhook",
+        )
     }
 
 
@@ -146,7 +158,9 @@ def test_rbac_follows_custom_targets(rendered_sets) -> None:
     argocd = grants(objects, "ta-ops-remediator-argocd", "gitops")
     assert {n for *_, n in argocd} == {("torghut", "torghut-ta")}
     secrets = grants(objects, "ta-ops-remediator-secrets", "torghut-ta-ops")
-    assert {n for *_, n in secrets} == {("torghut-clickhouse-auth", "torghut-ta-ops-webhook")}
+    assert {n for *_, n in secrets} == {
+        ("torghut-ta-ops-argocd", "torghut-ta-ops-clickhouse", "torghut-ta-ops-webhook")
+    }
 
 
 def test_no_secret_names_means_no_secret_access(rendered_sets) -> None:

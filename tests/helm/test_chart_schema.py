@@ -9,7 +9,20 @@ import helm_python as helm
 import pytest
 import yaml
 
+VALUE_SET_NAMES = (
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+)
 BAD_VALUES = [
+    ({"secrets": {"kafkaCa": {"name": "kafka-ca", "key": "ca crt"}}}, "/secrets/kafkaCa/key"),
+    ({"secretMountRoot": "relative/dir"}, "/secretMountRoot"),
+    ({"exporter": {"extraEnv": [{"value": "x"}]}}, "/exporter/extraEnv/0"),
+    ({"exporter": {"rbac": {"extraConfigMaps": ["Bad_Name"]}}}, "/exporter/rbac/extraConfigMaps/0"),
+    ({"networkPolicy": {"egress": {"kafka": {"to": {}}}}}, "/networkPolicy/egress/kafka/to"),
     ({"exporter": {"replicas": "two"}}, "/exporter/replicas"),
     ({"exporter": {"port": 70000}}, "/exporter/port"),
     ({"remediator": {"journal": {"size": 5}}}, "/remediator/journal/size"),
@@ -46,9 +59,7 @@ def test_values_file_with_a_wrong_type_is_rejected(kit, tmp_path) -> None:
     assert any("/remediator/replicas" in e for e in report["errors"]), report
 
 
-@pytest.mark.parametrize(
-    "value_set", ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
-)
+@pytest.mark.parametrize("value_set", list(VALUE_SET_NAMES))
 def test_value_sets_pass_the_schema(kit, value_set: str) -> None:
     with helm.Chart.load(kit.chart_dir) as chart:
         chart.validate_schema(kit.value_sets[value_set])

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 import yaml
 
-SETS = ["default", "network-policy", "remediator-enabled", "custom-names", "no-secrets"]
+SETS = [
+    "default",
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "no-secrets",
+    "production",
+]
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -50,23 +60,103 @@ def test_secrets_are_referenced_never_embedded(rendered_sets, value_set: str) ->
                 )
 
 
-def test_secrets_mount_read_only_where_the_config_points(default_objects, kit) -> None:
-    exporter = kit.find(default_objects, "Deployment", f"{kit.release}-exporter")[0]
-    pod = exporter["spec"]["template"]["spec"]
-    (volume,) = [v for v in pod["volumes"] if "secret" in v]
-    assert volume["secret"]["secretName"] == "torghut-clickhouse-auth"
-    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
-    assert mount["readOnly"] is True
-    config = kit.find(default_objects, "ConfigMap", f"{kit.release}-config")[0]
-    password_file = yaml.safe_load(config["data"]["exporter.yaml"])["clickhouse"]["password"][
-        "file"
-    ]
-    key = volume["secret"]["items"][0]["path"]
-    assert password_file == f"{mount['mountPath']}/{key}"
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
 
 
-def test_remediator_mounts_every_referenced_secret(remediator_objects, kit) -> None:
+# values key under `secrets` -> the exporter config key that must name its file
+EXPORTER_SECRETS = {
+    "clickhouse": "clickhouse.password.file",
+    "clickhouseCa": "clickhouse.ca_file",
+    "kafkaPassword": "kafka.security.password.file",
+    "kafkaCa": "kafka.security.ca_file",
+    "kafkaClientCert": "kafka.security.cert_file",
+    "kafkaClientKey": "kafka.security.key_file",
+    "s3AccessKeyId": "checkpoint_storage.access_key_id.file",
+    "s3SecretAccessKey": "checkpoint_storage.secret_access_key.file",
+    "s3Ca": "checkpoint_storage.ca_file",
+}
+
+
+def _mounted_files(deployment: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(Secret name, key) -> the file it appears as in the container."""
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    files = {}
+    for mount in pod["containers"][0]["volumeMounts"]:
+        if mount["name"] in volumes:
+            assert mount["readOnly"] is True, mount
+            secret = volumes[mount["name"]]
+            for item in secret["items"]:
+                files[(secret["secretName"], item["key"])] = f"{mount['mountPath']}/{item['path']}"
+    return files
+
+
+@pytest.mark.parametrize("mount_root", [None, "/mnt/creds"])
+def test_every_secret_is_mounted_where_the_config_points(kit, mount_root: str | None) -> None:
+    values = copy.deepcopy(kit.value_sets["production"])
+    if mount_root:
+        values["secretMountRoot"] = mount_root
+    objects = kit.render(values)
+    exporter = kit.find(objects, "Deployment", f"{kit.release}-exporter")[0]
+    files = _mounted_files(exporter)
+    config = kit.find(objects, "ConfigMap", f"{kit.release}-config")[0]
+    data = yaml.safe_load(config["data"]["exporter.yaml"])
+    refs = values["secrets"]
+    for key, dotted in EXPORTER_SECRETS.items():
+        path = _get(data, dotted)
+        assert path == files[(refs[key]["name"], refs[key]["key"])], key
+        assert path.startswith(f"{mount_root or '/var/run/secrets/torghut-ta-ops'}/"), key
+    assert len(files) == len(EXPORTER_SECRETS)  # one Secret may back several; each key once
+
+
+def test_an_unset_secret_mounts_nothing_and_sets_no_path(rendered_sets, kit) -> None:
+    objects = rendered_sets["no-secrets"]
+    exporter = kit.find(objects, "Deployment", f"{kit.release}-exporter")[0]
+    assert _mounted_files(exporter) == {}
+    config = kit.find(objects, "ConfigMap", f"{kit.release}-config")[0]
+    data = yaml.safe_load(config["data"]["exporter.yaml"])
+    assert "password" not in data["clickhouse"] and "security" not in data["kafka"]
+
+
+def test_remediator_mounts_its_tokens_and_the_pipeline_secrets(remediator_objects, kit) -> None:
     remediator = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
-    pod = remediator["spec"]["template"]["spec"]
-    names = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert names == {"torghut-clickhouse-auth", "torghut-ta-ops-git", "torghut-ta-ops-webhook"}
+    names = {name for name, _ in _mounted_files(remediator)}
+    assert names == {
+        "torghut-ta-ops-clickhouse",
+        "torghut-ta-ops-git",
+        "torghut-ta-ops-webhook",
+        "torghut-ta-ops-argocd",
+    }
+    # The exporter never gets the remediator's tokens.
+    exporter = kit.find(remediator_objects, "Deployment", f"{kit.release}-exporter")[0]
+    assert {name for name, _ in _mounted_files(exporter)} == {"torghut-ta-ops-clickhouse"}
+
+
+def test_extra_env_volumes_and_mounts_reach_the_exporter(kit) -> None:
+    objects = kit.render(
+        {
+            "exporter": {
+                "extraEnv": [{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/ta"}],
+                "extraVolumes": [{"name": "bundle", "configMap": {"name": "ca-bundle"}}],
+                "extraVolumeMounts": [{"name": "bundle", "mountPath": "/etc/ssl/extra"}],
+            }
+        }
+    )
+    pod = kit.find(objects, "Deployment", f"{kit.release}-exporter")[0]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/ta"} in container["env"]
+    assert {"name": "bundle", "configMap": {"name": "ca-bundle"}} in pod["volumes"]
+    assert {"name": "bundle", "mountPath": "/etc/ssl/extra"} in container["volumeMounts"]
+
+
+def test_image_digest_wins_over_the_tag(kit) -> None:
+    digest = "sha256:" + "ef" * 32
+    objects = kit.render({"image": {"tag": "9.9.9", "digest": digest}})
+    (deployment,) = kit.find(objects, "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"ghcr.io/torghut/torghut-ta-ops@{digest}"
+    tagged = kit.find(kit.render({"image": {"tag": "9.9.9"}}), "Deployment")[0]
+    assert tagged["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":9.9.9")

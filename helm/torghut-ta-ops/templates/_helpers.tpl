@@ -44,6 +44,7 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* A digest (sha256:...) wins over the tag. */}}
 {{- define "tto.image" -}}
 {{- if .Values.image.digest -}}
 {{ printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -73,8 +74,88 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-journal" (include "tto.remediator.name" .)) .Values.remediator.journal.existingClaim }}
 {{- end }}
 
-{{/* Where each referenced secret is mounted (directory; the file is its key). */}}
-{{- define "tto.secretDir" -}}/var/run/secrets/torghut-ta-ops/{{ . }}{{- end }}
+{{/*
+Every Secret the chart can mount: values key under `secrets` -> mount directory (under
+`secretMountRoot`), the config key it fills (dotted, in exporter.yaml / remediator.yaml),
+whether that key is a secret reference ({file: ...}) or a plain path, and which components
+mount it. Pipeline secrets go to both components (the remediator reads the same config);
+`remediator.*` keys land in the `remediator:` section of remediator.yaml only.
+*/}}
+{{- define "tto.secretSlots" -}}
+clickhouse: {dir: clickhouse-password, config: clickhouse.password, ref: true, components: [exporter, remediator]}
+clickhouseCa: {dir: clickhouse-ca, config: clickhouse.ca_file, ref: false, components: [exporter, remediator]}
+kafkaPassword: {dir: kafka-password, config: kafka.security.password, ref: true, components: [exporter, remediator]}
+kafkaCa: {dir: kafka-ca, config: kafka.security.ca_file, ref: false, components: [exporter, remediator]}
+kafkaClientCert: {dir: kafka-client-cert, config: kafka.security.cert_file, ref: false, components: [exporter, remediator]}
+kafkaClientKey: {dir: kafka-client-key, config: kafka.security.key_file, ref: false, components: [exporter, remediator]}
+s3AccessKeyId: {dir: s3-access-key-id, config: checkpoint_storage.access_key_id, ref: true, components: [exporter, remediator]}
+s3SecretAccessKey: {dir: s3-secret-access-key, config: checkpoint_storage.secret_access_key, ref: true, components: [exporter, remediator]}
+s3Ca: {dir: s3-ca, config: checkpoint_storage.ca_file, ref: false, components: [exporter, remediator]}
+webhookToken: {dir: webhook, config: remediator.webhook.tokenFile, ref: false, components: [remediator]}
+gitToken: {dir: git, config: remediator.gitops.tokenFile, ref: false, components: [remediator]}
+argocdToken: {dir: argocd, config: remediator.argocd.tokenFile, ref: false, components: [remediator]}
+{{- end }}
+
+{{/* The slots a component mounts, with their Secret set: list of {key, slot, ref}. */}}
+{{- define "tto.mountedSecrets" -}}
+{{- $ctx := .ctx }}
+{{- $out := list }}
+{{- range $key, $slot := fromYaml (include "tto.secretSlots" $ctx) }}
+{{- $ref := index $ctx.Values.secrets $key }}
+{{- if and $ref.name (has $.component $slot.components) }}
+{{- $out = append $out (dict "key" $key "slot" $slot "ref" $ref) }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The file a slot's Secret key appears as in the pod: (dict "ctx" $ "key" "kafkaCa"). */}}
+{{- define "tto.secretFile" -}}
+{{- $slot := index (fromYaml (include "tto.secretSlots" .ctx)) .key }}
+{{- printf "%s/%s/%s" (trimSuffix "/" .ctx.Values.secretMountRoot) $slot.dir (index .ctx.Values.secrets .key).key }}
+{{- end }}
+
+{{/* The config overlay the mounted Secrets produce: every set slot's key -> its file. */}}
+{{- define "tto.secretConfig" -}}
+{{- $ctx := . }}
+{{- $overlay := dict }}
+{{- range $key, $slot := fromYaml (include "tto.secretSlots" $ctx) }}
+{{- if (index $ctx.Values.secrets $key).name }}
+{{- $file := include "tto.secretFile" (dict "ctx" $ctx "key" $key) }}
+{{- $leaf := ternary (dict "file" $file) $file $slot.ref }}
+{{- $parts := splitList "." $slot.config }}
+{{- $node := dict (last $parts) $leaf }}
+{{- range $part := reverse (initial $parts) }}
+{{- $node = dict $part $node }}
+{{- end }}
+{{- $overlay = mustMergeOverwrite $overlay $node }}
+{{- end }}
+{{- end }}
+{{- toJson $overlay }}
+{{- end }}
+
+{{/* volumeMounts and volumes for a component's Secrets: (dict "ctx" $ "component" "exporter"). */}}
+{{- define "tto.secretVolumeMounts" -}}
+{{- range include "tto.mountedSecrets" . | fromJsonArray }}
+- name: secret-{{ .slot.dir }}
+  mountPath: {{ printf "%s/%s" (trimSuffix "/" $.ctx.Values.secretMountRoot) .slot.dir }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "tto.secretVolumes" -}}
+{{- range include "tto.mountedSecrets" . | fromJsonArray }}
+- name: secret-{{ .slot.dir }}
+  secret:
+    secretName: {{ .ref.name }}
+    defaultMode: 0440
+    items:
+      - {key: {{ .ref.key | quote }}, path: {{ .ref.key | quote }}}
+{{- end }}
+{{- end }}
+
+{{/* Where the config files are mounted; the args point there. */}}
+{{- define "tto.configDir" -}}/etc/torghut-ta-ops{{- end }}
 
 {{/* Pod-level hardening shared by every pod of the chart (not configurable on purpose). */}}
 {{- define "tto.podSecurityContext" -}}
