@@ -154,7 +154,16 @@ class Engine:
 
     async def _triage(self, run: Run) -> None:
         await asyncio.to_thread(self.journal.update_run, run.id, state="triage")
-        facts = await self.sources.facts()
+        try:
+            facts = await self.sources.facts()
+        except Exception as exc:  # the probes themselves could not be built or run
+            log.exception("run %s: triage could not read the facts", run.id)
+            reason = (
+                f"the facts could not be read ({type(exc).__name__}: {exc}): nothing is planned"
+            )
+            await self._decide(run, [policy.Gate("precondition", "block", reason)])
+            await asyncio.to_thread(self.journal.update_run, run.id, state="refused", reason=reason)
+            return
         plan = procedures.plan(run.procedure, facts, self.cfg)
         record = {"plan": plan.to_json(), "facts": facts.summary()}
         if plan.refused is not None:

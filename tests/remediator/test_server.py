@@ -325,3 +325,17 @@ async def test_runs_whose_alerts_went_silent_are_swept(harness: Harness) -> None
     assert await harness.app.engine.sweep(now=now + silent + 1) == [run_id]
     run = harness.journal.run(run_id)
     assert run is not None and run.outcome == "resolved" and "presumed resolved" in run.reason
+
+
+async def test_facts_that_cannot_be_read_refuse_the_run_with_the_reason(harness: Harness) -> None:
+    async def broken() -> Facts:
+        raise RuntimeError("probe wiring failed")
+
+    harness.app.engine.sources = Sources(broken, harness.app.engine.sources.annotation)
+    [run_id] = (await (await harness.post(body(DISK))).json())["runs"]
+    await harness.settled()
+    run = harness.journal.run(run_id)
+    assert run is not None and run.state == "refused"
+    assert run.reason == (
+        "the facts could not be read (RuntimeError: probe wiring failed): nothing is planned"
+    )
