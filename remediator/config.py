@@ -19,7 +19,7 @@ from exporter.config import (
     parse_config,
     read_config_document,
 )
-from exporter.config_types import Duration, HttpUrl, Model
+from exporter.config_types import Duration, Model
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]
@@ -89,7 +89,6 @@ class RemediatorSection(Model):
     journal_path: Path = Path("/var/lib/torghut-ta-remediator/journal.sqlite3")
     paused: bool = False
     pause_annotation: str = "torghut.io/remediation-paused"
-    alertmanager_url: HttpUrl | None = None
     allow: Allowlist = Allowlist()
     policy: Policy = Policy()
 

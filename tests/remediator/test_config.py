@@ -36,7 +36,7 @@ def test_tokens_in_lists_are_resolved_by_their_path(tmp_path: Path) -> None:
         ({"policy": {"cooldown": "soon"}}, "remediator.policy.cooldown: expected a duration"),
         ({"policy": {"drop": {"keep_days": 0}}}, "remediator.policy.drop.keep_days: "),
         ({"listen": {"port": 0}}, "remediator.listen.port: "),
-        ({"alertmanager_url": "ftp://x"}, "remediator.alertmanager_url: URL must start with"),
+        ({"alertmanager_url": "http://am:9093"}, "remediator.alertmanager_url: unknown key"),
         (
             {"api_tokens": [{"name": "bad name", "token": {"env": "X"}}]},
             r"remediator.api_tokens\[0\]\.name: ",
