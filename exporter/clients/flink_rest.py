@@ -20,6 +20,15 @@ async def job_checkpoints(session: aiohttp.ClientSession, *, base_url: str, job_
     return (await get_json(session, f"{base_url}/jobs/{quote(job_id)}/checkpoints"))[1]
 
 
+async def job_checkpoint_config(
+    session: aiohttp.ClientSession, *, base_url: str, job_id: str
+) -> tuple[int, Any]:
+    """GET /jobs/{id}/checkpoints/config: (status, body); 404 is returned, not raised (Flink
+    answers 404 for a job without checkpoint settings)."""
+    url = f"{base_url}/jobs/{quote(job_id)}/checkpoints/config"
+    return await get_json(session, url, allow_status=(404,))
+
+
 async def job_metrics(
     session: aiohttp.ClientSession, *, base_url: str, job_id: str, names: list[str]
 ) -> Any:

@@ -1,7 +1,8 @@
 """Flink: the FlinkDeployment as the operator reports it (Kubernetes) and the job as Flink REST sees it.
 
 Probes: `flink_deployment` (job and lifecycle state sets, desired state, restartNonce, error)
-and `flink_rest` (last completed checkpoint, restarts; only when `flink.rest_url` is set).
+and `flink_rest` (job start time, checkpoint interval, last completed checkpoint, restarts; only
+when `flink.rest_url` is set).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from exporter.probes.flink_deployment import (
 )
 from exporter.probes.flink_rest import (
     FlinkRestStatus,
+    parse_checkpoint_interval,
     parse_checkpoints,
     parse_jobs,
     pick_job,
@@ -48,11 +50,15 @@ async def collect_rest(
     job_name: str,
     job_id: str | None = None,
 ) -> FlinkRestStatus:
-    """Our job (by id when known, else by name), its last completed checkpoint and restarts."""
+    """Our job (by id when known, else by name): start time, checkpoint interval, last completed
+    checkpoint and restarts."""
     overview = await rest.jobs_overview(session, base_url=base_url)
     job = pick_job(parse_jobs(overview), name=job_name, job_id=job_id)
     ts, cid = parse_checkpoints(
         await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id)
+    )
+    interval = parse_checkpoint_interval(
+        *await rest.job_checkpoint_config(session, base_url=base_url, job_id=job.job_id)
     )
     restarts = restarts_from_metrics(
         await rest.job_metrics(session, base_url=base_url, job_id=job.job_id, names=["numRestarts"])
@@ -62,7 +68,7 @@ async def collect_rest(
         payload = await rest.job_exceptions(session, base_url=base_url, job_id=job.job_id)
         restarts = restarts_from_exceptions(payload, state=job.state)
         source = "exception history"
-    return FlinkRestStatus(deployment, job, ts, cid, restarts, source)
+    return FlinkRestStatus(deployment, job, ts, cid, restarts, source, interval)
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:

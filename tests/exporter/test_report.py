@@ -217,3 +217,18 @@ def test_empty_signals_table_while_open_is_down(clock, config_data) -> None:
     snap.record_success("market", (g("market_open", 1),), duration=0.1)
     freshness = by_component(build_report(snap.view(), cfg))["freshness"]
     assert (freshness.status, freshness.summary) == ("down", "no events in ta_signals")
+
+
+def test_a_truncated_checkpoint_walk_is_reported(clock, config_data) -> None:
+    from exporter.probes.checkpoints import CheckpointStorage, render
+
+    store = CheckpointStorage(
+        "torghut-ta", "s3://b/ckpt", True, None, NOW - 60, "ckpt/j/chk-3/_metadata", 20, True, "j"
+    )
+    cfg = parse_config(config_data())
+    snap = Snapshot(clock=clock)
+    snap.register("checkpoint_storage", staleness=60)
+    snap.record_success("checkpoint_storage", tuple(render(store)), duration=0.1, data=store)
+    details = by_component(build_report(snap.view(), cfg))["checkpoints"].details
+    assert "truncated after 20 ListObjectsV2 calls" in details["walk"]
+    assert "job j's directory first" in details["walk"]
