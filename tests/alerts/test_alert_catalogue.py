@@ -35,6 +35,9 @@ CONTRACT_ALERTS = {
     "TARemediationFailed",
     "TARemediationAwaitingApproval",
 }
+# Alerts added after DESIGN.md's table was written ("unknown is never healthy"): not in its
+# table, so kept apart from CONTRACT_ALERTS, which is checked against it.
+ADDED_ALERTS = {"TACheckpointStorageDown"}
 # DESIGN.md "Metrics": the remediator's metrics (the exporter's are exporter.metrics.CATALOGUE).
 REMEDIATOR_METRICS = {
     "torghut_ta_remediation_runs_total",
@@ -63,7 +66,7 @@ DESIGN_MD = Path(os.environ.get("TORGHUT_DESIGN_MD", "/work/shared/DESIGN.md"))
 
 
 def test_rules_implement_exactly_the_contract_alerts(alert_rules: list[Any]) -> None:
-    assert {r.name for r in alert_rules} == CONTRACT_ALERTS
+    assert {r.name for r in alert_rules} == CONTRACT_ALERTS | ADDED_ALERTS
 
 
 @pytest.mark.skipif(not DESIGN_MD.is_file(), reason=f"{DESIGN_MD} not present")
@@ -128,7 +131,7 @@ def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:
 
 def test_no_runbook_page_without_an_alert() -> None:
     pages = {p.stem for p in RUNBOOKS.glob("TA*.md")}
-    assert pages <= CONTRACT_ALERTS, pages - CONTRACT_ALERTS
+    assert pages <= CONTRACT_ALERTS | ADDED_ALERTS, pages - CONTRACT_ALERTS - ADDED_ALERTS
 
 
 def _alert_cases(unit_tests: dict[Path, Any]) -> list[dict[str, Any]]:
