@@ -232,3 +232,28 @@ def test_a_truncated_checkpoint_walk_is_reported(clock, config_data) -> None:
     details = by_component(build_report(snap.view(), cfg))["checkpoints"].details
     assert "truncated after 20 ListObjectsV2 calls" in details["walk"]
     assert "job j's directory first" in details["walk"]
+
+
+def test_a_job_that_never_checkpointed_is_degraded_once_it_owes_one(clock, config_data) -> None:
+    """No last-checkpoint series at all (broken storage from the start) is not healthy."""
+    dep = {"deployment": "torghut-ta"}
+    base = [
+        s
+        for s in healthy_samples()
+        if s.name != "torghut_ta_flink_last_checkpoint_timestamp_seconds"
+    ]
+    young = by_component(
+        report_for(
+            clock, config_data, [*base, g("flink_job_start_timestamp_seconds", NOW - 60, **dep)]
+        )
+    )["checkpoints"]
+    assert young.status == "healthy"
+    old = by_component(
+        report_for(
+            clock, config_data, [*base, g("flink_job_start_timestamp_seconds", NOW - 3600, **dep)]
+        )
+    )["checkpoints"]
+    assert old.status == "degraded"
+    assert old.summary == "no checkpoint completed since the job started"
+    assert old.evidence[0].metric == "torghut_ta_flink_job_start_timestamp_seconds"
+    assert old.evidence[0].data_age_seconds == 3600
