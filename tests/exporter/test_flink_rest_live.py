@@ -116,9 +116,12 @@ async def test_failed_job_shows_failed_and_its_restarts(flink_job: Any) -> None:
                 job_name="torghut-ta",
                 job_id=job.job_id,
             )
-        return data if data.job.state == "FAILED" else None
+        # Flink serves /jobs/{id}/* from a cache refreshed every few seconds: right after
+        # FAILED the restarts can still read one short, so wait for the settled answer.
+        settled = data.job.state == "FAILED" and data.restarts == job.restart_attempts
+        return data if settled else None
 
-    data = await apoll_until(failed, timeout=90, interval=0.5, what="job FAILED")
+    data = await apoll_until(failed, timeout=90, interval=0.5, what="job FAILED, restarts settled")
     assert data.restarts == job.restart_attempts
     samples = {s.name: s.value for s in render_rest(data)}
     assert samples["torghut_ta_flink_job_restarts"] == job.restart_attempts
