@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttl-days", type=int, default=30)
     p.add_argument("--engine", choices=("mergetree", "replicated"), default="mergetree")
     p.add_argument("--zookeeper", help="host:port; writes a config with <zookeeper> and <macros>")
+    p.add_argument(
+        "--max-partition-size-to-drop",
+        type=int,
+        help="bytes; a bigger partition's DROP is refused (Code 359); 0 = no limit",
+    )
     p.add_argument("--replica", default="r1")
     p.add_argument("--shard", default="01")
     p.add_argument(
@@ -38,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.engine == "replicated" and not (args.zookeeper or args.config_xml):
         p.error("--engine replicated needs --zookeeper host:port (or a --config-xml with one)")
-    if args.config_xml and args.zookeeper:
-        p.error("give either --config-xml or --zookeeper, not both")
+    if args.config_xml and (args.zookeeper or args.max_partition_size_to_drop is not None):
+        p.error("give either --config-xml or --zookeeper/--max-partition-size-to-drop, not both")
     return args
 
 
@@ -50,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.password_file:
         password = args.password_file.read_text().rstrip("\n")
     config = args.config_xml
-    if args.zookeeper:
+    if args.zookeeper or args.max_partition_size_to_drop is not None:
         config = write_config(
             args.data_dir / "sandbox-config.xml",
             zookeeper=args.zookeeper,
             replica=args.replica,
             shard=args.shard,
+            max_partition_size_to_drop=args.max_partition_size_to_drop,
         )
     startup = REPLICATED_STARTUP_SETTINGS if args.engine == "replicated" else None
     engine = Engine(args.data_dir, config_file=config, startup_settings=startup)

@@ -35,13 +35,15 @@ def launch(
     replica: str = "r1",
     tmpfs_size_mb: int | None = None,
     config_xml: Path | None = None,
+    max_partition_size_to_drop: int | None = None,
     timeout: float = 90.0,
 ) -> Service:
     """Start `python -m sandbox.clickhouse` with its data in `workdir/clickhouse-data`.
 
     `replicated` is a ZooKeeper endpoint (host:port): the seed tables then use
     ReplicatedMergeTree. `tmpfs_size_mb` mounts a tmpfs of that size as the data path (root only;
-    undo it with `stop(service)`). The Service's endpoints: {"http": "http://127.0.0.1:P"}.
+    undo it with `stop(service)`). `max_partition_size_to_drop` (bytes) sets the server's
+    drop-size guard (Code 359 above it). The Service's endpoints: {"http": "http://127.0.0.1:P"}.
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ def launch(
         args += ["--engine", "replicated", "--zookeeper", replicated, "--replica", replica]
     if config_xml:
         args += ["--config-xml", str(config_xml)]
+    if max_partition_size_to_drop is not None:
+        args += ["--max-partition-size-to-drop", str(max_partition_size_to_drop)]
     log = workdir / "clickhouse.log"
     proc = spawn(python_module_args("sandbox.clickhouse", *args), log_path=log)
     url = f"http://127.0.0.1:{port}"

@@ -5,10 +5,10 @@ with `.client(**kw)` (a `clickhouse_connect` sync client), `await .async_client(
 `.truncate()` (empties the seeded tables) and `.stop()`.
 
 Session-scoped (one process for the whole run):
-- `clickhouse_server`: seeded database `torghut` (`ta_signals`, `ta_microbars`, MergeTree),
+- `clickhouse_server`: seeded database `torghut` (`ta_signals`, `ta_microbars`, ReplacingMergeTree),
   user `torghut` with a password. Shared: truncate what you rely on (see `clean_clickhouse`).
 - `zookeeper`: a real ZooKeeper; `zookeeper.endpoints["zookeeper"]` is "127.0.0.1:P".
-- `replicated_clickhouse`: seeded with ReplicatedMergeTree on `zookeeper`. Its replicas are
+- `replicated_clickhouse`: seeded with ReplicatedReplacingMergeTree on `zookeeper`. Its replicas are
   read-only (chdb serves no interserver HTTP): good for reading `system.replicas`. Do not break
   its ZooKeeper; use `fresh_replicated_clickhouse` for that.
 
