@@ -8,6 +8,7 @@ pytest_plugins = [
     "sandbox.testing.s3",
     "sandbox.testing.flink",
     "sandbox.testing.stack",
+    "sandbox.testing.github",
 ]
 
 
