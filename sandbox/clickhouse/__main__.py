@@ -14,6 +14,7 @@ from aiohttp import web
 from sandbox.clickhouse.config import REPLICATED_STARTUP_SETTINGS, write_config
 from sandbox.clickhouse.ddl import seed_statements
 from sandbox.clickhouse.engine import Engine, Statement
+from sandbox.clickhouse.grants import load_users
 from sandbox.clickhouse.pressure import unmount
 from sandbox.clickhouse.server import make_app
 
@@ -25,6 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--user", default="default")
     p.add_argument("--password-file", type=Path, help="file holding the user's password")
+    p.add_argument(
+        "--users-file",
+        type=Path,
+        help='JSON {"<user>": {"password_file": path, "grants": ["SELECT ON torghut.*", ...]}}',
+    )
     p.add_argument("--config-xml", type=Path, help="ClickHouse config file handed to chdb")
     p.add_argument("--seed", action="store_true", help="create database torghut and its tables")
     p.add_argument("--ttl-days", type=int, default=30)
@@ -68,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed:
         for sql in seed_statements(engine=args.engine, ttl_days=args.ttl_days):
             engine.execute(Statement(sql=sql))
-    app = make_app(engine, users={args.user: password})
+    users, grants = {args.user: password}, {}
+    if args.users_file:
+        users_extra, grants = load_users(args.users_file)
+        users.update(users_extra)
+    app = make_app(engine, users=users, grants=grants)
     logging.info("chdb %s serving ClickHouse HTTP on %s:%s", engine.version, args.host, args.port)
 
     def _exit_now(signum: int, _frame: object) -> None:

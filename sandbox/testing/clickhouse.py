@@ -12,6 +12,11 @@ Session-scoped (one process for the whole run):
   read-only (chdb serves no interserver HTTP): good for reading `system.replicas`. Do not break
   its ZooKeeper; use `fresh_replicated_clickhouse` for that.
 
+- `granted_clickhouse`: seeded, with the sandbox's identities held to their grants
+  (`sandbox.clickhouse.grants.ROLES`): `torghut` (writer: SELECT, INSERT ON torghut.*),
+  `torghut_ops` (read only) and `torghut_remediator` (ALTER DELETE and SYSTEM RESTART/RESTORE
+  REPLICA on the TA tables); each user's password is `PASSWORD`. `.client(username=...)`.
+
 Function-scoped:
 - `clickhouse_client` / `clickhouse_async_client`: clients of `clickhouse_server` (closed after).
 - `clean_clickhouse`: `clickhouse_server` with both seeded tables truncated first.
@@ -44,12 +49,14 @@ from clickhouse_connect.driver.client import Client
 
 from sandbox.clickhouse import launch, launch_zookeeper, stop
 from sandbox.clickhouse.ddl import DATABASE, TABLES
+from sandbox.clickhouse.grants import ROLES
 from sandbox.clickhouse.pressure import is_mounted, tmpfs_supported
 from sandbox.clickhouse.replicated import zookeeper_available
 from sandbox.util import Service, stop_pid
 
 USER = "torghut"
 PASSWORD = "sandbox-secret"
+ROLE_USERS = {"writer": "torghut", "ops": "torghut_ops", "remediator": "torghut_remediator"}
 
 
 @dataclass
@@ -197,6 +204,16 @@ def _need_zookeeper() -> None:
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     server = start_server(tmp_path_factory.mktemp("clickhouse"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def granted_clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    users = {ROLE_USERS[role]: (PASSWORD, grants) for role, grants in ROLES.items()}
+    server = start_server(tmp_path_factory.mktemp("clickhouse-granted"), users=users)
     try:
         yield server
     finally:
