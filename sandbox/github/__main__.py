@@ -12,7 +12,8 @@ from aiohttp import web
 
 from sandbox.github import gitops_ops
 from sandbox.github.access import Limits, load_tokens
-from sandbox.github.server import Hub, Repo, make_app
+from sandbox.github.hub import Hub, Repo
+from sandbox.github.server import make_app
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
