@@ -115,11 +115,12 @@ def start_server(workdir: Path, **options: Any) -> ClickHouseServer:
 
 
 @contextlib.contextmanager
-def replicated_pair(workdir: Path) -> Iterator[ClickHouseServer]:
-    """A ZooKeeper and a replicated server of its own, both stopped on exit."""
+def replicated_pair(workdir: Path, **options: Any) -> Iterator[ClickHouseServer]:
+    """A ZooKeeper and a replicated server of its own (options as `start_server`), both
+    stopped on exit."""
     zk = launch_zookeeper(workdir)
     try:
-        server = start_server(workdir, replicated=zk.endpoints["zookeeper"])
+        server = start_server(workdir, replicated=zk.endpoints["zookeeper"], **options)
     except BaseException:
         stop_pid(zk.pid)
         raise

@@ -4,15 +4,19 @@ what its role needs and gets ClickHouse's ACCESS_DENIED (Code 497) for anything 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from sandbox.testing.clickhouse import ROLE_USERS, ClickHouseServer
+from sandbox.clickhouse.grants import ROLES, Grant, load_users, parse_grants
+from sandbox.clickhouse.replicated import replica_path, zk_cli, zookeeper_available
+from sandbox.testing.clickhouse import PASSWORD, ROLE_USERS, ClickHouseServer, replicated_pair
 
 COLUMNS = ["event_ts", "symbol", "macd"]
 
@@ -159,3 +163,44 @@ def test_denial_over_raw_http_has_clickhouse_headers(granted_clickhouse: ClickHo
         urllib.request.urlopen(multi, timeout=30)
     assert err.value.headers["X-ClickHouse-Exception-Code"] == "62"
     assert "Multi-statements are not allowed" in err.value.read().decode()
+
+
+@pytest.mark.slow
+def test_remediator_restores_lost_replica_metadata_with_its_grants_only(
+    tmp_path: Path,
+) -> None:
+    """Procedure B as the remediation user on real ReplicatedReplacingMergeTree tables: the
+    grants let RESTART and RESTORE REPLICA through, and the engine re-creates the znodes."""
+    if not zookeeper_available() or shutil.which("java") is None:
+        pytest.fail("ZooKeeper (Debian package zookeeper) and java are needed")
+    users = {u: (PASSWORD, ROLES[role]) for role, u in ROLE_USERS.items()}
+    with replicated_pair(tmp_path, users=users) as server:
+        assert server.zookeeper is not None
+        rem = server.client(username=ROLE_USERS["remediator"])
+        try:
+            zk_cli(server.zookeeper, "deleteall", replica_path("ta_signals"))
+            rem.command("SYSTEM RESTART REPLICA torghut.ta_signals")
+            rem.command("SYSTEM RESTORE REPLICA torghut.ta_signals")
+            assert "metadata" in zk_cli(server.zookeeper, "ls", replica_path("ta_signals"))
+            replicas = rem.query(
+                "SELECT table FROM system.replicas WHERE database = 'torghut' ORDER BY table"
+            ).result_rows
+            assert replicas == [("ta_microbars",), ("ta_signals",)]
+            _denied(
+                lambda: rem.command("SYSTEM DROP REPLICA 'r2' FROM TABLE torghut.ta_signals"),
+                "torghut_remediator", "SYSTEM DROP REPLICA ON torghut.ta_signals",
+            )  # fmt: skip
+        finally:
+            rem.close()
+
+
+def test_bad_grant_lines_name_the_problem(tmp_path: Path) -> None:
+    assert parse_grants(["select, insert ON torghut.*"]) == [
+        Grant("SELECT", "torghut", "*"), Grant("INSERT", "torghut", "*"),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="must look like 'PRIVILEGE"):
+        parse_grants(["SELECT torghut.*"])
+    users = tmp_path / "users.json"
+    users.write_text('{"ops": {"grants": []}}')
+    with pytest.raises(ValueError, match="user 'ops' needs a password_file"):
+        load_users(users)
