@@ -97,6 +97,7 @@ class PullRequest:
     approved_by: list[str] = field(default_factory=list)
     mergeable: bool | None = None
     mergeable_for: tuple[str, str] | None = None  # (base_sha, head_sha) `mergeable` is about
+    computing_for: tuple[str, str] | None = None  # the (base_sha, head_sha) being computed
     commits: int = 0
     additions: int = 0
     deletions: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,8 @@ from sandbox.github.access import GitHubError, Token
 from sandbox.github.hub import HUB, Hub, Repo
 from sandbox.github.hub import run_git as _git
 from sandbox.github.model import DOCS, PullRequest, now_iso, pull_json
+
+log = logging.getLogger(__name__)
 
 
 def _repo(request: web.Request, doc: str) -> Repo:
@@ -76,18 +79,24 @@ async def _refresh(hub: Hub, repo: Repo, pr: PullRequest) -> None:
     if head is None or base is None:
         return
     pr.head_sha, pr.base_sha = head, base
-    if pr.mergeable_for == (base, head) or pr.mergeable_for == ("computing", base + head):
+    key = (base, head)
+    if key in (pr.mergeable_for, pr.computing_for):
         return
-    pr.mergeable, pr.mergeable_for = None, ("computing", base + head)
+    pr.mergeable, pr.mergeable_for, pr.computing_for = None, None, key
 
     async def compute() -> None:
-        tree = await _git(g.merge_tree, repo.path, base, head)
-        pr.commits = await _git(g.commit_count, repo.path, base, head)
-        pr.additions, pr.deletions, pr.changed_files = await _git(
-            g.diff_stats, repo.path, base, head
-        )
-        if pr.mergeable_for == ("computing", base + head):
-            pr.mergeable, pr.mergeable_for = tree is not None, (base, head)
+        try:
+            tree = await _git(g.merge_tree, repo.path, base, head)
+            pr.commits = await _git(g.commit_count, repo.path, base, head)
+            pr.additions, pr.deletions, pr.changed_files = await _git(
+                g.diff_stats, repo.path, base, head
+            )
+        except g.GitError:
+            log.exception("mergeability of #%s", pr.number)
+            pr.computing_for = None  # stays null; the next read tries again
+            return
+        if pr.computing_for == key:  # nothing moved meanwhile
+            pr.mergeable, pr.mergeable_for, pr.computing_for = tree is not None, key, None
 
     task = asyncio.get_running_loop().create_task(compute())
     hub.tasks.add(task)
