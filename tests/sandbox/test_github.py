@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,10 @@ from githubkit.exception import (
     SecondaryRateLimitExceeded,
 )
 
+from sandbox.github import launch
 from sandbox.gitops import APP_PATH, git
 from sandbox.testing.github import GitHubSandbox
-from sandbox.util import apoll_until
+from sandbox.util import ExitedError, Service, apoll_until, pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -265,3 +267,24 @@ async def test_a_person_merges_through_the_admin_hook(
     assert git(gh.repo.remote, "rev-parse", f"{out['sha']}^2") == head
     final = (await client.rest.pulls.async_get(OWNER, NAME, 1)).parsed_data
     assert final.merged_by is not None and final.merged_by.login == "oncall"
+
+
+def test_unsupported_api_version_is_refused(github_sandbox: GitHubSandbox) -> None:
+    status, _, body = github_sandbox.request(
+        "GET", f"/repos/{OWNER}/{NAME}/pulls", headers={"X-GitHub-Api-Version": "2001-01-01"}
+    )
+    assert status == 400 and body["message"] == "API version 2001-01-01 is not supported."
+    status, headers, _ = github_sandbox.request(
+        "GET", f"/repos/{OWNER}/{NAME}/pulls", headers={"X-GitHub-Api-Version": "2022-11-28"}
+    )
+    assert status == 200 and headers["X-GitHub-Api-Version-Selected"] == "2022-11-28"
+
+
+def test_launch_reports_the_process_before_waiting_on_it(tmp_path: Path) -> None:
+    """A stand-in that dies while starting was already handed to `on_spawned` (the stack records
+    it in the state file then), and is not left running."""
+    seen: list[Service] = []
+    with pytest.raises(ExitedError):
+        launch(tmp_path, repos={"torghut/gitops": tmp_path / "no-such.git"}, on_spawned=seen.append)
+    assert [s.name for s in seen] == ["github"]
+    assert not pid_alive(seen[0].pid)
