@@ -229,7 +229,10 @@ def load_users(path: Path) -> tuple[dict[str, str], dict[str, list[Grant]]]:
     return users, grants
 
 
-_READ_STORAGE = [f"SELECT ON system.{t}" for t in ("parts", "replicas", "disks")]
+# what the exporter reads besides the TA tables (storage_policies: the disks a table may use)
+_READ_STORAGE = [
+    f"SELECT ON system.{t}" for t in ("parts", "replicas", "disks", "storage_policies")
+]
 _TA = ("ta_signals", "ta_microbars")
 # The sandbox's identities: the TA job's writer, the exporter's read-only ops user, and the
 # remediator, which may drop partitions of and restart/restore the TA tables and nothing else.

@@ -14,6 +14,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from exporter.clients import clickhouse as ch
+from exporter.clients.clickhouse import ReplicaClient
+from exporter.config import ClickHouseReplica
 from sandbox.clickhouse.grants import ROLES, Grant, load_users, parse_grants
 from sandbox.clickhouse.replicated import replica_path, zk_cli, zookeeper_available
 from sandbox.testing.clickhouse import PASSWORD, ROLE_USERS, ClickHouseServer, replicated_pair
@@ -204,3 +207,26 @@ def test_bad_grant_lines_name_the_problem(tmp_path: Path) -> None:
     users.write_text('{"ops": {"grants": []}}')
     with pytest.raises(ValueError, match="user 'ops' needs a password_file"):
         load_users(users)
+
+
+async def test_ops_user_runs_every_exporter_query(granted_clickhouse: ClickHouseServer) -> None:
+    """The stack's exporter reads as torghut_ops: each of its queries passes the grants (the
+    disk query also reads system.storage_policies, to find the disks a table may write to)."""
+    client = ReplicaClient(
+        ClickHouseReplica(name="chi-0", url=granted_clickhouse.url),
+        user=ROLE_USERS["ops"],
+        password=PASSWORD,
+        database="torghut",
+        connect_timeout=10,
+        query_timeout=30,
+    )
+    scope = {"database": "torghut", "tables": ["ta_signals", "ta_microbars"]}
+    try:
+        assert len((await ch.table_last_events(client, **scope)).rows) == 2
+        await ch.table_last_events_bounded(client, **scope, future=60)
+        await ch.symbol_last_events(client, **scope, symbols=["NVDA"], window=3600, future=60)
+        assert (await ch.disks(client, **scope)).rows
+        await ch.partitions(client, **scope)
+        await ch.replicas(client, **scope)
+    finally:
+        await client.close()
