@@ -22,7 +22,7 @@ from exporter.probes.flink_deployment import JOB_STATES, LIFECYCLE_STATES
 
 UID = "torghut-ta-overview"
 STALE_S = 300  # TASignalsStale / TATradingOnStaleSignals threshold
-CHECKPOINT_S = 600  # TAFlinkCheckpointStale
+CHECKPOINT_S = 600  # TAFlinkCheckpointStale when the job's checkpoint interval is unknown
 
 JOB_COLOURS = {
     "RUNNING": "green",
@@ -246,9 +246,19 @@ def _flink(g: Grid) -> None:
                     f"time() - torghut_ta_checkpoint_storage_last_write_timestamp_seconds{{{SEL_DEPLOY}}}",
                     "{{deployment}} newest object in storage",
                 ),
+                q(
+                    f"time() - torghut_ta_flink_job_start_timestamp_seconds{{{SEL_DEPLOY}}}"
+                    " unless on (deployment) "
+                    f"torghut_ta_flink_last_checkpoint_timestamp_seconds{{{SEL_DEPLOY}}}",
+                    "{{deployment}} since job start, no checkpoint yet",
+                ),
+                q(
+                    f"clamp_min(10 * torghut_ta_flink_checkpoint_interval_seconds{{{SEL_DEPLOY}}}, 300)",
+                    "{{deployment}} alert threshold (10 intervals)",
+                ),
             ],
             unit="s",
-            description="Age of the latest completed checkpoint (Flink REST) and of the newest checkpoint object in storage. Alert at 10 min.",
+            description="Age of the latest completed checkpoint (Flink REST) and of the newest checkpoint object in storage; while no checkpoint ever completed, the time since the job started. TAFlinkCheckpointStale fires above 10 checkpoint intervals of the job (at least 5 min, the threshold series); the red line is its 10 min fallback for an unknown interval.",
             runbooks=["TAFlinkCheckpointStale"],
             thresholds=steps(("green", None), ("red", CHECKPOINT_S)),
             custom={"thresholdsStyle": {"mode": "line"}},
@@ -274,13 +284,17 @@ def _flink(g: Grid) -> None:
             [
                 q(f"torghut_ta_checkpoint_storage_up{{{SEL_DEPLOY}}}", "{{deployment}} storage"),
                 q(
+                    f"1 - torghut_ta_checkpoint_storage_walk_truncated{{{SEL_DEPLOY}}}",
+                    "{{deployment}} storage walk complete",
+                ),
+                q(
                     f"torghut_ta_flink_job_desired_running{{{SEL_DEPLOY}}}",
                     "{{deployment}} spec running",
                 ),
             ],
             unit="bool_yes_no",
-            description="Whether the checkpoint bucket/prefix answers, and whether spec.job.state is running.",
-            runbooks=["TAFlinkCheckpointStale", "TAFlinkJobNotRunning"],
+            description="Whether the checkpoint bucket/prefix answers, whether its walk ended within the request budget (no: the newest write is a lower bound), and whether spec.job.state is running.",
+            runbooks=["TACheckpointStorageDown", "TAFlinkCheckpointStale", "TAFlinkJobNotRunning"],
             mappings=value_map({1: ("yes", "green"), 0: ("no", "red")}),
         ),
         w=6,

@@ -79,7 +79,7 @@ def with_facts(view: View, verdict: Verdict) -> Verdict:
             details |= _facts(dep, "jobmanager_status")
     elif component == "checkpoints":
         store = probe_data(view, "checkpoint_storage")
-        details |= _facts(store, "uri", "reason")
+        details |= _facts(store, "uri", "reason", "walk")
     elif component == "kafka":
         lag = probe_data(view, "kafka_lag")
         details |= _facts(lag, "group", "group_source")

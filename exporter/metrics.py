@@ -123,6 +123,16 @@ CATALOGUE: dict[str, MetricSpec] = {
         _g("flink_job_desired_running", ("deployment",), "1 when spec.job.state is running."),
         _g("flink_restart_nonce", ("deployment",), "spec.restartNonce of the FlinkDeployment."),
         _g(
+            "flink_job_start_timestamp_seconds",
+            ("deployment",),
+            "start-time of the job (Flink REST): since when a checkpoint is owed.",
+        ),
+        _g(
+            "flink_checkpoint_interval_seconds",
+            ("deployment",),
+            "Periodic checkpoint interval of the job (Flink REST); absent when off or unknown.",
+        ),
+        _g(
             "flink_last_checkpoint_timestamp_seconds",
             ("deployment",),
             "Completion time of the latest completed checkpoint (Flink REST).",
@@ -160,6 +170,11 @@ CATALOGUE: dict[str, MetricSpec] = {
             "checkpoint_storage_last_write_timestamp_seconds",
             ("deployment",),
             "Newest checkpoint object in the checkpoint prefix.",
+        ),
+        _g(
+            "checkpoint_storage_walk_truncated",
+            ("deployment",),
+            "1 when the storage walk hit its request budget: the last write is a lower bound.",
         ),
         _g("trading_enabled", (), "TRADING_ENABLED on the trading service."),
         _g("probe_success", ("probe",), "1 when the probe's last run succeeded."),

@@ -161,15 +161,25 @@ def _checkpoints(view: View, cfg: Config, flink: Verdict) -> Verdict:
         evidence_of(view, metric("flink_last_checkpoint_timestamp_seconds"), s, timestamp=True)
         for s in last
     )
+    # A job that never completed a checkpoint has no last-checkpoint series: age from its start.
+    done = {s.labels.get("deployment") for s in last}
+    never = tuple(
+        evidence_of(view, metric("flink_job_start_timestamp_seconds"), s, timestamp=True)
+        for s in series_of(view, "flink_job_start_timestamp_seconds")
+        if s.labels.get("deployment") not in done
+    )
     old = [
         e
-        for e in ev
+        for e in ev + never
         if e.data_age_seconds is not None and e.data_age_seconds > cfg.report.checkpoint_age
     ]
     if old and flink.status == "healthy":  # a stopped job legitimately stops checkpointing
-        return Verdict(
-            "checkpoints", "degraded", "no recent completed checkpoint", "none", tuple(old)
+        summary = (
+            "no recent completed checkpoint"
+            if any(e.metric.endswith("last_checkpoint_timestamp_seconds") for e in old)
+            else "no checkpoint completed since the job started"
         )
+        return Verdict("checkpoints", "degraded", summary, "none", tuple(old))
     if not up:  # checkpoint_storage.enabled: false
         return Verdict(
             "checkpoints", "healthy", "Flink reports checkpoints (storage not probed)", "none", ev

@@ -1,12 +1,20 @@
 """A throwaway GitOps repository shaped like the production one: a bare "remote" (what Argo CD's
 `repoURL` names) plus a working copy, seeded with the torghut TA manifests and committed.
 
+The remote protects the tracked branch as a Git host's branch protection does (a pre-receive
+hook): no direct push, no force push, no deletion; a push carrying the push option
+`bypass=<token>` (the token is in the remote's config `sandbox.bypassToken`) is the admin who may
+skip the pull request, but even it cannot force-push or delete. Feature branches are free,
+force pushes included: `receive.denyNonFastForwards` is deliberately not set, since git applies it
+to every ref and a host does not. The hosting stand-in (`sandbox.github`) merges server-side.
+
 The manifests round-trip byte for byte through ruamel.yaml with `YAML()`, `preserve_quotes =
 True`, `width = 4096` and `indent(mapping=2, sequence=4, offset=2)` (the usual k8s layout)."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +60,18 @@ class GitRepo:
         path.write_text(text)
 
     def commit_and_push(self, message: str, paths: list[str] | None = None) -> str:
-        """Commit `paths` (default: every change) and push to the remote branch; return the sha."""
+        """Commit `paths` (default: every change) and push to the tracked branch as an admin
+        bypassing branch protection (the sandbox's own setup, or a test playing a person who
+        pushes directly); return the sha."""
         git(self.workdir, "add", "--", *(paths or ["."]))
         git(self.workdir, "commit", "-q", "-m", message)
-        git(self.workdir, "push", "-q", "origin", f"HEAD:{self.branch}")
+        option = f"bypass={self.bypass_token()}"
+        git(self.workdir, "push", "-q", "-o", option, "origin", f"HEAD:{self.branch}")
         return self.head()
+
+    def bypass_token(self) -> str:
+        """The push option value that lets a push skip the pull-request rule."""
+        return git(self.remote, "config", "--get", "sandbox.bypassToken")
 
     def head(self) -> str:
         return git(self.workdir, "rev-parse", "HEAD")
@@ -284,6 +299,7 @@ def create_repo(workdir: Path, *, branch: str = BRANCH, **settings: object) -> G
         raise FileExistsError(f"a gitops repo already exists under {workdir}")
     workdir.mkdir(parents=True, exist_ok=True)
     git(workdir, "init", "-q", "--bare", "-b", branch, str(remote))
+    protect(remote, branch)
     git(workdir, "init", "-q", "-b", branch, str(work))
     for key, value in (
         ("user.name", GIT_USER[0]),
@@ -297,3 +313,49 @@ def create_repo(workdir: Path, *, branch: str = BRANCH, **settings: object) -> G
         repo.write(f"{APP_PATH}/{rel}", text)
     repo.commit_and_push("torghut: TA pipeline manifests (Flink job, config, trading service)")
     return repo
+
+
+PRE_RECEIVE = """\
+#!/bin/sh
+# Branch protection of the tracked branch, with the messages GitHub sends (GH006).
+protected=$(git config --get sandbox.protectedBranch) || exit 0
+token=$(git config --get sandbox.bypassToken)
+bypass=no
+i=0
+while [ "$i" -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do
+    eval "option=\\${GIT_PUSH_OPTION_$i}"
+    if [ -n "$token" ] && [ "$option" = "bypass=$token" ]; then bypass=yes; fi
+    i=$((i + 1))
+done
+zero=0000000000000000000000000000000000000000
+status=0
+refuse() {
+    echo "error: GH006: Protected branch update failed for $1." >&2
+    echo "error: $2" >&2
+    status=1
+}
+while read -r old new ref; do
+    [ "$ref" = "refs/heads/$protected" ] || continue
+    if [ "$new" = "$zero" ]; then
+        refuse "$ref" "Cannot delete this branch"
+    elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new"; then
+        refuse "$ref" "Cannot force-push to this branch"
+    elif [ "$bypass" != yes ]; then
+        refuse "$ref" "Changes must be made through a pull request."
+    fi
+done
+exit $status
+"""
+
+
+def protect(remote: Path, branch: str) -> None:
+    """Install branch protection for `branch` on the bare `remote` (see the module docstring)."""
+    for key, value in (
+        ("sandbox.protectedBranch", branch),
+        ("sandbox.bypassToken", secrets.token_hex(16)),
+        ("receive.advertisePushOptions", "true"),
+    ):
+        git(remote, "config", key, value)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(PRE_RECEIVE)
+    hook.chmod(0o755)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from sandbox import clickhouse, feed, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox.clickhouse.grants import ROLES
 from sandbox.util import (
     Service,
     free_port,
@@ -27,7 +28,9 @@ from sandbox.util import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO_ROOT / "alerts" / "rules"
-CH_USER = "torghut"
+CH_USER = "torghut"  # the TA job's writer
+CH_IDENTITIES = {"writer": CH_USER, "ops": "torghut_ops", "remediator": "torghut_remediator"}
+GITHUB_REPO = "torghut/gitops"
 INGEST_TOPICS = ("trades", "quotes", "bars1m", "microbars", "signals")
 
 
@@ -43,7 +46,7 @@ def exporter_config(
         "watch_symbols": ["NVDA", "AAPL", "MSFT"],
         "clickhouse": {
             "replicas": [{"name": "chi-0", "url": clickhouse_url}],
-            "user": CH_USER,
+            "user": CH_IDENTITIES["ops"],  # read only: what the exporter needs and no more
             "password": {"file": str(password_file)},
         },
         "kafka": {"bootstrap_servers": [kafka_bootstrap], "topics": topics},
@@ -61,6 +64,25 @@ def exporter_config(
         "probes": {"default": {"interval": "2s", "timeout": "2s", "staleness": "30s"}},
         "server": {"host": "127.0.0.1", "port": port},
     }
+
+
+def _clickhouse_identities(
+    secrets_dir: Path, writer_password_file: Path
+) -> tuple[dict[str, tuple[str, list[str]]], dict[str, str]]:
+    """Each ClickHouse identity's user, grants and password file (writer: the given one)."""
+    users: dict[str, tuple[str, list[str]]] = {}
+    endpoints: dict[str, str] = {}
+    for role, user in CH_IDENTITIES.items():
+        path = writer_password_file
+        if role != "writer":
+            path = secrets_dir / f"clickhouse-{role}-password"
+            path.write_text(secrets.token_urlsafe(18))
+            path.chmod(0o600)
+        users[user] = (path.read_text(), ROLES[role])
+        prefix = "clickhouse" if role == "writer" else f"clickhouse_{role}"
+        endpoints[f"{prefix}_user"] = user
+        endpoints[f"{prefix}_password_file"] = str(path)
+    return users, endpoints
 
 
 def launch_exporter(workdir: Path, config_path: Path, port: int) -> Service:
@@ -98,9 +120,13 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     _fresh_dir(workdir)
     services: list[Service] = []
 
-    def started(svc: Service) -> Service:
+    def record(svc: Service) -> None:
         services.append(svc)
         state.save(workdir, services)
+
+    def started(svc: Service, *, recorded: bool = False) -> Service:
+        if not recorded:
+            record(svc)
         shown = " ".join(v for k, v in svc.endpoints.items() if k in state.PUBLIC_NAMES)
         log(f"  {svc.name:<13} up  {shown}")
         return svc
@@ -117,7 +143,10 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     ):  # moto accepts any key when auth is off
         (secrets_dir / name).write_text("sandbox")
 
-    ch = started(clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password))
+    ch_users, ch_endpoints = _clickhouse_identities(secrets_dir, password_file)
+    ch = clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password, users=ch_users)
+    ch.endpoints.update(ch_endpoints)
+    started(ch)
     ch_url = ch.endpoints["http"]
     kf = started(kafka.launch(workdir / "kafka"))
     bootstrap = kf.endpoints["kafka_bootstrap"]
@@ -136,6 +165,8 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     services.append(
         Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
     )
+    gh = github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}, on_spawned=record)
+    started(gh, recorded=True)
     kb = started(kube.launch(workdir / "kube", gitops=repo))
     kubeconfig = kb.endpoints["kubeconfig"]
 
@@ -159,7 +190,8 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     exp_port = free_port()
     cfg = exporter_config(
         clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=kubeconfig, s3_url=s3_url,
-        jangar_url=jg.endpoints["jangar"], password_file=password_file, topics=[settings.trades_topic],
+        jangar_url=jg.endpoints["jangar"], password_file=Path(ch_endpoints["clickhouse_ops_password_file"]),
+        topics=[settings.trades_topic],
         port=exp_port,
     )  # fmt: skip
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))

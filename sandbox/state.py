@@ -11,7 +11,7 @@ from sandbox.util import Service, pid_alive
 
 STATE_FILE = "sandbox.json"
 # launcher endpoint key -> the name `ta-sandbox status` prints; keys not listed (the kube
-# stand-in's bearer token) are never shown
+# stand-in's bearer token) are never shown. Credentials appear only as files, never as values.
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
@@ -25,6 +25,13 @@ PUBLIC_NAMES = {
     "s3": "s3",
     "jangar": "jangar",
     "kube_api": "kube_api",
+    "github_api": "github_api",
+    "github_token_file": "github_token_file",
+    **{
+        f"clickhouse{role}_{key}": f"clickhouse{role}_{key}"
+        for role in ("", "_ops", "_remediator")
+        for key in ("user", "password_file")
+    },
 }
 
 

@@ -9,6 +9,7 @@ pytest_plugins = [
     "sandbox.testing.flink",
     "sandbox.testing.stack",
     "sandbox.testing.pki",
+    "sandbox.testing.github",
 ]
 
 

@@ -26,6 +26,15 @@ async def job_checkpoints(
     )[1]
 
 
+async def job_checkpoint_config(
+    session: aiohttp.ClientSession, *, base_url: str, job_id: str, max_body: int = DEFAULT_MAX_BODY
+) -> tuple[int, Any]:
+    """GET /jobs/{id}/checkpoints/config: (status, body); 404 is returned, not raised (Flink
+    answers 404 for a job without checkpoint settings)."""
+    url = f"{base_url}/jobs/{quote(job_id)}/checkpoints/config"
+    return await get_json(session, url, allow_status=(404,), max_body=max_body)
+
+
 async def job_metrics(
     session: aiohttp.ClientSession,
     *,

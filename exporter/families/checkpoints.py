@@ -3,7 +3,10 @@ when was the newest checkpoint written?
 
 The walk is bounded: list the dir with a delimiter; in every job directory found, only the
 highest `chk-N/` is listed (Flink writes `_metadata` last, and a higher N is newer); `shared/`
-and `taskowned/` are skipped. At most `max_requests` ListObjectsV2 calls per run.
+and `taskowned/` are skipped. At most `max_requests` ListObjectsV2 calls per run. Job ids are
+random, so listing order says nothing about age: the running job's directory (its id from the
+FlinkDeployment's status.jobStatus.jobId) is walked first, and a walk that ran out of budget
+says so (`truncated`), since its newest write is then only a lower bound.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class _Walk:
             if not page.get("IsTruncated") or not token:
                 return prefixes
 
-    async def walk(self, prefix: str, depth: int = 2) -> None:
+    async def walk(self, prefix: str, depth: int = 2, *, first: str | None = None) -> None:
+        """Walk `prefix`; the subdirectory `first` (already walked) is not walked again."""
         subdirs = await self._pages(prefix, "/")
         checkpoints = [(int(m.group(1)), p) for p in subdirs if (m := _CHK.search(p))]
         if checkpoints:
@@ -77,22 +81,31 @@ class _Walk:
         if depth == 0:
             return
         for sub in subdirs:
-            if not _CHK.search(sub) and not sub.endswith(_SKIP):
+            if not _CHK.search(sub) and not sub.endswith(_SKIP) and sub != first:
                 await self.walk(sub, depth - 1)
 
 
 async def inspect_storage(
-    list_page: Lister, *, deployment: str, uri: str, max_requests: int = MAX_REQUESTS
+    list_page: Lister,
+    *,
+    deployment: str,
+    uri: str,
+    job_id: str | None = None,
+    max_requests: int = MAX_REQUESTS,
 ) -> CheckpointStorage:
-    """Walk the checkpoint dir; S3 errors give `up=False` with the reason instead of raising."""
+    """Walk the checkpoint dir, `job_id`'s directory first when given; S3 errors give
+    `up=False` with the reason instead of raising."""
     bucket, prefix = parse_s3_uri(uri)
     walk = _Walk(list_page, bucket, max_requests)
+    job_dir = f"{prefix}{job_id}/" if job_id else None
     try:
-        await walk.walk(prefix)
+        if job_dir:
+            await walk.walk(job_dir, depth=1)
+        await walk.walk(prefix, first=job_dir)
     except s3c.S3Error as exc:
         if walk.requests <= 1:  # the dir itself did not answer
             return CheckpointStorage(
-                deployment, uri, False, str(exc), None, None, walk.requests, False
+                deployment, uri, False, str(exc), None, None, walk.requests, False, job_id
             )
         raise
     newest = walk.newest
@@ -105,6 +118,7 @@ async def inspect_storage(
         newest[1] if newest else None,
         walk.requests,
         walk.truncated,
+        job_id,
     )
 
 
@@ -126,11 +140,12 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
             name=name,
             timeout=cfg.kubernetes.request_timeout,
         )
-        uri = parse_flinkdeployment(obj).checkpoints_dir
+        status = parse_flinkdeployment(obj)
+        uri = status.checkpoints_dir
         if not uri:
             raise CheckpointDirError(
                 f"FlinkDeployment {cfg.namespace}/{name} sets no state.checkpoints.dir"
             )
-        return await inspect_storage(list_page, deployment=name, uri=uri)
+        return await inspect_storage(list_page, deployment=name, uri=uri, job_id=status.job_id)
 
     return [ProbeSpec("checkpoint_storage", collect, render, t.interval, t.timeout, t.staleness)]

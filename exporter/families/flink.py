@@ -1,7 +1,8 @@
 """Flink: the FlinkDeployment as the operator reports it (Kubernetes) and the job as Flink REST sees it.
 
 Probes: `flink_deployment` (job and lifecycle state sets, desired state, restartNonce, error)
-and `flink_rest` (last completed checkpoint, restarts; only when `flink.rest_url` is set).
+and `flink_rest` (job start time, checkpoint interval, last completed checkpoint, restarts; only
+when `flink.rest_url` is set).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from exporter.probes.flink_deployment import (
 )
 from exporter.probes.flink_rest import (
     FlinkRestStatus,
+    parse_checkpoint_interval,
     parse_checkpoints,
     parse_jobs,
     pick_job,
@@ -49,11 +51,17 @@ async def collect_rest(
     job_id: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
 ) -> FlinkRestStatus:
-    """Our job (by id when known, else by name), its last completed checkpoint and restarts."""
+    """Our job (by id when known, else by name): start time, checkpoint interval, last completed
+    checkpoint and restarts."""
     overview = await rest.jobs_overview(session, base_url=base_url, max_body=max_body)
     job = pick_job(parse_jobs(overview), name=job_name, job_id=job_id)
     ts, cid = parse_checkpoints(
         await rest.job_checkpoints(session, base_url=base_url, job_id=job.job_id, max_body=max_body)
+    )
+    interval = parse_checkpoint_interval(
+        *await rest.job_checkpoint_config(
+            session, base_url=base_url, job_id=job.job_id, max_body=max_body
+        )
     )
     restarts = restarts_from_metrics(
         await rest.job_metrics(
@@ -71,7 +79,7 @@ async def collect_rest(
         )
         restarts = restarts_from_exceptions(payload, state=job.state)
         source = "exception history"
-    return FlinkRestStatus(deployment, job, ts, cid, restarts, source)
+    return FlinkRestStatus(deployment, job, ts, cid, restarts, source, interval)
 
 
 async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:

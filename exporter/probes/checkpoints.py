@@ -23,6 +23,18 @@ class CheckpointStorage:
     newest_key: str | None
     requests: int
     truncated: bool  # the request budget ran out before the walk ended
+    job_id: str | None = None  # the job whose directory was walked first
+
+    @property
+    def walk(self) -> str | None:
+        """What the report says about an incomplete walk (read by name as a fact)."""
+        if not self.truncated:
+            return None
+        first = f"job {self.job_id}'s directory first, then " if self.job_id else ""
+        return (
+            f"truncated after {self.requests} ListObjectsV2 calls ({first}the others in listing "
+            "order): the newest write is a lower bound"
+        )
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -37,6 +49,8 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 def render(data: CheckpointStorage) -> Iterable[Sample]:
     d = {"deployment": data.deployment}
     yield Sample("torghut_ta_checkpoint_storage_up", 1.0 if data.up else 0.0, d)
+    if data.up:
+        yield Sample("torghut_ta_checkpoint_storage_walk_truncated", float(data.truncated), d)
     if data.newest_write is not None:
         yield Sample(
             "torghut_ta_checkpoint_storage_last_write_timestamp_seconds", data.newest_write, d

@@ -3,6 +3,8 @@
 Shapes accepted (Flink 1.x and 2.x agree on these fields):
 - /jobs/overview: `{"jobs": [{"jid", "name", "state", "start-time"}, ...]}`
 - /jobs/{id}/checkpoints: `{"latest": {"completed": {"latest_ack_timestamp": ms, "id"} | null}}`
+- /jobs/{id}/checkpoints/config: `{"interval": ms, ...}`; Long.MAX_VALUE means periodic
+  checkpoints are off, 404 that the job has no checkpoint settings
 - /jobs/{id}/metrics?get=numRestarts: `[{"id": "numRestarts", "value": "2"}]` (empty once the
   job has ended: its metric group is closed)
 - /jobs/{id}/exceptions: `{"exceptionHistory": {"entries": [...], "truncated": bool}}`
@@ -19,6 +21,8 @@ from typing import Any
 from exporter.probes.base import Sample
 
 TERMINAL = frozenset({"FAILED", "CANCELED", "FINISHED", "SUSPENDED"})
+# Flink's CheckpointConfig stores "periodic checkpoints disabled" as this interval.
+INTERVAL_DISABLED_MS = 2**63 - 1
 
 
 class FlinkRestError(Exception):
@@ -41,6 +45,7 @@ class FlinkRestStatus:
     last_checkpoint_id: int | None
     restarts: int | None
     restarts_source: str  # "metric", "exception history" (a lower bound if truncated) or "none"
+    checkpoint_interval: float | None = None  # s; None: unknown or periodic checkpoints off
 
 
 def _expect(cond: bool, what: str) -> None:
@@ -110,6 +115,20 @@ def parse_checkpoints(payload: Any) -> tuple[float | None, int | None]:
     return ack / 1000.0, (int(cid) if isinstance(cid, int) else None)
 
 
+def parse_checkpoint_interval(status: int, payload: Any) -> float | None:
+    """The periodic checkpoint interval in seconds; None when the job has none (404, or the
+    Long.MAX_VALUE Flink uses for "disabled")."""
+    if status == 404:
+        return None
+    _expect(isinstance(payload, Mapping), "/jobs/{id}/checkpoints/config: expected an object")
+    interval = payload.get("interval")
+    _expect(
+        isinstance(interval, int) and not isinstance(interval, bool) and interval > 0,
+        f"/jobs/{{id}}/checkpoints/config: `interval` is {interval!r}, not a positive number of ms",
+    )
+    return None if interval >= INTERVAL_DISABLED_MS else interval / 1000.0
+
+
 def restarts_from_metrics(payload: Any) -> int | None:
     """numRestarts from a job metrics answer; None when the job no longer reports metrics."""
     _expect(isinstance(payload, list), "/jobs/{id}/metrics: expected a list")
@@ -137,6 +156,10 @@ def restarts_from_exceptions(payload: Any, *, state: str) -> int:
 
 def render_rest(data: FlinkRestStatus) -> Iterable[Sample]:
     d = {"deployment": data.deployment}
+    if data.job.start_time > 0:
+        yield Sample("torghut_ta_flink_job_start_timestamp_seconds", data.job.start_time / 1000, d)
+    if data.checkpoint_interval is not None:
+        yield Sample("torghut_ta_flink_checkpoint_interval_seconds", data.checkpoint_interval, d)
     if data.last_checkpoint_ts is not None:
         yield Sample(
             "torghut_ta_flink_last_checkpoint_timestamp_seconds", data.last_checkpoint_ts, d

@@ -14,6 +14,7 @@ from aiohttp import web
 from sandbox.clickhouse.config import REPLICATED_STARTUP_SETTINGS, write_config
 from sandbox.clickhouse.ddl import seed_statements
 from sandbox.clickhouse.engine import Engine, Statement
+from sandbox.clickhouse.grants import load_users
 from sandbox.clickhouse.pressure import unmount
 from sandbox.clickhouse.server import make_app
 
@@ -25,11 +26,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--user", default="default")
     p.add_argument("--password-file", type=Path, help="file holding the user's password")
+    p.add_argument(
+        "--users-file",
+        type=Path,
+        help='JSON {"<user>": {"password_file": path, "grants": ["SELECT ON torghut.*", ...]}}',
+    )
     p.add_argument("--config-xml", type=Path, help="ClickHouse config file handed to chdb")
     p.add_argument("--seed", action="store_true", help="create database torghut and its tables")
     p.add_argument("--ttl-days", type=int, default=30)
     p.add_argument("--engine", choices=("mergetree", "replicated"), default="mergetree")
     p.add_argument("--zookeeper", help="host:port; writes a config with <zookeeper> and <macros>")
+    p.add_argument(
+        "--max-partition-size-to-drop",
+        type=int,
+        help="bytes; a bigger partition's DROP is refused (Code 359); 0 = no limit",
+    )
     p.add_argument("--replica", default="r1")
     p.add_argument("--shard", default="01")
     p.add_argument(
@@ -38,8 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.engine == "replicated" and not (args.zookeeper or args.config_xml):
         p.error("--engine replicated needs --zookeeper host:port (or a --config-xml with one)")
-    if args.config_xml and args.zookeeper:
-        p.error("give either --config-xml or --zookeeper, not both")
+    if args.config_xml and (args.zookeeper or args.max_partition_size_to_drop is not None):
+        p.error("give either --config-xml or --zookeeper/--max-partition-size-to-drop, not both")
     return args
 
 
@@ -50,19 +61,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.password_file:
         password = args.password_file.read_text().rstrip("\n")
     config = args.config_xml
-    if args.zookeeper:
+    if args.zookeeper or args.max_partition_size_to_drop is not None:
         config = write_config(
             args.data_dir / "sandbox-config.xml",
             zookeeper=args.zookeeper,
             replica=args.replica,
             shard=args.shard,
+            max_partition_size_to_drop=args.max_partition_size_to_drop,
         )
     startup = REPLICATED_STARTUP_SETTINGS if args.engine == "replicated" else None
     engine = Engine(args.data_dir, config_file=config, startup_settings=startup)
     if args.seed:
         for sql in seed_statements(engine=args.engine, ttl_days=args.ttl_days):
             engine.execute(Statement(sql=sql))
-    app = make_app(engine, users={args.user: password})
+    users, grants = {args.user: password}, {}
+    if args.users_file:
+        users_extra, grants = load_users(args.users_file)
+        users.update(users_extra)
+    app = make_app(engine, users=users, grants=grants)
     logging.info("chdb %s serving ClickHouse HTTP on %s:%s", engine.version, args.host, args.port)
 
     def _exit_now(signum: int, _frame: object) -> None:

@@ -1,4 +1,10 @@
-"""Seed DDL for the `torghut` database: the two tables the TA pipeline writes."""
+"""Seed DDL for the `torghut` database: the two tables the TA pipeline writes.
+
+The job delivers at least once (`TA_KAFKA_DELIVERY_GUARANTEE=AT_LEAST_ONCE`) and a replay writes
+rows again, so the tables are ReplacingMergeTree keyed by (symbol, event_ts): rows written twice
+collapse into one (the newest `ingest_ts` wins) at merge time, and `SELECT ... FINAL` counts them
+once before that. Daily partitions (what procedure A drops) and a TTL on the event time.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +41,15 @@ _COLUMNS: dict[str, str] = {
 
 
 def table_engine(table: str, kind: EngineKind, database: str = DATABASE) -> str:
-    """MergeTree, or ReplicatedMergeTree with the usual {shard}/{replica} macros."""
+    """ReplacingMergeTree (version column `ingest_ts`: the newest write wins), or its replicated
+    twin with the usual {shard}/{replica} macros."""
     if kind == "replicated":
         return (
-            f"ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}')"
+            "ReplicatedReplacingMergeTree("
+            f"'/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}', ingest_ts)"
         )
     if kind == "mergetree":
-        return "MergeTree"
+        return "ReplacingMergeTree(ingest_ts)"
     raise ValueError(f"unknown table engine kind {kind!r}: use 'mergetree' or 'replicated'")
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from sandbox.clickhouse.engine import Engine
+from sandbox.clickhouse.engine import Engine, Statement
 from sandbox.clickhouse.errors import AUTHENTICATION_FAILED, STD_EXCEPTION, ClickHouseError
+from sandbox.clickhouse.grants import Grant, authorize, check_settings
 from sandbox.clickhouse.protocol import build_statement, decode_body, produces_result
 from sandbox.clickhouse.summary import Outcome
 
@@ -34,9 +35,11 @@ STATE_KEY = web.AppKey("state", "ServerState")
 
 @dataclass
 class ServerState:
-    """Credentials the server accepts and the pool chdb calls run on."""
+    """Credentials the server accepts, each user's grants (None: all) and the pool chdb calls
+    run on."""
 
     users: dict[str, str] = field(default_factory=lambda: {"default": ""})
+    grants: dict[str, list[Grant]] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="chdb")
     )
@@ -56,7 +59,7 @@ def _credentials(request: web.Request) -> tuple[str, str]:
     return user, password
 
 
-def _authenticate(request: web.Request, users: dict[str, str]) -> None:
+def _authenticate(request: web.Request, users: dict[str, str]) -> str:
     user, password = _credentials(request)
     expected = users.get(user)
     if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
@@ -66,6 +69,24 @@ def _authenticate(request: web.Request, users: dict[str, str]) -> None:
             f"{user}: Authentication failed: password is incorrect, "
             "or there is no user with such name",
         )
+    return user
+
+
+def _execute_as(engine: Engine, stmt: Statement, user: str, grants: list[Grant] | None) -> Outcome:
+    """Run `stmt` for `user`, first checking a restricted user's grants (see grants.py)."""
+    if grants is not None:
+        check_settings(stmt.settings)
+        sql = stmt.sql if stmt.data is None else f"{stmt.sql} FORMAT {stmt.insert_format}"
+
+        def run(query: str, params: dict[str, str]) -> str:
+            probe = Statement(
+                sql=query, params=params, database=stmt.database,
+                default_format="TabSeparatedRaw",
+            )  # fmt: skip
+            return engine.execute(probe).body.decode()
+
+        authorize(user, grants, sql, stmt.params, stmt.database or "default", run)
+    return engine.execute(stmt)
 
 
 def _nodelay(request: web.Request) -> None:
@@ -102,14 +123,16 @@ async def handle_query(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     query_id = request.query.get("query_id") or str(uuid.uuid4())
     try:
-        _authenticate(request, state.users)
+        user = _authenticate(request, state.users)
         body = await request.read()
         if request.method == "GET" and not request.query.get("query"):
             return web.Response(text="Ok.\n")
         body = decode_body(body, request.headers.get("Content-Encoding"))
         stmt = build_statement(request.query, body)
         loop = asyncio.get_running_loop()
-        outcome: Outcome = await loop.run_in_executor(state.pool, engine.execute, stmt)
+        outcome: Outcome = await loop.run_in_executor(
+            state.pool, _execute_as, engine, stmt, user, state.grants.get(user)
+        )
     except ClickHouseError as err:
         return _error_response(err, engine, query_id)
     except Exception as exc:  # never drop the connection: answer like ClickHouse would
@@ -134,11 +157,17 @@ async def handle_ping(request: web.Request) -> web.Response:
     return web.Response(text="Ok.\n")
 
 
-def make_app(engine: Engine, *, users: dict[str, str] | None = None) -> web.Application:
-    """The aiohttp application: `/` runs queries, `/ping` answers `Ok.`."""
+def make_app(
+    engine: Engine,
+    *,
+    users: dict[str, str] | None = None,
+    grants: dict[str, list[Grant]] | None = None,
+) -> web.Application:
+    """The aiohttp application: `/` runs queries, `/ping` answers `Ok.`. Users in `grants` are
+    restricted to them; every other user may do anything (the sandbox's admin)."""
     app = web.Application(client_max_size=4 * 1024**3)
     app[ENGINE_KEY] = engine
-    app[STATE_KEY] = ServerState(users=users or {"default": ""})
+    app[STATE_KEY] = ServerState(users=users or {"default": ""}, grants=grants or {})
     app.router.add_route("GET", "/ping", handle_ping)
     app.router.add_route("*", "/", handle_query)
 

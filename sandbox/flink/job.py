@@ -1,7 +1,8 @@
 """Build the sandbox's stand-in for the torghut-ta job (java/ta/TaJob.java) into a jar.
 
 Job arguments (see the Java source): --fail-marker PATH (required), --restart-attempts N,
---restart-delay-ms MS, --checkpoint-interval-ms MS, --rate PER_SECOND, --job-name NAME.
+--restart-delay-ms MS, --checkpoint-interval-ms MS (0: periodic checkpoints off), --rate PER_SECOND,
+--job-name NAME.
 While the marker file exists the "ta-indicator" operator throws
 "simulated ClickHouse insert failure: No space left on device".
 """

@@ -173,5 +173,10 @@ async def cancel_job(rest_url: str, job_id: str, *, timeout: float = 30.0) -> No
     job = await get_job(rest_url, job_id)
     if job.get("state") in TERMINAL_STATES:
         return
-    await _request("PATCH", f"{rest_url}/jobs/{job_id}?mode=cancel")
+    try:
+        await _request("PATCH", f"{rest_url}/jobs/{job_id}?mode=cancel")
+    except FlinkRestError as exc:
+        # /jobs/{id} is served from a cache: the job may have ended since it was read
+        if exc.status != 409 or "terminal state" not in str(exc):
+            raise
     await wait_for_state(rest_url, job_id, TERMINAL_STATES, timeout=timeout)

@@ -5,12 +5,17 @@ with `.client(**kw)` (a `clickhouse_connect` sync client), `await .async_client(
 `.truncate()` (empties the seeded tables) and `.stop()`.
 
 Session-scoped (one process for the whole run):
-- `clickhouse_server`: seeded database `torghut` (`ta_signals`, `ta_microbars`, MergeTree),
+- `clickhouse_server`: seeded database `torghut` (`ta_signals`, `ta_microbars`, ReplacingMergeTree),
   user `torghut` with a password. Shared: truncate what you rely on (see `clean_clickhouse`).
 - `zookeeper`: a real ZooKeeper; `zookeeper.endpoints["zookeeper"]` is "127.0.0.1:P".
-- `replicated_clickhouse`: seeded with ReplicatedMergeTree on `zookeeper`. Its replicas are
+- `replicated_clickhouse`: seeded with ReplicatedReplacingMergeTree on `zookeeper`. Its replicas are
   read-only (chdb serves no interserver HTTP): good for reading `system.replicas`. Do not break
   its ZooKeeper; use `fresh_replicated_clickhouse` for that.
+
+- `granted_clickhouse`: seeded, with the sandbox's identities held to their grants
+  (`sandbox.clickhouse.grants.ROLES`): `torghut` (writer: SELECT, INSERT ON torghut.*),
+  `torghut_ops` (read only) and `torghut_remediator` (ALTER DELETE and SYSTEM RESTART/RESTORE
+  REPLICA on the TA tables); each user's password is `PASSWORD`. `.client(username=...)`.
 
 Function-scoped:
 - `clickhouse_client` / `clickhouse_async_client`: clients of `clickhouse_server` (closed after).
@@ -44,12 +49,14 @@ from clickhouse_connect.driver.client import Client
 
 from sandbox.clickhouse import launch, launch_zookeeper, stop
 from sandbox.clickhouse.ddl import DATABASE, TABLES
+from sandbox.clickhouse.grants import ROLES
 from sandbox.clickhouse.pressure import is_mounted, tmpfs_supported
 from sandbox.clickhouse.replicated import zookeeper_available
 from sandbox.util import Service, stop_pid
 
 USER = "torghut"
 PASSWORD = "sandbox-secret"
+ROLE_USERS = {"writer": "torghut", "ops": "torghut_ops", "remediator": "torghut_remediator"}
 
 
 @dataclass
@@ -108,11 +115,12 @@ def start_server(workdir: Path, **options: Any) -> ClickHouseServer:
 
 
 @contextlib.contextmanager
-def replicated_pair(workdir: Path) -> Iterator[ClickHouseServer]:
-    """A ZooKeeper and a replicated server of its own, both stopped on exit."""
+def replicated_pair(workdir: Path, **options: Any) -> Iterator[ClickHouseServer]:
+    """A ZooKeeper and a replicated server of its own (options as `start_server`), both
+    stopped on exit."""
     zk = launch_zookeeper(workdir)
     try:
-        server = start_server(workdir, replicated=zk.endpoints["zookeeper"])
+        server = start_server(workdir, replicated=zk.endpoints["zookeeper"], **options)
     except BaseException:
         stop_pid(zk.pid)
         raise
@@ -197,6 +205,16 @@ def _need_zookeeper() -> None:
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     server = start_server(tmp_path_factory.mktemp("clickhouse"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def granted_clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    users = {ROLE_USERS[role]: (PASSWORD, grants) for role, grants in ROLES.items()}
+    server = start_server(tmp_path_factory.mktemp("clickhouse-granted"), users=users)
     try:
         yield server
     finally:

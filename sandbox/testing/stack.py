@@ -3,7 +3,9 @@
 - `sandbox_stack` (session): the stack in a temporary directory; yields the same object
   `ta-sandbox status --json` prints (`clickhouse_http`, `kafka_bootstrap`, `kubeconfig`,
   `git_remote`, `git_workdir`, `prometheus`, `alertmanager`, `exporter`, `s3`, `jangar`,
-  `kube_api`, `up`) plus `dir`. Everything it started is stopped at teardown.
+  `kube_api`, `github_api`, `github_token_file`, `clickhouse_user` / `clickhouse_password_file`
+  (the writer) and `clickhouse_ops_*` / `clickhouse_remediator_*` (the other identities), `up`)
+  plus `dir`. Everything it started is stopped at teardown.
   Tests must leave the stack as they found it (it is shared).
 """
 

@@ -28,6 +28,7 @@ CONTRACT_ALERTS = {
     "TAClickHouseDiskPressure",
     "TAClickHouseReplicaReadOnly",
     "TAFlinkCheckpointStale",
+    "TACheckpointStorageDown",
     "TAKafkaConsumerLagHigh",
     "TAKafkaUnconsumedDataExpiring",
     "TAExporterProbeFailing",

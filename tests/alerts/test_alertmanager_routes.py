@@ -39,10 +39,10 @@ def _routes_test(run_tool: Run, config: Path, receivers: list[str], labels: dict
 
 
 def should_reach_remediator(labels: dict[str, str]) -> bool:
-    """The routing contract (alerts/README.md)."""
+    """The routing contract (alerts/README.md): procedure C is started by a person only."""
     if labels["alertname"].startswith("TARemediation"):
         return False
-    return labels.get("procedure") in {"A", "B", "C"} or (
+    return labels.get("procedure") in {"A", "B"} or (
         labels["alertname"] == "TATradingOnStaleSignals"
     )
 
@@ -102,10 +102,21 @@ def test_every_rule_routes_as_its_labels_say(run_tool: Run, alert_rules: list[An
     ("labels", "receivers"),
     [
         (
-            {"alertname": "Anything", "procedure": "C", "severity": "warning"},
+            {"alertname": "Anything", "procedure": "A", "severity": "critical"},
+            [REMEDIATOR, "oncall-pager"],
+        ),
+        (
+            {"alertname": "Anything", "procedure": "B", "severity": "warning"},
             [REMEDIATOR, "oncall-chat"],
         ),
+        # Procedure C (replay) is started by a person, never by an alert.
+        ({"alertname": "Anything", "procedure": "C", "severity": "warning"}, ["oncall-chat"]),
+        ({"alertname": "Anything", "procedure": "C", "severity": "critical"}, ["oncall-pager"]),
         ({"alertname": "Anything", "procedure": "none", "severity": "critical"}, ["oncall-pager"]),
+        (
+            {"alertname": "TATradingOnStaleSignals", "procedure": "none", "severity": "critical"},
+            [REMEDIATOR, "oncall-pager"],
+        ),
         ({"alertname": "Anything", "severity": "critical"}, ["oncall-pager"]),
         ({"alertname": "Anything", "procedure": "AB", "severity": "critical"}, ["oncall-pager"]),
         # What the remediator posts back must never loop into it.
@@ -114,12 +125,40 @@ def test_every_rule_routes_as_its_labels_say(run_tool: Run, alert_rules: list[An
             ["oncall-pager"],
         ),
         ({"alertname": "NoSeverity", "procedure": "B"}, [REMEDIATOR, "oncall-chat"]),
+        ({"alertname": "NoSeverity", "procedure": "C"}, ["oncall-chat"]),
     ],
-    ids=["procedure-C", "procedure-none", "no-procedure", "not-a-procedure", "no-loop", "default"],
+    ids=[
+        "procedure-A",
+        "procedure-B",
+        "procedure-C-warning",
+        "procedure-C-critical",
+        "procedure-none",
+        "trading-gate",
+        "no-procedure",
+        "not-a-procedure",
+        "no-loop",
+        "default",
+        "default-C",
+    ],
 )
 def test_route_cases(run_tool: Run, labels: dict[str, str], receivers: list[str]) -> None:
     result = _routes_test(run_tool, FULL_CONFIG, receivers, labels)
     assert result.returncode == 0, result.output
+
+
+def test_snippet_never_routes_procedure_c_to_the_remediator(run_tool: Run, tmp_path: Path) -> None:
+    """The snippet alone (what the chart's NOTES print) keeps procedure C away from the webhook."""
+    snippet = _load(SNIPPET)
+    config = {
+        "route": {"receiver": "blackhole", "routes": snippet["route"]["routes"]},
+        "receivers": [{"name": "blackhole"}, *snippet["receivers"]],
+    }
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    labels = {"alertname": "Anything", "procedure": "C", "severity": "critical"}
+    assert _routes_test(run_tool, path, ["blackhole"], labels).returncode == 0
+    labels["procedure"] = "A"
+    assert _routes_test(run_tool, path, [REMEDIATOR], labels).returncode == 0
 
 
 def test_verify_receivers_rejects_a_wrong_expectation(run_tool: Run) -> None:

@@ -58,9 +58,15 @@ PICKED: dict[str, dict[str, str | tuple[str, ...]]] = {
 # (board, panel, refId) -> why it may be empty: series that exist only in some situation.
 CONDITIONAL: dict[tuple[str, str, str], str] = {
     (OVERVIEW, "Disk forecast", "B"): "time until full exists only while a disk is filling",
+    (OVERVIEW, "Checkpoint age", "C"): "exists only while the job has never completed a checkpoint",
 }
 FLINK_REST_METRICS = frozenset(
-    {"torghut_ta_flink_last_checkpoint_timestamp_seconds", "torghut_ta_flink_job_restarts"}
+    {
+        "torghut_ta_flink_last_checkpoint_timestamp_seconds",
+        "torghut_ta_flink_job_restarts",
+        "torghut_ta_flink_job_start_timestamp_seconds",
+        "torghut_ta_flink_checkpoint_interval_seconds",
+    }
 )
 DEADLINE_S = 120.0
 

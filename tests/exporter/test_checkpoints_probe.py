@@ -105,6 +105,71 @@ async def test_newest_write_is_the_highest_checkpoint_of_any_job(
     assert data.requests <= 5  # dir + two job dirs + their newest chk-N
 
 
+def _many_old_jobs(endpoint: str, uri: str, now: datetime, count: int) -> None:
+    """`count` finished jobs whose ids sort before any live one, checkpointed hours ago."""
+    for i in range(count):
+        sandbox_s3.put_checkpoints(
+            endpoint, uri, f"{i:032x}", [5], written_at=[now - timedelta(hours=5, minutes=i)]
+        )
+
+
+async def test_current_job_is_walked_first_among_many_job_dirs(
+    s3_endpoint: str, unique_bucket: str, stack: AsyncExitStack
+) -> None:
+    uri = f"s3://{unique_bucket}/checkpoints/torghut-ta"
+    now = datetime.now(UTC).replace(microsecond=0)
+    _many_old_jobs(s3_endpoint, uri, now, 30)
+    current = "e" * 32
+    new = sandbox_s3.put_checkpoints(
+        s3_endpoint, uri, current, [41, 42], written_at=[now - timedelta(minutes=2), now]
+    )
+    data = await inspect_storage(
+        await _lister(stack, s3_endpoint), deployment="torghut-ta", uri=uri, job_id=current
+    )
+    assert data.up and data.newest_key == new[-1].key
+    assert data.newest_write == new[-1].last_modified.timestamp()
+    # 31 job dirs need far more than 20 calls: the walk says it stopped early.
+    assert data.truncated and data.requests == 20
+    samples = {s.name: s.value for s in render(data)}
+    assert samples["torghut_ta_checkpoint_storage_walk_truncated"] == 1.0
+    assert samples["torghut_ta_checkpoint_storage_last_write_timestamp_seconds"] == (
+        new[-1].last_modified.timestamp()
+    )
+    assert data.walk is not None and current in data.walk and "lower bound" in data.walk
+
+
+async def test_without_a_job_id_a_truncated_walk_is_reported(
+    s3_endpoint: str, unique_bucket: str, stack: AsyncExitStack
+) -> None:
+    uri = f"s3://{unique_bucket}/ckpt"
+    now = datetime.now(UTC).replace(microsecond=0)
+    _many_old_jobs(s3_endpoint, uri, now, 30)
+    new = sandbox_s3.put_checkpoints(s3_endpoint, uri, "f" * 32, [9], written_at=[now])
+    data = await inspect_storage(await _lister(stack, s3_endpoint), deployment="d", uri=uri)
+    assert data.up and data.truncated and data.requests == 20
+    assert data.newest_write is not None and data.newest_write < new[0].last_modified.timestamp()
+    samples = {s.name: s.value for s in render(data)}
+    assert samples["torghut_ta_checkpoint_storage_walk_truncated"] == 1.0
+
+
+async def test_current_job_dir_is_not_walked_twice(
+    s3_endpoint: str, unique_bucket: str, stack: AsyncExitStack
+) -> None:
+    uri = f"s3://{unique_bucket}/ckpt"
+    hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    sandbox_s3.put_checkpoints(s3_endpoint, uri, "0" * 32, [3], written_at=[hour_ago])
+    new = sandbox_s3.put_checkpoints(s3_endpoint, uri, "a" * 32, [1, 2])
+    data = await inspect_storage(
+        await _lister(stack, s3_endpoint), deployment="d", uri=uri, job_id="a" * 32
+    )
+    assert not data.truncated and data.walk is None
+    assert data.newest_key == new[-1].key
+    # job dir + its chk-2, then the dir + the other job dir + its chk-3
+    assert data.requests == 5
+    samples = {s.name: s.value for s in render(data)}
+    assert samples["torghut_ta_checkpoint_storage_walk_truncated"] == 0.0
+
+
 async def test_empty_prefix_is_up_without_a_last_write(
     s3_endpoint: str, unique_bucket: str, stack: AsyncExitStack
 ) -> None:
@@ -113,7 +178,10 @@ async def test_empty_prefix_is_up_without_a_last_write(
         await _lister(stack, s3_endpoint), deployment="d", uri=f"s3://{unique_bucket}/nothing-here"
     )
     assert data.up and data.newest_write is None
-    assert [s.name for s in render(data)] == ["torghut_ta_checkpoint_storage_up"]
+    assert [s.name for s in render(data)] == [
+        "torghut_ta_checkpoint_storage_up",
+        "torghut_ta_checkpoint_storage_walk_truncated",
+    ]
 
 
 async def test_missing_bucket_is_down_and_says_so(s3_endpoint: str, stack: AsyncExitStack) -> None:
@@ -169,4 +237,4 @@ def test_rendered_series_fit_the_catalogue() -> None:
     data = CheckpointStorage(
         "torghut-ta", "s3://b/p", True, None, 1.0, "p/j/chk-1/_metadata", 3, False
     )
-    assert len(check_samples(render(data))) == 2
+    assert len(check_samples(render(data))) == 3

@@ -19,6 +19,7 @@ from exporter.probes.flink_rest import (
     FlinkJob,
     FlinkRestError,
     FlinkRestStatus,
+    parse_checkpoint_interval,
     parse_checkpoints,
     parse_jobs,
     pick_job,
@@ -177,7 +178,7 @@ def test_restarts_from_metric_or_from_the_exception_history() -> None:
 
 
 def test_render_rest_omits_unknown_values() -> None:
-    job = FlinkJob("j", "torghut-ta", "RUNNING", 1)
+    job = FlinkJob("j", "torghut-ta", "RUNNING", -1)  # Flink's "not started yet"
     data = FlinkRestStatus("torghut-ta", job, None, None, 0, "metric")
     assert [(s.name, s.value) for s in render_rest(data)] == [
         ("torghut_ta_flink_job_restarts", 0.0)
@@ -193,7 +194,30 @@ def test_rendered_series_fit_the_catalogue() -> None:
     samples = check_samples(render_deployment(data))
     assert {s.labels.get("state") for s in samples if s.value == 1} >= {"WEIRD_NEW_STATE", "STABLE"}
     job = FlinkJob("j", "torghut-ta", "RUNNING", 1)
-    assert (
-        len(check_samples(render_rest(FlinkRestStatus("torghut-ta", job, 1.0, 1, 0, "metric"))))
-        == 2
-    )
+    rest = FlinkRestStatus("torghut-ta", job, 1.0, 1, 0, "metric", 60.0)
+    assert len(check_samples(render_rest(rest))) == 4
+
+
+def test_checkpoint_interval_from_the_checkpoint_config() -> None:
+    assert parse_checkpoint_interval(200, {"mode": "exactly_once", "interval": 60_000}) == 60.0
+    # periodic checkpoints off: Flink keeps Long.MAX_VALUE; no checkpoint settings: 404
+    assert parse_checkpoint_interval(200, {"interval": 2**63 - 1}) is None
+    assert parse_checkpoint_interval(404, {"errors": ["Checkpointing is not enabled"]}) is None
+
+
+@pytest.mark.parametrize(
+    "payload", [[], {}, {"interval": "60000"}, {"interval": 0}, {"interval": True}, None]
+)
+def test_checkpoint_config_garbage_names_the_field(payload: Any) -> None:
+    with pytest.raises(FlinkRestError, match=r"checkpoints/config"):
+        parse_checkpoint_interval(200, payload)
+
+
+def test_start_time_interval_and_no_checkpoint_yet_are_rendered() -> None:
+    job = FlinkJob("j", "torghut-ta", "RUNNING", 1_800_000_000_500)
+    data = FlinkRestStatus("torghut-ta", job, None, None, 0, "metric", 60.0)
+    samples = {s.name: (s.value, s.labels) for s in render_rest(data)}
+    dep = {"deployment": "torghut-ta"}
+    assert samples["torghut_ta_flink_job_start_timestamp_seconds"] == (1_800_000_000.5, dep)
+    assert samples["torghut_ta_flink_checkpoint_interval_seconds"] == (60.0, dep)
+    assert "torghut_ta_flink_last_checkpoint_timestamp_seconds" not in samples

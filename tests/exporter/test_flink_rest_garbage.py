@@ -83,3 +83,29 @@ async def test_server_error_and_recovery(fake_flink: dict[str, Any]) -> None:
         4,
         1,
     )
+    # no checkpoint settings for the job (404): the interval is unknown, the rest still read
+    assert data.checkpoint_interval is None
+
+
+def _running_job(answers: dict[str, Any]) -> None:
+    answers["/jobs/overview"] = (
+        200,
+        {"jobs": [{"jid": "j1", "name": "torghut-ta", "state": "RUNNING", "start-time": 1}]},
+    )
+    answers["/jobs/j1/checkpoints"] = (200, {"latest": {"completed": None}})
+    answers["/jobs/j1/metrics"] = (200, [{"id": "numRestarts", "value": "0"}])
+
+
+async def test_checkpoint_config_is_read_and_its_garbage_refused(
+    fake_flink: dict[str, Any],
+) -> None:
+    _running_job(fake_flink)
+    fake_flink["/jobs/j1/checkpoints/config"] = (200, {"interval": 60_000, "mode": "exactly_once"})
+    data = await _collect(fake_flink)
+    assert data.checkpoint_interval == 60.0 and data.last_checkpoint_ts is None
+    fake_flink["/jobs/j1/checkpoints/config"] = (200, {"interval": "1m"})
+    with pytest.raises(FlinkRestError, match=r"`interval` is '1m'"):
+        await _collect(fake_flink)
+    fake_flink["/jobs/j1/checkpoints/config"] = (500, {"errors": ["Internal server error."]})
+    with pytest.raises(HttpError, match=r"checkpoints/config: HTTP 500"):
+        await _collect(fake_flink)

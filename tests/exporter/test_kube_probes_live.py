@@ -195,6 +195,51 @@ async def test_checkpoint_probe_lists_the_dir_named_by_the_live_deployment(
     assert not gone.up and "NoSuchBucket" in (gone.reason or "")
 
 
+async def test_checkpoint_probe_finds_the_live_jobs_checkpoint_among_many_job_dirs(
+    kube_api, config_data, stack, s3_endpoint, unique_bucket, monkeypatch
+) -> None:
+    """Job ids are random: 30 finished jobs whose ids sort first would use up the listing
+    budget; the probe walks the directory of status.jobStatus.jobId first."""
+    monkeypatch.setenv("CKPT_KEY", "test")
+    monkeypatch.setenv("CKPT_SECRET", "test")
+    cfg = _cfg(
+        config_data,
+        kube_api.kubeconfig,
+        checkpoint_storage={
+            "endpoint_url": s3_endpoint,
+            "access_key_id": {"env": "CKPT_KEY"},
+            "secret_access_key": {"env": "CKPT_SECRET"},
+        },
+    )
+    uri = f"s3://{unique_bucket}/ckpt/torghut-ta"
+    kube_api.raw(
+        "PATCH",
+        FD_PATH,
+        {"spec": {"flinkConfiguration": {"state.checkpoints.dir": uri}}},
+        content_type=MERGE,
+    )
+
+    async def job_id() -> str | None:
+        _, obj = kube_api.raw("GET", FD_PATH)
+        return ((obj.get("status") or {}).get("jobStatus") or {}).get("jobId")
+
+    live = await apoll_until(job_id, timeout=20, what="simulated operator sets a jobId")
+    now = datetime.now(UTC).replace(microsecond=0)
+    for i in range(30):
+        old = f"{i:032x}"
+        assert old != live
+        sandbox_s3.put_checkpoints(
+            s3_endpoint, uri, old, [1], written_at=[now - timedelta(hours=3)]
+        )
+    stored = sandbox_s3.put_checkpoints(s3_endpoint, uri, live, [8], written_at=[now])
+    probe = _by_name(await checkpoints.build(cfg, stack=stack))["checkpoint_storage"]
+    data = await probe.collect()
+    assert data.up and data.job_id == live and data.truncated
+    assert data.newest_write == stored[0].last_modified.timestamp()
+    values = {s.name: s.value for s in probe.render(data)}
+    assert values["torghut_ta_checkpoint_storage_walk_truncated"] == 1
+
+
 class FakeApi:
     """A Kubernetes-shaped server whose answer the test switches: ok, 500, or hang."""
 

@@ -3,7 +3,7 @@ or by removing what else filled the volume."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -61,7 +61,9 @@ SIGNALS = "torghut.ta_signals"
 
 
 def _signal_rows() -> list[list[object]]:
-    return [[datetime.now(UTC), "NVDA", 1.0]] * 10
+    # distinct event times: the table deduplicates rows with the same (symbol, event_ts)
+    now = datetime.now(UTC)
+    return [[now + timedelta(milliseconds=i), "NVDA", 1.0] for i in range(10)]
 
 
 def _insert_signals(client: Client) -> None:

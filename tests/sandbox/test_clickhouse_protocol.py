@@ -81,15 +81,17 @@ def test_engine_errors_keep_code_and_status_map_matches_clickhouse() -> None:
 def test_seed_ddl_follows_the_engine_kind_and_ttl() -> None:
     merge = seed_statements(ttl_days=7)
     assert merge[0] == "CREATE DATABASE IF NOT EXISTS torghut"
-    assert all("ENGINE = MergeTree" in s and "INTERVAL 7 DAY" in s for s in merge[1:])
+    assert all(
+        "ENGINE = ReplacingMergeTree(ingest_ts)" in s and "INTERVAL 7 DAY" in s for s in merge[1:]
+    )
     assert all(
         "PARTITION BY toDate(event_ts)" in s and "ORDER BY (symbol, event_ts)" in s
         for s in merge[1:]
     )
     replicated = seed_statements(engine="replicated")
     assert (
-        "ReplicatedMergeTree('/clickhouse/tables/{shard}/torghut/ta_signals', '{replica}')"
-        in replicated[1]
+        "ReplicatedReplacingMergeTree("
+        "'/clickhouse/tables/{shard}/torghut/ta_signals', '{replica}', ingest_ts)" in replicated[1]
     )
     with pytest.raises(ValueError):
         table_engine("ta_signals", "memory")  # type: ignore[arg-type]

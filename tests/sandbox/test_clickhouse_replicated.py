@@ -25,7 +25,7 @@ def test_replicas_are_listed_read_only(replicated_clickhouse: ClickHouseServer) 
     engines = client.query(
         "SELECT engine FROM system.tables WHERE database = 'torghut' ORDER BY name"
     ).result_rows
-    assert engines == [("ReplicatedMergeTree",), ("ReplicatedMergeTree",)]
+    assert engines == [("ReplicatedReplacingMergeTree",), ("ReplicatedReplacingMergeTree",)]
 
 
 def test_insert_into_read_only_replica_fails_fast(replicated_clickhouse: ClickHouseServer) -> None:

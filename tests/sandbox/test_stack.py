@@ -36,7 +36,14 @@ def test_status_json_names_every_endpoint_and_every_service_is_up(
     assert Path(
         status["git_workdir"], "argocd/applications/torghut/ta/flinkdeployment.yaml"
     ).is_file()
-    assert "token" not in out.stdout.lower()
+    # credentials appear as files only: no secret value is printed
+    secret_files = sorted(Path(sandbox_stack["dir"]).rglob("*token*")) + sorted(
+        Path(sandbox_stack["dir"], "secrets").glob("clickhouse-*password")
+    )
+    assert len(secret_files) >= 4
+    for path in secret_files:
+        if path.is_file() and path.stat().st_size >= 8:
+            assert path.read_text().strip() not in out.stdout, path
 
 
 def test_signals_advance_end_to_end(sandbox_stack: dict[str, Any]) -> None:
@@ -68,7 +75,11 @@ def test_exporter_serves_metrics_from_the_stack(sandbox_stack: dict[str, Any]) -
 
     def exported() -> str | None:
         text = scrape()
-        return text if 'torghut_ta_table_last_event_timestamp_seconds{table="ta_signals"}' in text else None
+        return (
+            text
+            if 'torghut_ta_table_last_event_timestamp_seconds{table="ta_signals"}' in text
+            else None
+        )
 
     text = poll_until(exported, timeout=60, what="freshness metric exported")
     assert 'torghut_ta_flink_job_state{deployment="torghut-ta",state="RUNNING"} 1.0' in text

@@ -29,6 +29,7 @@ import org.apache.flink.util.ParameterTool;
  * the error the production ClickHouse writer throws on a full disk; the fixed-delay restart
  * strategy gives up after --restart-attempts and the job ends FAILED. A marker holding a
  * number N makes only the next N attempts fail (a job that restarts and recovers).
+ * --checkpoint-interval-ms 0 leaves periodic checkpoints off.
  *
  * Arguments: --fail-marker PATH [--restart-attempts 2] [--restart-delay-ms 500]
  *            [--checkpoint-interval-ms 1000] [--rate 50] [--job-name torghut-ta]
@@ -52,7 +53,10 @@ public final class TaJob {
                 Duration.ofMillis(params.getLong("restart-delay-ms", 500)));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(1);
-        env.enableCheckpointing(params.getLong("checkpoint-interval-ms", 1000));
+        long checkpointInterval = params.getLong("checkpoint-interval-ms", 1000);
+        if (checkpointInterval > 0) {
+            env.enableCheckpointing(checkpointInterval);
+        }
 
         DataGeneratorSource<Long> trades =
                 new DataGeneratorSource<>(
