@@ -96,9 +96,9 @@ def test_unit_tests_catch_a_market_hours_guard_removed(run_tool: Run, tmp_path: 
     rules = next((copy / "rules").glob("*.yml"))
     _edit(
         rules,
-        "  and on ()\n          (torghut_ta_market_open == 1)\n        for: 2m\n        labels:\n"
+        "  unless on ()\n          (torghut_ta_market_open == 0)\n        for: 2m\n        labels:\n"
         "          severity: critical\n          component: signals\n",
-        "  and on ()\n          (torghut_ta_market_open >= 0)\n        for: 2m\n        labels:\n"
+        "  unless on ()\n          (torghut_ta_market_open == 5)\n        for: 2m\n        labels:\n"
         "          severity: critical\n          component: signals\n",
     )
     result = run_tool("promtool", "test", "rules", "freshness.yml", cwd=copy / "tests")
