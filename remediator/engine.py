@@ -162,14 +162,25 @@ class Engine:
                 f"the facts could not be read ({type(exc).__name__}: {exc}): nothing is planned"
             )
             await self._decide(run, [policy.Gate("precondition", "block", reason)])
-            await asyncio.to_thread(self.journal.update_run, run.id, state="refused", reason=reason)
+            await asyncio.to_thread(
+                self.journal.update_run,
+                run.id,
+                state="refused",
+                reason=reason,
+                expect_state="triage",
+            )
             return
         plan = procedures.plan(run.procedure, facts, self.cfg)
         record = {"plan": plan.to_json(), "facts": facts.summary()}
         if plan.refused is not None:
             await self._decide(run, [policy.Gate("precondition", "block", plan.refused)])
             await asyncio.to_thread(
-                self.journal.update_run, run.id, state="refused", reason=plan.refused, plan=record
+                self.journal.update_run,
+                run.id,
+                state="refused",
+                reason=plan.refused,
+                plan=record,
+                expect_state="triage",
             )
             return
         if plan.escalate is not None:
@@ -180,6 +191,7 @@ class Engine:
                 state="escalated",
                 reason=plan.escalate,
                 plan=record,
+                expect_state="triage",
             )
             return
         ctx = await self._context(run, facts)
@@ -189,7 +201,12 @@ class Engine:
         blocks = policy.blocked(gates)
         reason = "; ".join(f"{g.gate}: {g.reason}" for g in blocks) or "every gate passed"
         await asyncio.to_thread(
-            self.journal.update_run, run.id, state="observed", reason=reason, plan=record
+            self.journal.update_run,
+            run.id,
+            state="observed",
+            reason=reason,
+            plan=record,
+            expect_state="triage",  # a new alert during triage set "retriage": keep it
         )
 
     async def _context(self, run: Run, facts: Facts) -> policy.Context:

@@ -237,8 +237,10 @@ class Journal:
         plan: dict[str, Any] | None = None,
         acted: bool | None = None,
         outcome: str | None = None,
-    ) -> None:
-        """Change a run; an `outcome` ends it (and frees its key for a new run)."""
+        expect_state: str | None = None,
+    ) -> bool:
+        """Change a run; an `outcome` ends it (and frees its key for a new run). With
+        `expect_state`, only while the run is still in that state; returns whether it changed."""
         if outcome is not None and outcome not in ENDED_OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         now = self.clock()
@@ -257,8 +259,12 @@ class Journal:
         if outcome is not None:
             sets.extend(["ended_at = ?", "state = 'ended'"])
             args.append(now)
+        where, keys = "id = ?", [run_id]
+        if expect_state is not None:
+            where, keys = "id = ? AND state = ?", [run_id, expect_state]
         with self._tx() as db:
-            db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, run_id))
+            cur = db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE {where}", (*args, *keys))
+            return cur.rowcount > 0
 
     def decide(self, run_id: str | None, gate: str, verdict: str, reason: str) -> None:
         with self._tx() as db:

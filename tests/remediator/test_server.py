@@ -339,3 +339,25 @@ async def test_facts_that_cannot_be_read_refuse_the_run_with_the_reason(harness:
     assert run.reason == (
         "the facts could not be read (RuntimeError: probe wiring failed): nothing is planned"
     )
+
+
+async def test_an_alert_joining_during_triage_is_triaged_again(harness: Harness) -> None:
+    release = asyncio.Event()
+    entered = asyncio.Event()
+    original = harness.app.engine.sources
+
+    async def slow_facts() -> Facts:
+        harness.triages += 1
+        entered.set()
+        await release.wait()
+        return DISK_FULL_FACTS
+
+    harness.app.engine.sources = Sources(slow_facts, original.annotation)
+    [run_id] = (await (await harness.post(body(DISK))).json())["runs"]
+    await asyncio.wait_for(entered.wait(), timeout=30)
+    await harness.post(body(FAILED))  # joins while the first triage is still reading facts
+    release.set()
+    await harness.settled()
+    assert harness.triages == 2
+    run = harness.journal.run(run_id)
+    assert run is not None and run.state == "observed"
