@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and is quick when it is all there already.
 # Debian packages: the real Prometheus, Alertmanager (+ promtool, amtool), ZooKeeper, a JDK
-# (Flink and ZooKeeper), Chromium. Python packages: a virtual environment at .venv.
+# (Flink, ZooKeeper and Kafka), Maven (resolves Kafka), openssl (sandbox TLS), Chromium.
+# Apache Kafka's jars: scripts/fetch-kafka.sh. Python packages: a virtual environment at .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ command -v prometheus >/dev/null || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || apt_pkgs+=(prometheus-alertmanager)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || apt_pkgs+=(zookeeper)
 command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || apt_pkgs+=(maven)
+command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${apt_pkgs[*]}"
@@ -33,3 +36,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+scripts/fetch-kafka.sh
