@@ -295,3 +295,22 @@ async def test_tls_listener_rejects_a_client_without_the_ca(kafka_service) -> No
     with pytest.raises(KafkaConnectionError):
         await asyncio.wait_for(admin.start(), 30)
     await admin.close()
+
+
+async def test_offsets_for_times_answers_by_record_timestamp(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    await kafka.create_topics(kafka_bootstrap, {unique_topic: kafka.TopicSpec()})
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    trades = kafka.generate_trades(3, start=start, interval=timedelta(minutes=10))
+    await kafka.produce_trades(kafka_bootstrap, unique_topic, trades)
+    tp = TopicPartition(unique_topic, 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        # written just now, stamped an hour ago: the answer follows the record timestamps
+        found = await consumer.offsets_for_times({tp: trades[1].timestamp_ms - 1})
+    finally:
+        await consumer.stop()
+    assert found[tp] is not None
+    assert (found[tp].offset, found[tp].timestamp) == (1, trades[1].timestamp_ms)
