@@ -69,7 +69,11 @@ def test_exporter_serves_metrics_from_the_stack(sandbox_stack: dict[str, Any]) -
 
     def exported() -> str | None:
         text = scrape()
-        return text if 'torghut_ta_table_last_event_timestamp_seconds{table="ta_signals"}' in text else None
+        return (
+            text
+            if 'torghut_ta_table_last_event_timestamp_seconds{table="ta_signals"}' in text
+            else None
+        )
 
     text = poll_until(exported, timeout=60, what="freshness metric exported")
     assert 'torghut_ta_flink_job_state{deployment="torghut-ta",state="RUNNING"} 1.0' in text
