@@ -54,6 +54,9 @@ def _describe(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}"
 
 
+_AIOKAFKA_CONNECT_ERROR = 'Unable connect to "%s:%s": %s'  # aiokafka.client's log format
+
+
 class _BootstrapReasons(logging.Handler):
     """Why aiokafka could not reach our bootstrap servers: it logs the reason per server (e.g.
     SaslAuthenticationFailed, a TLS verify error) and raises a bare "Unable to bootstrap".
@@ -69,9 +72,6 @@ class _BootstrapReasons(logging.Handler):
         if record.msg == _AIOKAFKA_CONNECT_ERROR and isinstance(args, tuple) and len(args) == 3:
             if f"{args[0]}:{args[1]}" in self._servers:
                 self.reasons.append(str(args[2]))
-
-
-_AIOKAFKA_CONNECT_ERROR = 'Unable connect to "%s:%s": %s'  # aiokafka.client's log format
 
 
 class KafkaClient:
