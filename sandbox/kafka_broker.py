@@ -28,7 +28,7 @@ from pathlib import Path
 from sandbox.tls import make_server_tls
 from sandbox.util import Service, free_port, port_open, spawn, wait_started
 
-KAFKA_VERSION = "4.4.0"  # keep in step with scripts/fetch-kafka.sh
+KAFKA_VERSION = "4.4.0"  # scripts/fetch-kafka.sh reads this line
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 SCRAM_USERS: Mapping[str, str] = {"torghut-ta-exporter": "sandbox-exporter-secret"}

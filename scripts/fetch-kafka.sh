@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Resolves the Apache Kafka broker (with its StorageTool) and its runtime dependencies from Maven Central into
-# .cache/kafka/<version>/libs, which sandbox/kafka.py runs with `java -cp 'libs/*'`.
+# Resolves the Apache Kafka broker (org.apache.kafka:kafka_2.13, which holds kafka.Kafka and
+# kafka.tools.StorageTool) and its runtime dependencies from Maven Central into
+# .cache/kafka/<version>/libs, which sandbox/kafka_broker.py runs with `java -cp 'libs/*'`.
 # Quick when the directory is already complete (a .complete stamp is written last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=${KAFKA_VERSION:-4.4.0}
+# the version the launcher runs (sandbox/kafka_broker.py), unless KAFKA_VERSION says otherwise
+version=${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION = "\([^"]*\)".*/\1/p' sandbox/kafka_broker.py)}
+[ -n "$version" ] || { echo "fetch-kafka: no KAFKA_VERSION in sandbox/kafka_broker.py" >&2; exit 1; }
 log4j=2.25.5  # the broker logs through slf4j 1.7 -> log4j2, as in the Apache distribution
 dest=.cache/kafka/$version
 [ -f "$dest/.complete" ] && exit 0
