@@ -250,6 +250,41 @@ async def test_real_retention_moves_the_earliest_record(
     assert earliest == fresh[0].timestamp_ms / 1000
 
 
+async def test_group_whose_records_expired_is_measured_from_the_earliest_retained_record(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    """Retention deleted records the group never consumed: it resumes at the earliest retained
+    record (auto.offset.reset=earliest), so that record's age is the lag, not the lost ones'."""
+    await create_topics(
+        kafka_bootstrap, {unique_topic: TopicSpec(retention_ms=3_600_000, segment_ms=100)}
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    await produce_trades(
+        kafka_bootstrap, unique_topic, generate_trades(3, start=now - timedelta(hours=3))
+    )
+    fresh = generate_trades(2, start=now - timedelta(minutes=2), seed=1)
+    await produce_trades(kafka_bootstrap, unique_topic, fresh)
+    group = f"g-{unique_topic}"
+    await commit_offsets(kafka_bootstrap, group, {TopicPartition(unique_topic, 0): 0})
+    client = _client(kafka_bootstrap)
+    try:
+
+        async def expired() -> bool:
+            got = await collect_retention(client, topics=[unique_topic], read_budget=3.0)
+            return got.topics[0].earliest_record_ts == fresh[0].timestamp_ms / 1000
+
+        await apoll_until(expired, timeout=60, interval=0.5, what="old records deleted")
+        lag = await collect_lag(
+            client, topics=[unique_topic], group_of=fixed_group(group), read_budget=3.0
+        )
+    finally:
+        await client.close()
+    (t,) = lag.topics
+    assert t.lag_messages == 5  # end minus committed, as kafka-consumer-groups reports it
+    assert t.oldest_unconsumed == fresh[0].timestamp_ms / 1000
+    assert (t.without_commit, t.unread) == (0, 0)
+
+
 async def test_new_group_without_commits_counts_from_the_earliest_retained_record(
     kafka_bootstrap: str, unique_topic: str
 ) -> None:
