@@ -15,6 +15,9 @@ STATE_FILE = "sandbox.json"
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
+    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",  # SCRAM users: sandbox.kafka.SCRAM_USERS
+    "kafka_ssl_bootstrap": "kafka_ssl_bootstrap",
+    "kafka_ca_file": "kafka_ca_file",
     "kubeconfig": "kubeconfig",
     "git_remote": "git_remote",
     "git_workdir": "git_workdir",

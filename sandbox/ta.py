@@ -30,6 +30,7 @@ import aiohttp
 import clickhouse_connect
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
@@ -186,7 +187,8 @@ class Writer:
             return
         if self.consumer is None or (group, topic) != (self.group, self.topic):
             await self._open_consumer(group, topic)
-        assert self.consumer is not None
+        if self.consumer is None:
+            return
         batch = await self.consumer.getmany(
             timeout_ms=int(self.cfg.poll_seconds * 1000), max_records=2000
         )
@@ -243,9 +245,13 @@ class Writer:
             auto_offset_reset="earliest",
         )
         await consumer.start()
-        await consumer.topics()  # fetches cluster metadata, so partitions_for_topic knows it
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        parts = await self._partitions(topic)
+        if not parts:  # not created yet: try again next cycle rather than consume nothing
+            await consumer.stop()
+            log.warning("topic %s has no partitions (yet)", topic)
+            await asyncio.sleep(self.cfg.poll_seconds)
+            return
+        tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         for tp in tps:
             committed = await consumer.committed(tp)
@@ -255,6 +261,18 @@ class Writer:
                 consumer.seek(tp, committed)
         self.consumer, self.group, self.topic = consumer, group, topic
         log.info("consuming %s as group %s (%d partitions)", topic, group, len(tps))
+
+    async def _partitions(self, topic: str) -> list[int]:
+        """The topic's partitions as the Flink Kafka source discovers them (a metadata request)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.cfg.kafka_bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        if described["error_code"] != 0:
+            return []
+        return sorted(p["partition"] for p in described["partitions"])
 
     async def _drop_consumer(self) -> None:
         if self.consumer is not None:

@@ -17,8 +17,9 @@ from sandbox.util import poll_until
 pytestmark = pytest.mark.slow
 
 KEYS = (
-    "clickhouse_http", "kafka_bootstrap", "kubeconfig", "git_remote", "git_workdir",
-    "prometheus", "alertmanager", "exporter",
+    "clickhouse_http", "kafka_bootstrap", "kafka_sasl_bootstrap", "kafka_ssl_bootstrap",
+    "kafka_ca_file", "kubeconfig", "git_remote", "git_workdir", "prometheus", "alertmanager",
+    "exporter",
 )  # fmt: skip
 
 
