@@ -165,6 +165,8 @@ async def test_writer_advances_while_running_and_stops_when_suspended(
             *FD, {"spec": {"job": {"state": "suspended"}}}, _content_type=MERGE
         )
         await apoll_until(lambda: _not_running(kube_client), timeout=20, what="job leaves RUNNING")
+        # a poll begun before the suspend may still return records, as a cancelling job does
+        await apoll_until(_async(lambda: writer.job is None), timeout=10, what="job stopped")
         await produce_trades(
             writer_env["bootstrap"], writer_env["topic"], trades(5, newest + timedelta(seconds=1))
         )
