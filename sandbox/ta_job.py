@@ -212,6 +212,7 @@ async def restored_or_start(
     restored: Checkpoint | None,
 ) -> tuple[dict[TopicPartition, int], str]:
     """Each partition's first offset and how it was chosen ("checkpoint N" or the start)."""
+    start = parse_start(job.env.get(START_KEY))  # the job's main() fails on a bad value
     if job.upgrade_mode in ("last-state", "savepoint") and restored is not None:
         known = {
             tp: restored.offsets[(tp.topic, tp.partition)]
@@ -222,5 +223,4 @@ async def restored_or_start(
         if new:
             known |= await consumer.beginning_offsets(new)
         return known, f"checkpoint {restored.checkpoint_id} of job {restored.job_id}"
-    start = parse_start(job.env.get(START_KEY))
     return await start_offsets(consumer, tps, start), f"{START_KEY}={start}"

@@ -347,17 +347,28 @@ async def test_a_first_deployment_starts_at_the_configured_position(
 
 
 @pytest.mark.slow
-async def test_committed_start_without_a_commit_fails_the_job(
-    writer_env: dict[str, Any], clean_clickhouse: Any, kube_client: kclient.ApiClient
+@pytest.mark.parametrize(
+    ("position", "java_type", "text"),
+    [
+        ("committed", "org.apache.kafka.clients.consumer.NoOffsetForPartitionException", "-0]"),
+        ("yesterday", "java.lang.IllegalArgumentException", "TA_KAFKA_STARTING_OFFSETS='yest"),
+    ],
+)
+async def test_a_start_position_that_cannot_be_met_fails_the_job(
+    writer_env: dict[str, Any],
+    clean_clickhouse: Any,
+    kube_client: kclient.ApiClient,
+    position: str,
+    java_type: str,
+    text: str,
 ) -> None:
-    await patch_configmap(kube_client, {"TA_KAFKA_STARTING_OFFSETS": "committed"})
+    await patch_configmap(kube_client, {"TA_KAFKA_STARTING_OFFSETS": position})
     _writer, stop, task = await start_writer(writer_env, clean_clickhouse)
     try:
         await apoll_until(lambda: _job_state(kube_client, "FAILED"), timeout=20, what="FAILED")
         fd = await kclient.CustomObjectsApi(kube_client).get_namespaced_custom_object(*FD)
         [cause] = json.loads(fd["status"]["error"])["throwableList"]
-        assert cause["type"] == "org.apache.kafka.clients.consumer.NoOffsetForPartitionException"
-        assert f"[{writer_env['topic']}-0]" in cause["message"]
+        assert cause["type"] == java_type and text in cause["message"], cause
     finally:
         stop.set()
         await task
