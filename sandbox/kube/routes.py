@@ -43,13 +43,28 @@ async def job(request: web.Request) -> web.Response:
 
 
 async def fail(request: web.Request) -> web.Response:
-    """Report a job failure: {"message": ..., "type": optional exception class}."""
+    """Report a job failure: {"message": ..., "type": optional exception class, "causes":
+    optional exception chain [{"type", "message"}, ...], outermost first}."""
     body = await _json_body(request)
     message = body.get("message")
     if not isinstance(message, str) or not message:
         raise errors.bad_request('"message" (a non-empty string) is required')
+    causes = body.get("causes")
+    if causes is not None and not (
+        isinstance(causes, list)
+        and causes
+        and all(
+            isinstance(c, dict)
+            and isinstance(c.get("type"), str)
+            and isinstance(c.get("message"), str)
+            for c in causes
+        )
+    ):
+        raise errors.bad_request('"causes" must be a non-empty list of {"type", "message"} strings')
     info = request.match_info
-    obj = request.app[OPERATOR_KEY].fail(info["ns"], info["name"], message, body.get("type"))
+    obj = request.app[OPERATOR_KEY].fail(
+        info["ns"], info["name"], message, body.get("type"), causes
+    )
     return web.json_response(job_view(obj))
 
 
