@@ -13,17 +13,20 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.kube import errors
-from sandbox.kube.resources import RESOURCES, Resource, by_path
+from sandbox.kube import errors, rbac
+from sandbox.kube.resources import RESOURCES, SERVICE_ACCOUNT, Resource, by_path
 from sandbox.kube.selectors import field_matcher, label_matcher
 from sandbox.kube.store import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("store", Store)
+SECRET_KEY = web.AppKey("secret", str)
+USER_KEY = "kube_user"
+TOKEN_SECONDS = 24 * 3600
 VERSION = {
     "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-torghut-sandbox",
+    "minor": "37",
+    "gitVersion": "v1.37.0-torghut-sandbox",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z",
@@ -37,15 +40,35 @@ def status_response(err: errors.ApiError) -> web.Response:
     return web.json_response(err.status(), status=err.code)
 
 
-def make_app(store: Store, token: str) -> web.Application:
-    """The API app; other sandbox parts add their routes (under /sandbox, /argocd) to it."""
+def _argocd_unauthenticated() -> web.Response:
+    message = "no session information"
+    return web.json_response({"error": message, "code": 16, "message": message}, status=401)
+
+
+def make_app(store: Store, token: str, argocd_token: str | None = None) -> web.Application:
+    """The API app; other sandbox parts add their routes (under /sandbox, /argocd) to it.
+
+    `token` is the admin token (and the key ServiceAccount tokens are signed with); the Argo CD
+    REST API under /argocd takes `argocd_token` only, as Argo CD knows nothing of Kubernetes
+    tokens."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return status_response(errors.unauthorized())
+        if request.path.startswith("/argocd/"):
+            want = f"Bearer {argocd_token or token}"
+            if not hmac.compare_digest(given.encode(), want.encode()):
+                return _argocd_unauthenticated()
+            user = rbac.User(rbac.ADMIN, ())
+        else:
+            found = rbac.authenticate(token, given)
+            if found is None:
+                return status_response(errors.unauthorized())
+            user = found
+        request[USER_KEY] = user
         try:
+            if request.path.startswith("/sandbox/") and not user.admin:
+                raise errors.forbidden_path(user.name, request.method.lower(), request.path)
             return await handler(request)
         except errors.ApiError as err:
             return status_response(err)
@@ -56,6 +79,7 @@ def make_app(store: Store, token: str) -> web.Application:
 
     app = web.Application(middlewares=[guard])
     app[STORE_KEY] = store
+    app[SECRET_KEY] = token
     for path, body in (
         ("/version", VERSION),
         ("/api", {"kind": "APIVersions", "versions": ["v1"]}),
@@ -149,6 +173,21 @@ async def _grouped(request: web.Request) -> web.StreamResponse:
     return await _dispatch(request, info["group"], info["version"], info["tail"].split("/"))
 
 
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Invalid dry run value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+def _authorize(request: web.Request, req: rbac.Request, res: Resource) -> None:
+    user: rbac.User = request[USER_KEY]
+    if not rbac.allowed(request.app[STORE_KEY], user, req):
+        sub = req.resource.partition("/")[2] or None
+        raise errors.forbidden(res, req.name or None, user.name, req.verb, req.namespace, sub)
+
+
 async def _dispatch(
     request: web.Request, group: str, version: str, parts: list[str]
 ) -> web.StreamResponse:
@@ -158,35 +197,64 @@ async def _dispatch(
     elif parts[0] == "namespaces" and len(parts) == 2 and not group:
         return await _json(_namespace(parts[1]))
     res = by_path(group, version, parts[0])
-    if res is None or len(parts) > 3 or (len(parts) == 3 and parts[2] != "status"):
+    if res is None or len(parts) > 3:
         raise web.HTTPNotFound()
+    if not res.namespaced:
+        if ns is not None:
+            raise web.HTTPNotFound()
+        ns = ""
     name = parts[1] if len(parts) >= 2 else None
     sub = parts[2] if len(parts) == 3 else None
-    if sub is not None and not res.status_subresource:
+    token_request = sub == "token" and res is SERVICE_ACCOUNT and request.method == "POST"
+    if sub is not None and not token_request and (sub != "status" or not res.status_subresource):
         raise web.HTTPNotFound()  # e.g. Argo CD Applications: status is written inline
     store = request.app[STORE_KEY]
     method = request.method
+    resource = f"{res.plural}/{sub}" if sub else res.plural
+
+    def allow(verb: str) -> None:
+        _authorize(request, rbac.Request(verb, res.group, resource, ns or "", name or ""), res)
+
     if name is None:
         if method == "GET":
-            if request.query.get("watch", "").lower() in ("true", "1"):
+            watching = request.query.get("watch", "").lower() in ("true", "1")
+            allow("watch" if watching else "list")
+            if watching:
                 return await _watch(request, store, res, ns)
             return await _list(request, store, res, ns)
         if method == "POST" and ns is not None:
-            created = store.create(res, ns, await _body(request))
+            allow("create")
+            dry = _dry_run(request)
+            created = store.create(res, ns, await _body(request), dry_run=dry)
             return await _json(created, 201)
         raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
     if ns is None:
         raise web.HTTPNotFound()
+    if sub == "token":
+        allow("create")
+        return await _json(await _token_request(request, ns, name), 201)
     if method == "GET":
+        allow("get")
         return await _json(store.get(res, ns, name))
+    dry = _dry_run(request) if method in ("PUT", "PATCH", "DELETE") else False
     if method == "PUT":
-        return await _json(store.replace(res, ns, name, await _body(request), subresource=sub))
+        allow("update")
+        if res.create_on_update and sub is None and store.find(res, ns, name) is None:
+            allow("create")  # create-on-update needs both verbs, as in the real handler
+            body = await _body(request)
+            return await _json(store.replace(res, ns, name, body, dry_run=dry), 201)
+        body = await _body(request)
+        return await _json(store.replace(res, ns, name, body, subresource=sub, dry_run=dry))
     if method == "PATCH":
-        body = await request.read()
+        allow("patch")
+        body_bytes = await request.read()
         ctype = request.headers.get("Content-Type", "")
-        return await _json(store.patch(res, ns, name, ctype, body, subresource=sub))
+        return await _json(
+            store.patch(res, ns, name, ctype, body_bytes, subresource=sub, dry_run=dry)
+        )
     if method == "DELETE" and sub is None:
-        gone = store.delete(res, ns, name)
+        allow("delete")
+        gone = store.delete(res, ns, name, dry_run=dry)
         if res.crd:
             return await _json(gone)
         details = {"name": name, "kind": res.plural, "uid": gone["metadata"]["uid"]}
@@ -200,6 +268,27 @@ async def _dispatch(
             }
         )
     raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
+
+
+async def _token_request(request: web.Request, ns: str, name: str) -> dict[str, Any]:
+    """TokenRequest: a signed token for an existing ServiceAccount."""
+    account = request.app[STORE_KEY].get(SERVICE_ACCOUNT, ns, name)
+    body = await _body(request) if request.can_read_body else {}
+    spec = body.get("spec") or {}
+    seconds = int(spec.get("expirationSeconds") or TOKEN_SECONDS)
+    token, expiry = rbac.mint(
+        request.app[SECRET_KEY], ns, name, account["metadata"]["uid"], seconds
+    )
+    return {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+        "spec": {"audiences": spec.get("audiences") or [rbac.ISSUER], "expirationSeconds": seconds},
+        "status": {
+            "token": token,
+            "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)),
+        },
+    }
 
 
 def _namespace(name: str) -> dict[str, Any]:
@@ -254,7 +343,10 @@ async def _watch(
 
     def wanted(key: tuple[str, str, str], obj: dict[str, Any]) -> bool:
         return (
-            key[0] == res.key and (ns is None or key[1] == ns) and by_label(obj) and by_field(obj)
+            key[0] == res.storage_key
+            and (ns is None or key[1] == ns)
+            and by_label(obj)
+            and by_field(obj)
         )
 
     queue = store.subscribe()  # before reading the backlog, so nothing falls in between
@@ -267,9 +359,9 @@ async def _watch(
         else:
             try:
                 backlog = [
-                    _event_line(e.type, e.obj)
+                    _event_line(e.type, view)
                     for e in store.events_since(int(rv_param))
-                    if wanted(e.key, e.obj)
+                    if wanted(e.key, view := store.view(res, e.obj))
                 ]
             except errors.ApiError as err:
                 backlog = [_event_line("ERROR", err.status())]
@@ -288,8 +380,8 @@ async def _watch(
                 event = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 break
-            if event.rv > seen and wanted(event.key, event.obj):
-                await resp.write(_event_line(event.type, event.obj))
+            if event.rv > seen and wanted(event.key, view := store.view(res, event.obj)):
+                await resp.write(_event_line(event.type, view))
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
         return resp
