@@ -18,7 +18,7 @@ from sandbox.kube.knative import KnativeController
 from sandbox.kube.operator import FlinkOperator
 from sandbox.kube.routes import ARGOCD_KEY, OPERATOR_KEY, add_routes
 from sandbox.kube.seed import seed
-from sandbox.kube.server import make_app
+from sandbox.kube.server import AUDIT_KEY, make_app
 from sandbox.kube.store import Store
 from sandbox.kube.timings import resolve
 from sandbox.kube.validation import admit
@@ -45,6 +45,7 @@ def build(config: dict[str, Any]) -> web.Application:
             if key in body:
                 config[key] = body[key]
         argocd.reset()
+        app[AUDIT_KEY].clear()
         operator.since.clear()
         store.reset()
         await seed(store, argocd, config)

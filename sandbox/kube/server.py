@@ -4,6 +4,7 @@ expects: paths, verbs, content types, `Status` errors, chunked watch streams).""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import json
@@ -21,6 +22,9 @@ from sandbox.kube.store import Store
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("store", Store)
 SECRET_KEY = web.AppKey("secret", str)
+# Every authorization decision, newest last: what a component really asks for (tests compare
+# it with what its Role grants). Cleared by /sandbox/reset.
+AUDIT_KEY = web.AppKey("audit", collections.deque)
 USER_KEY = "kube_user"
 TOKEN_SECONDS = 24 * 3600
 VERSION = {
@@ -80,6 +84,8 @@ def make_app(store: Store, token: str, argocd_token: str | None = None) -> web.A
     app = web.Application(middlewares=[guard])
     app[STORE_KEY] = store
     app[SECRET_KEY] = token
+    app[AUDIT_KEY] = collections.deque(maxlen=10000)
+    app.router.add_get("/sandbox/audit", _audit)
     for path, body in (
         ("/version", VERSION),
         ("/api", {"kind": "APIVersions", "versions": ["v1"]}),
@@ -181,9 +187,28 @@ def _dry_run(request: web.Request) -> bool:
     return bool(values)
 
 
+async def _audit(request: web.Request) -> web.Response:
+    """GET /sandbox/audit[?user=...]: the authorization decisions recorded since the reset."""
+    user = request.query.get("user")
+    items = [a for a in request.app[AUDIT_KEY] if user is None or a["user"] == user]
+    return web.json_response({"items": items})
+
+
 def _authorize(request: web.Request, req: rbac.Request, res: Resource) -> None:
     user: rbac.User = request[USER_KEY]
-    if not rbac.allowed(request.app[STORE_KEY], user, req):
+    ok = rbac.allowed(request.app[STORE_KEY], user, req)
+    request.app[AUDIT_KEY].append(
+        {
+            "user": user.name,
+            "verb": req.verb,
+            "group": req.group,
+            "resource": req.resource,
+            "namespace": req.namespace,
+            "name": req.name,
+            "allowed": ok,
+        }
+    )
+    if not ok:
         sub = req.resource.partition("/")[2] or None
         raise errors.forbidden(res, req.name or None, user.name, req.verb, req.namespace, sub)
 

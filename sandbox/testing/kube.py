@@ -16,7 +16,7 @@ Fixtures:
   `spec.syncPolicy.automated` by patching the Application). RBAC is enforced with the Helm
   chart's ServiceAccounts and Roles. Fields: url, token (admin), kubeconfig (admin), repo,
   argocd_api, argocd_token, service; helpers: `fail_job(message)`, `job()`,
-  `raw(method, path, ...)`, `token_for(ns, sa)`, `kubeconfig_for(component, dir)` (a kubeconfig
+  `raw(method, path, ...)`, `audit(user)`, `token_for(ns, sa)`, `kubeconfig_for(component, dir)` (a kubeconfig
   with the chart's ServiceAccount token of `exporter` or `remediator`), `argocd_fault(mode)`.
 - `kube_client` -> `kubernetes_asyncio.client.ApiClient` loaded from `kube_api.kubeconfig`
   (admin).
@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -73,6 +74,15 @@ class KubeSandbox:
         ns, name = chart.service_account(chart.rbac_objects(), component)
         path = directory / f"kubeconfig-{component}"
         return write_kubeconfig(path, self.url, self.token_for(ns, name))
+
+    def audit(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Authorization decisions since the reset: {user, verb, group, resource, namespace,
+        name, allowed}, oldest first."""
+        query = f"?user={urllib.parse.quote(user)}" if user else ""
+        code, body = self.raw("GET", f"/sandbox/audit{query}")
+        if code != 200:
+            raise RuntimeError(f"audit: {code} {body}")
+        return list(body["items"])
 
     def argocd_fault(self, mode: str, message: str | None = None, app: str = APPLICATION) -> None:
         """Make the Application's next syncs `hang` (stay Running) or `fail`; `none` lifts it."""

@@ -101,9 +101,7 @@ def test_bindings_point_at_roles_of_the_chart(rendered_sets, value_set: str, kit
 def test_exporter_role_is_read_only_and_scoped(default_objects, kit) -> None:
     got = grants(default_objects, f"{kit.release}-exporter", "torghut")
     assert got == {
-        ("flink.apache.org", "flinkdeployments", "get", ()),
-        ("flink.apache.org", "flinkdeployments", "list", ()),
-        ("flink.apache.org", "flinkdeployments", "watch", ()),
+        ("flink.apache.org", "flinkdeployments", "get", ("torghut-ta",)),
         ("", "configmaps", "get", ("torghut-ta-config",)),
         ("serving.knative.dev", "services", "get", ("torghut",)),
     }
@@ -136,6 +134,7 @@ def test_remediator_roles(remediator_objects, kit) -> None:
 def test_rbac_follows_custom_targets(rendered_sets) -> None:
     objects = rendered_sets["custom-names"]
     exporter = grants(objects, "ta-ops-exporter", "trading-prod")
+    assert ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)) in exporter
     assert ("", "configmaps", "get", ("ta-blue-config",)) in exporter
     assert ("serving.knative.dev", "services", "get", ("trader",)) in exporter
     remediator = grants(objects, "ta-ops-remediator", "trading-prod")
