@@ -88,8 +88,11 @@ def _fresh_dir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
-def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
-    """Start every service; return them. Raises (after recording what runs) on failure."""
+def up(
+    workdir: Path, *, timings: str = "middle", log: Callable[[str], None] = print
+) -> list[Service]:
+    """Start every service; return them. Raises (after recording what runs) on failure.
+    `timings`: the kube stand-in's controller pace (fast, middle, realistic)."""
     workdir = workdir.resolve()
     if any(s for s in state.load(workdir) if s.pid > 0):
         raise RuntimeError(
@@ -136,8 +139,10 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     services.append(
         Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
     )
-    kb = started(kube.launch(workdir / "kube", gitops=repo))
+    kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
+    exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)
+    services.append(Service("exporter-sa", 0, {"exporter_token_file": str(token_file)}))
 
     started(feed.launch(workdir, kafka_bootstrap=bootstrap, topic=settings.trades_topic))
     started(
@@ -158,7 +163,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     config_path = workdir / "exporter.yaml"
     exp_port = free_port()
     cfg = exporter_config(
-        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=kubeconfig, s3_url=s3_url,
+        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=str(exporter_kube), s3_url=s3_url,
         jangar_url=jg.endpoints["jangar"], password_file=password_file, topics=[settings.trades_topic],
         port=exp_port,
     )  # fmt: skip

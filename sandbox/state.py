@@ -11,7 +11,7 @@ from sandbox.util import Service, pid_alive
 
 STATE_FILE = "sandbox.json"
 # launcher endpoint key -> the name `ta-sandbox status` prints; keys not listed (the kube
-# stand-in's bearer token) are never shown
+# stand-in's admin and Argo CD tokens) are never shown: secrets appear as files only
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
@@ -25,6 +25,9 @@ PUBLIC_NAMES = {
     "s3": "s3",
     "jangar": "jangar",
     "kube_api": "kube_api",
+    "argocd_api": "argocd_api",
+    "argocd_token_file": "argocd_token_file",
+    "exporter_token_file": "exporter_kube_token_file",
 }
 
 

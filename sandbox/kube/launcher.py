@@ -13,6 +13,7 @@ import yaml
 
 from sandbox.gitops import APP_PATH, GitRepo, create_repo
 from sandbox.kube import chart
+from sandbox.kube.client import service_account_token
 from sandbox.kube.timings import Timings, resolve
 from sandbox.util import Service, free_port, python_module_args, spawn, wait_started
 
@@ -133,3 +134,15 @@ def launch(
     if gitops is not None:
         endpoints.update(gitops_remote=str(gitops.remote), gitops_workdir=str(gitops.workdir))
     return Service(name="kube", pid=proc.pid, endpoints=endpoints, log=str(log))
+
+
+def component_kubeconfig(kube: Service, component: str, directory: Path) -> tuple[Path, Path]:
+    """A kubeconfig for the chart's ServiceAccount of `component` (exporter, remediator) on the
+    running stand-in `kube`, and the token file beside it: (kubeconfig, token file)."""
+    ns, name = chart.service_account(chart.rbac_objects(), component)
+    url = kube.endpoints["kube_api"]
+    token = service_account_token(url, kube.endpoints["token"], ns, name)
+    token_file = directory / f"{component}-kube-token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    return write_kubeconfig(directory / f"{component}-kubeconfig", url, token), token_file
