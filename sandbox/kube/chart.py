@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +38,15 @@ def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
 
 
 def rbac_objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The ServiceAccounts, Roles and bindings of the chart rendered with `values`."""
+    """The ServiceAccounts, Roles and bindings of the chart rendered with `values` (rendered
+    once per process and values)."""
     chosen = DEFAULT_VALUES if values is None else values
-    return [o for o in render(chosen) if o.get("kind") in RBAC_KINDS]
+    return copy.deepcopy(list(_rbac(json.dumps(chosen, sort_keys=True))))
+
+
+@functools.cache
+def _rbac(values_json: str) -> tuple[dict[str, Any], ...]:
+    return tuple(o for o in render(json.loads(values_json)) if o.get("kind") in RBAC_KINDS)
 
 
 def service_account(objects: list[dict[str, Any]], component: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 
 from sandbox.kube import errors, events
 from sandbox.kube.resources import FLINK, KNATIVE_SERVICE, Resource
