@@ -14,8 +14,11 @@ import yaml
 CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "torghut-ta-ops"
 RELEASE = NAMESPACE = "torghut-ta-ops"
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
-# Every component the chart can run, so each has its ServiceAccount and Roles here.
-DEFAULT_VALUES: dict[str, Any] = {"remediator": {"enabled": True}}
+# Every component the chart can run, so each has its ServiceAccount and Roles here; the values
+# an operator would set for this sandbox (its Argo CD Application is `torghut-ta`).
+DEFAULT_VALUES: dict[str, Any] = {
+    "remediator": {"enabled": True, "argocd": {"applications": ["torghut-ta"]}}
+}
 
 
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -71,6 +71,23 @@ async def test_patch_and_update_are_different_verbs(remediator: client.ApiClient
     assert 'cannot patch resource "flinkdeployments/status"' in message
 
 
+async def test_the_remediator_may_patch_its_application_but_not_replace_it(
+    remediator: client.ApiClient,
+) -> None:
+    api = client.CustomObjectsApi(remediator)
+    app_ref = ("argoproj.io", "v1alpha1", "argocd", "applications")
+    app = await api.get_namespaced_custom_object(*app_ref, "torghut-ta")
+    patched = await api.patch_namespaced_custom_object(
+        *app_ref, "torghut-ta", {"metadata": {"annotations": {"seen": "yes"}}},
+        _content_type=MERGE,
+    )  # fmt: skip
+    assert patched["metadata"]["annotations"]["seen"] == "yes"
+    message = await forbidden(api.replace_namespaced_custom_object(*app_ref, "torghut-ta", app))
+    assert 'cannot update resource "applications" in API group "argoproj.io"' in message
+    message = await forbidden(api.list_namespaced_custom_object(*app_ref))
+    assert 'cannot list resource "applications"' in message
+
+
 async def test_lease_create_on_update_needs_update_by_name_and_create(
     remediator: client.ApiClient,
 ) -> None:
