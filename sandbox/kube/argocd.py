@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.kube import errors
+from sandbox.kube.diff import LAST_APPLIED, drifted, overlay, selected
 from sandbox.kube.gitsource import GitSource, Manifests, SourceError
 from sandbox.kube.health import resource_health, worst
 from sandbox.kube.resources import APPLICATION, by_kind
@@ -40,53 +41,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "argocd"
 SUCCESS = "successfully synced (all tasks run)"
 BUSY = "another operation is already in progress"
-# Top-level fields Argo CD owns on a managed object (status is never synced from git).
-SYNCED_FIELDS = ("spec", "data", "stringData", "binaryData", "type", "immutable")
 TRACKING_LABEL = "app.kubernetes.io/instance"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-def three_way(last: Any, live: Any, desired: Any) -> Any:
-    """What applying `desired` makes of `live`: git's fields win, fields git had before (in
-    `last`) and dropped are removed, fields only the live object has are kept. Lists are atomic."""
-    if not isinstance(desired, dict) or not isinstance(live, dict):
-        return copy.deepcopy(desired)
-    last = last if isinstance(last, dict) else {}
-    out = copy.deepcopy(live)
-    for key, value in desired.items():
-        out[key] = three_way(last.get(key), live.get(key), value)
-    for key in last:
-        if key not in desired:
-            out.pop(key, None)
-    return out
-
-
-def last_applied(live: Obj) -> Obj:
-    raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def drifted(desired: Obj, live: Obj | None) -> bool:
-    """True when applying git would change a field Argo CD manages on the live object."""
-    if live is None:
-        return True
-    last = last_applied(live)
-    for field in SYNCED_FIELDS:
-        if field in desired:
-            if three_way(last.get(field), live.get(field), desired[field]) != live.get(field):
-                return True
-        elif field in last and field in live:
-            return True
-    for part in ("labels", "annotations"):
-        want = (desired.get("metadata") or {}).get(part) or {}
-        have = (live.get("metadata") or {}).get(part) or {}
-        if any(have.get(k) != v for k, v in want.items()):
-            return True
-    return False
 
 
 class ArgoCD:
@@ -283,7 +238,7 @@ class ArgoCD:
         return [
             self._apply(app, obj, dest_ns)
             for obj in manifests.objects
-            if not only or any(_selected(obj, dest_ns, r) for r in only)
+            if not only or any(selected(obj, dest_ns, r) for r in only)
         ]
 
     def _apply(self, app: Obj, desired: Obj, dest_ns: str) -> dict[str, Any]:
@@ -318,7 +273,7 @@ class ArgoCD:
                 self.store.create(res, ns, body, admit=False)
                 return {**result, "status": "Synced", "message": f"{label} created"}
             before = live["metadata"]["resourceVersion"]
-            after = self.store.update(res, ns, result["name"], lambda o: _overlay(o, body))
+            after = self.store.update(res, ns, result["name"], lambda o: overlay(o, body))
             verb = "unchanged" if after["metadata"]["resourceVersion"] == before else "configured"
             return {**result, "status": "Synced", "message": f"{label} {verb}"}
         except errors.ApiError as exc:
@@ -389,35 +344,6 @@ class ArgoCD:
 
         with contextlib.suppress(errors.ApiError):
             self.store.update(APPLICATION, NAMESPACE, name, mutate)
-
-
-def _selected(obj: Obj, dest_ns: str, wanted: dict[str, Any]) -> bool:
-    """Whether a `sync.resources` entry ({group, kind, name, namespace}) names this manifest."""
-    meta = obj.get("metadata") or {}
-    group = obj["apiVersion"].rpartition("/")[0]
-    ns = meta.get("namespace") or dest_ns
-    return (
-        (wanted.get("group") or "") == group
-        and wanted.get("kind") == obj["kind"]
-        and wanted.get("name") == meta.get("name")
-        and (not wanted.get("namespace") or wanted["namespace"] == ns)
-    )
-
-
-def _overlay(live: Obj, desired: Obj) -> None:
-    """Apply git to the live object three ways (see `three_way`); keep status and server
-    metadata."""
-    last = last_applied(live)
-    for field in SYNCED_FIELDS:
-        if field in desired:
-            live[field] = three_way(last.get(field), live.get(field), desired[field])
-        elif field in last:
-            live.pop(field, None)
-    meta = live.setdefault("metadata", {})
-    for part in ("labels", "annotations"):
-        want = (desired.get("metadata") or {}).get(part)
-        if want:
-            meta.setdefault(part, {}).update(want)
 
 
 def _source(app: Obj) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.kube import errors, rbac
-from sandbox.kube.resources import RESOURCES, SERVICE_ACCOUNT, Resource, by_path
+from sandbox.kube import discovery, errors, rbac
+from sandbox.kube.resources import SERVICE_ACCOUNT, Resource, by_path
 from sandbox.kube.selectors import field_matcher, label_matcher
 from sandbox.kube.store import Store
 
@@ -27,17 +27,6 @@ SECRET_KEY = web.AppKey("secret", str)
 AUDIT_KEY = web.AppKey("audit", collections.deque)
 USER_KEY = "kube_user"
 TOKEN_SECONDS = 24 * 3600
-VERSION = {
-    "major": "1",
-    "minor": "37",
-    "gitVersion": "v1.37.0-torghut-sandbox",
-    "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean",
-    "buildDate": "2026-01-01T00:00:00Z",
-    "goVersion": "go1.22.0",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 
 
 def status_response(err: errors.ApiError) -> web.Response:
@@ -87,14 +76,14 @@ def make_app(store: Store, token: str, argocd_token: str | None = None) -> web.A
     app[AUDIT_KEY] = collections.deque(maxlen=10000)
     app.router.add_get("/sandbox/audit", _audit)
     for path, body in (
-        ("/version", VERSION),
+        ("/version", discovery.VERSION),
         ("/api", {"kind": "APIVersions", "versions": ["v1"]}),
-        ("/apis", _group_list()),
-        ("/api/v1", _resource_list("", "v1")),
+        ("/apis", discovery.group_list()),
+        ("/api/v1", discovery.resource_list("", "v1")),
     ):  # the generated clients ask for some of these with a trailing slash
-        app.router.add_get(path, _static(body))
-        app.router.add_get(path + "/", _static(body))
-    app.router.add_get("/apis/{group}/{version}", _group_version)
+        app.router.add_get(path, discovery.static(body))
+        app.router.add_get(path + "/", discovery.static(body))
+    app.router.add_get("/apis/{group}/{version}", discovery.group_version)
     app.router.add_route("*", "/api/v1/{tail:.+}", _core)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _grouped)
     return app
@@ -102,72 +91,6 @@ def make_app(store: Store, token: str, argocd_token: str | None = None) -> web.A
 
 async def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
-
-
-def _static(body: Any) -> Handler:
-    async def handler(_: web.Request) -> web.Response:
-        return web.json_response(body)
-
-    return handler
-
-
-def _group_list() -> dict[str, Any]:
-    groups: dict[str, list[str]] = {}
-    for r in RESOURCES:
-        if r.group and r.version not in groups.setdefault(r.group, []):
-            groups[r.group].append(r.version)
-    return {
-        "kind": "APIGroupList",
-        "apiVersion": "v1",
-        "groups": [
-            {
-                "name": g,
-                "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-                "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
-            }
-            for g, vs in groups.items()
-        ],
-    }
-
-
-def _resource_list(group: str, version: str) -> dict[str, Any]:
-    out = []
-    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-    for r in RESOURCES:
-        if (r.group, r.version) != (group, version):
-            continue
-        out.append(
-            {
-                "name": r.plural,
-                "singularName": r.kind.lower(),
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": verbs,
-            }
-        )
-        if r.status_subresource:
-            out.append(
-                {
-                    "name": f"{r.plural}/status",
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": f"{group}/{version}" if group else version,
-        "resources": out,
-    }
-
-
-async def _group_version(request: web.Request) -> web.Response:
-    body = _resource_list(request.match_info["group"], request.match_info["version"])
-    if not body["resources"]:
-        raise web.HTTPNotFound()
-    return await _json(body)
 
 
 async def _core(request: web.Request) -> web.StreamResponse:
@@ -220,7 +143,7 @@ async def _dispatch(
     if parts[0] == "namespaces" and len(parts) >= 3:
         ns, parts = parts[1], parts[2:]
     elif parts[0] == "namespaces" and len(parts) == 2 and not group:
-        return await _json(_namespace(parts[1]))
+        return await _json(discovery.namespace(parts[1]))
     res = by_path(group, version, parts[0])
     if res is None or len(parts) > 3:
         raise web.HTTPNotFound()
@@ -313,16 +236,6 @@ async def _token_request(request: web.Request, ns: str, name: str) -> dict[str, 
             "token": token,
             "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)),
         },
-    }
-
-
-def _namespace(name: str) -> dict[str, Any]:
-    return {
-        "kind": "Namespace",
-        "apiVersion": "v1",
-        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-        "spec": {"finalizers": ["kubernetes"]},
-        "status": {"phase": "Active"},
     }
 
 
