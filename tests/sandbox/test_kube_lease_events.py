@@ -36,6 +36,9 @@ async def test_lease_create_on_update_and_no_unconditional_update(
     kube_client: client.ApiClient,
 ) -> None:
     api = client.CoordinationV1Api(kube_client)
+    would = await api.replace_namespaced_lease(LEASE, NS, lease("a"), dry_run="All")
+    assert would.spec.holder_identity == "a"
+    await refused(api.read_namespaced_lease(LEASE, NS), 404)  # a dry run stores nothing
     created = await api.replace_namespaced_lease(LEASE, NS, lease("a"))  # PUT to a missing Lease
     assert created.spec.holder_identity == "a" and created.metadata.resource_version
     body = await refused(api.replace_namespaced_lease(LEASE, NS, lease("b")), 422)

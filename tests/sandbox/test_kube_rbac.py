@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from sandbox.kube import write_kubeconfig
@@ -148,3 +148,27 @@ async def test_tokens_authenticate_and_admin_reads_the_chart_rbac(
     exporter = kube_api.token_for("torghut-ta-ops", "torghut-ta-ops-exporter")
     code, body = kube_api.raw("GET", "/sandbox/audit", token=exporter)
     assert code == 403
+
+
+async def test_watch_is_its_own_verb(
+    kube_api: KubeSandbox, remediator: client.ApiClient, tmp_path: Path
+) -> None:
+    api = client.CustomObjectsApi(remediator)
+    stream = watch.Watch().stream(api.list_namespaced_custom_object, *FLINK, timeout_seconds=1)
+    names = [event["object"]["metadata"]["name"] async for event in stream]
+    assert "torghut-ta" in names  # the remediator's Role grants get, list and watch
+    conf = client.Configuration()
+    path = kube_api.kubeconfig_for("exporter", tmp_path)
+    await config.load_kube_config(config_file=str(path), client_configuration=conf)
+    async with client.ApiClient(configuration=conf) as exporter:
+        with pytest.raises(ApiException) as err:
+            async for _ in watch.Watch().stream(
+                client.CustomObjectsApi(exporter).list_namespaced_custom_object,
+                *FLINK,
+                timeout_seconds=1,
+            ):
+                pass
+    assert err.value.status == 403
+    # the Watch helper reads the Status line itself: "<reason>: <message>"
+    assert err.value.reason.startswith("Forbidden: flinkdeployments.flink.apache.org is forbidden")
+    assert 'cannot watch resource "flinkdeployments"' in err.value.reason
