@@ -297,10 +297,14 @@ async def test_events_in_both_groups(kube_client: client.ApiClient) -> None:
     same = await core.read_namespaced_event("remediation.1", "torghut")
     assert same.message == "procedure A" and same.reporting_component == "torghut-ta-remediator"
     assert same.involved_object.name == "torghut-ta" and same.action == "Suspend"
+
     # and the operator's core v1 events through events.k8s.io/v1
-    core_events = await core.list_namespaced_event("torghut")
-    operator = [e for e in core_events.items if e.metadata.name != "remediation.1"]
-    assert operator and all(e.source.component == "flink-kubernetes-operator" for e in operator)
+    async def operator_events() -> list[client.CoreV1Event] | None:
+        items = (await core.list_namespaced_event("torghut")).items
+        return [e for e in items if e.metadata.name != "remediation.1"] or None
+
+    operator = await apoll_until(operator_events, timeout=30, what="an operator event")
+    assert all(e.source.component == "flink-kubernetes-operator" for e in operator)
     raw = await events.read_namespaced_event(
         operator[0].metadata.name, "torghut", _preload_content=False
     )
