@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.kube import errors
-from sandbox.kube.resources import FLINK, by_path
+from sandbox.kube.resources import CORE_EVENT, FLINK
 from sandbox.kube.store import Obj, Store, now_iso
 from sandbox.kube.timings import Timings
 
 log = logging.getLogger(__name__)
-EVENTS = by_path("", "v1", "events")
+EVENTS = CORE_EVENT
 FLINK_VERSION = "1.20.1"
 JOB_EXCEPTION = "org.apache.flink.runtime.JobException"
 RUNTIME_EXCEPTION = "java.lang.RuntimeException"

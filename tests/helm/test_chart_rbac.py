@@ -148,6 +148,7 @@ def test_remediator_roles(remediator_objects, kit) -> None:
 def test_rbac_follows_custom_targets(rendered_sets) -> None:
     objects = rendered_sets["custom-names"]
     exporter = grants(objects, "ta-ops-exporter", "trading-prod")
+    assert ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)) in exporter
     assert ("", "configmaps", "get", ("ta-blue-config",)) in exporter
     assert ("serving.knative.dev", "services", "get", ("trader",)) in exporter
     remediator = grants(objects, "ta-ops-remediator", "trading-prod")
