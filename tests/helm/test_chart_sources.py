@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +311,29 @@ def test_notes_carry_the_alertmanager_snippet(kit) -> None:
         "/etc/alertmanager/secrets/am-hook/bearer"
     )
     assert "Secret/am-hook" in text
+
+
+def test_the_readme_receiver_is_the_route_files(kit) -> None:
+    # The chart README shows the receiver for people merging it by hand: what NOTES prints for
+    # the README's install (namespace torghut-ta-ops, default values), i.e. the route file's
+    # receiver with this release's URL.
+    readme = (kit.chart_dir / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    (block,) = [b for b in blocks if "receivers:" in b]
+    shown = yaml.safe_load(textwrap.dedent(block))["receivers"]
+    rendered = kit.render_text({"remediator": {"enabled": True}})
+    notes = next(v for k, v in rendered.items() if k.endswith("NOTES.txt"))
+    body = notes.split("filled in):\n", 1)[1].split("\nSecrets are referenced", 1)[0]
+    printed = yaml.safe_load("\n".join(line.removeprefix("  ") for line in body.splitlines()))
+    assert shown == printed["receivers"]
+    source = yaml.safe_load(
+        (kit.repo / "alerts" / "alertmanager" / "remediator-route.yml").read_text()
+    )
+    (hook,) = shown[0]["webhook_configs"]
+    (source_hook,) = source["receivers"][0]["webhook_configs"]
+    assert {k: v for k, v in hook.items() if k != "url"} == {
+        k: v for k, v in source_hook.items() if k != "url"
+    }
 
 
 def test_the_route_sends_every_alert_the_remediator_acts_on(kit) -> None:
