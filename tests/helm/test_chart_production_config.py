@@ -6,9 +6,14 @@ subprocesses."""
 from __future__ import annotations
 
 import copy
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +202,107 @@ def test_a_missing_webhook_token_fails_check_config_naming_the_key(kit, pki, tmp
     done = _check_config(kit, remediator_yaml, "remediator")
     assert done.returncode == CONFIG_ERROR, done.stderr
     assert f"remediator.webhook_token: cannot read secret file {token}" in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(url: str, *, token: str | None = None, body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _wait_ready(base: str, process: subprocess.Popen[str], deadline_s: float = 120) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            if _http(f"{base}/readyz")[0] == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise AssertionError(f"{base}/readyz not ready within {deadline_s}s")
+
+
+def test_the_rendered_remediator_serves_with_its_container_args(kit, pki, tmp_path) -> None:
+    # Enabling it works the first time: the Deployment's args and the rendered config start
+    # `ta-remediator serve`, the journal lands on the volume's path, the webhook takes
+    # Alertmanager's token from its mounted file and the API the people's tokens.
+    values = copy.deepcopy(kit.value_sets["production-remediator"])
+    values["secretMountRoot"] = str(tmp_path / "secrets")
+    journal_dir = tmp_path / "journal"  # the PVC mount
+    journal_dir.mkdir()
+    values["remediator"]["journal"] = {"mountPath": str(journal_dir), "size": "1Gi"}
+    values["remediator"]["port"] = port = _free_port()
+    objects = kit.render(values)
+    remediator = kit.find(objects, "Deployment", f"{kit.release}-remediator")[0]
+    contents = _pod_files(pki, values)
+    _lay_out(remediator, contents)
+    _, config = _write_configs(kit, objects, tmp_path)
+    args = remediator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "remediator"  # the entrypoint execs ta-remediator with the rest
+    argv = [str(config) if a.endswith("/remediator.yaml") else a for a in args[1:]]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(kit.repo),
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),  # never the machine's cluster
+    }
+    process = subprocess.Popen(
+        # the chart listens on 0.0.0.0 (a pod); the test stays on loopback
+        [sys.executable, "-m", "remediator.cli", *argv, "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base, process)
+        assert (journal_dir / "journal.sqlite3").exists()
+        hook = values["secrets"]["webhookToken"]
+        webhook_token = contents[(hook["name"], hook["key"])]
+        # procedure C is ignored (no run, no probe), which is enough to prove the token works
+        notification = {
+            "version": "4",
+            "groupKey": '{}:{alertname="TAReplayNeeded"}',
+            "status": "firing",
+            "receiver": "torghut-ta-remediator",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "TAReplayNeeded", "procedure": "C"},
+                    "startsAt": "2026-12-01T12:00:00Z",
+                    "fingerprint": "c0ffee",
+                }
+            ],
+        }
+        body = json.dumps(notification).encode()
+        url = f"{base}/webhook/alertmanager"
+        assert _http(url, token="not-the-token", body=body)[0] == 401
+        code, text = _http(url, token=webhook_token, body=body)
+        assert code == 202, text
+        reply = json.loads(text)
+        assert reply["runs"] == []
+        assert [i["fingerprint"] for i in reply["ignored"]] == ["c0ffee"]
+        # people's tokens: alice may read; the webhook token may not
+        code, text = _http(f"{base}/status", token="token-of-alice")
+        assert code == 200, text
+        assert json.loads(text)["mode"] == "observe"
+        assert _http(f"{base}/status", token=webhook_token)[0] == 403
+        assert _http(f"{base}/status")[0] == 401
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
