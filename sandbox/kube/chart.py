@@ -14,11 +14,9 @@ import yaml
 CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "torghut-ta-ops"
 RELEASE = NAMESPACE = "torghut-ta-ops"
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
-# Every component the chart can run, so each has its ServiceAccount and Roles here; the values
-# an operator would set for this sandbox (its Argo CD Application is `torghut-ta`).
-DEFAULT_VALUES: dict[str, Any] = {
-    "remediator": {"enabled": True, "argocd": {"applications": ["torghut-ta"]}}
-}
+# Every component the chart can run, so each has its ServiceAccount and its real Role here (the
+# observe-mode remediator's is the exporter's get-only Role, tto.probeRules).
+DEFAULT_VALUES: dict[str, Any] = {"remediator": {"enabled": True}}
 
 
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
