@@ -43,10 +43,23 @@ def kafka(g: Grid) -> None:
             "Consumer lag (seconds)",
             [q("torghut_ta_kafka_consumer_lag_seconds", "{{group}} {{topic}}")],
             unit="s",
-            description="Now minus the timestamp of the record at the committed offset (worst partition). Alert at 5 min for 10 min.",
+            description="Now minus the timestamp of the oldest unconsumed record (worst partition; a partition without a commit counts from the earliest retained record). A lower bound while partitions are unknown. Alert at 5 min for 10 min.",
             runbooks=["TAKafkaConsumerLagHigh"],
             thresholds=steps(("green", None), ("red", LAG_S)),
             custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        w=12,
+    )
+    g.add(
+        timeseries(
+            "Partitions without commit / of unknown lag",
+            [
+                q("torghut_ta_kafka_partitions_without_commit", "no commit {{group}} {{topic}}"),
+                q("torghut_ta_kafka_partitions_unknown", "unknown {{group}} {{topic}}"),
+            ],
+            unit="short",
+            description="No commit: a new (replay) group or expired offsets, measured from the earliest retained record. Unknown: lag could not be read, so lag seconds leaves them out.",
+            runbooks=["TAKafkaConsumerLagHigh"],
         ),
         w=12,
     )

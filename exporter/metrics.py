@@ -141,12 +141,24 @@ CATALOGUE: dict[str, MetricSpec] = {
         _g(
             "kafka_consumer_lag_messages",
             ("group", "topic", "partition"),
-            "End offset minus committed offset.",
+            "End offset minus committed offset (earliest retained offset without a commit).",
         ),
         _g(
             "kafka_consumer_lag_seconds",
             ("group", "topic"),
-            "Now minus the timestamp of the record at the committed offset (max over partitions).",
+            "Now minus the timestamp of the oldest unconsumed record (max over partitions); "
+            "a lower bound while partitions_unknown > 0.",
+        ),
+        _g(
+            "kafka_partitions_unknown",
+            ("group", "topic"),
+            "Partitions whose lag could not be read: lag seconds leaves them out.",
+        ),
+        _g(
+            "kafka_partitions_without_commit",
+            ("group", "topic"),
+            "Partitions where the group has no committed offset, measured from the earliest "
+            "retained offset.",
         ),
         _g(
             "kafka_earliest_record_timestamp_seconds",

@@ -144,6 +144,14 @@ def _kafka(view: View, cfg: Config) -> Verdict:
     if behind:
         ev = tuple(evidence_of(view, metric("kafka_consumer_lag_seconds"), s) for s in behind)
         return Verdict("kafka", "degraded", "consumer lag above threshold", "none", ev)
+    unknown = [s for s in series_of(view, "kafka_partitions_unknown") if s.value > 0]
+    if unknown:
+        # lag seconds left these partitions out: "within threshold" would be a guess
+        ev = tuple(evidence_of(view, metric("kafka_partitions_unknown"), s) for s in unknown)
+        topics = ", ".join(sorted({s.labels["topic"] for s in unknown}))
+        return Verdict(
+            "kafka", "unknown", f"lag of some partitions could not be read ({topics})", "none", ev
+        )
     ev = tuple(evidence_of(view, metric("kafka_consumer_lag_seconds"), s) for s in lag)
     return Verdict("kafka", "healthy", "consumer lag within threshold", "none", ev)
 

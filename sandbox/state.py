@@ -11,10 +11,14 @@ from sandbox.util import Service, pid_alive
 
 STATE_FILE = "sandbox.json"
 # launcher endpoint key -> the name `ta-sandbox status` prints; keys not listed (the kube
-# stand-in's bearer token) are never shown. Credentials appear only as files, never as values.
+# stand-in's bearer token, its admin and Argo CD tokens) are never shown. Credentials appear only
+# as files, never as values.
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
+    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",  # SCRAM users: sandbox.kafka.SCRAM_USERS
+    "kafka_ssl_bootstrap": "kafka_ssl_bootstrap",
+    "kafka_ca_file": "kafka_ca_file",
     "kubeconfig": "kubeconfig",
     "git_remote": "git_remote",
     "git_workdir": "git_workdir",
@@ -32,6 +36,9 @@ PUBLIC_NAMES = {
         for role in ("", "_ops", "_remediator")
         for key in ("user", "password_file")
     },
+    "argocd_api": "argocd_api",
+    "argocd_token_file": "argocd_token_file",
+    "exporter_token_file": "exporter_kube_token_file",
 }
 
 

@@ -1,12 +1,15 @@
-"""The TA writer: stands in for the Flink job `torghut-ta`.
+"""The TA writer: stands in for the Flink job `torghut-ta` with Flink's semantics.
 
-It behaves like the real job where the runbook cares: it reads TA_GROUP_ID and the trades
-topic from the live ConfigMap, consumes with that group and commits offsets after each
-successful write (as Flink commits on checkpoint), writes `ta_signals` and `ta_microbars` with
-the trade's event time, runs only while the FlinkDeployment's job is RUNNING, and when a
-ClickHouse insert fails it stops and reports the job FAILED through the simulated operator,
-as the real job does when the ClickHouse disk is full. After a restart it resumes from the
-group's committed offsets (the sandbox's analogue of a last-state restore).
+Each time the simulated operator starts the job (a new `jobId` in RUNNING) the writer starts a
+new incarnation: it reads the ConfigMap and the container env once (as `envFrom` does; a later
+ConfigMap change alone changes nothing until the next restart), restores the source offsets
+from the newest checkpoint with `upgradeMode` last-state/savepoint or applies
+`TA_KAFKA_STARTING_OFFSETS` otherwise (sandbox.ta_job), and consumes the trades topic with
+`TA_GROUP_ID`. It writes `ta_signals` and `ta_microbars` with the trade's event time. Every
+`execution.checkpointing.interval` it completes a checkpoint: a `chk-N/_metadata` object with
+the offsets in S3, then a commit of the same offsets to Kafka (never in between). When a
+ClickHouse insert fails the job fails: the operator shows FAILED with a serialized Flink
+exception whose cause chain holds the JDBC and ClickHouse exceptions.
 
     python -m sandbox.ta --kubeconfig K --clickhouse URL --kafka HOST:PORT
 """
@@ -19,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,15 +34,25 @@ import aiohttp
 import clickhouse_connect
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes_asyncio import client as kclient
 from kubernetes_asyncio import config as kconfig
 
 from sandbox.indicators import Bar, SymbolState
-from sandbox.s3 import put_checkpoints
+from sandbox.ta_job import (
+    Checkpoint,
+    CheckpointStore,
+    JobConfig,
+    JobFailure,
+    job_config,
+    now_ms,
+    restored_or_start,
+)
 from sandbox.util import Service, python_module_args, spawn, wait_started
 
 log = logging.getLogger("sandbox.ta")
+JDBC_PREFIX = "Failed to execute batch insert into ClickHouse: "
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,7 @@ class WriterConfig:
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     poll_seconds: float = 0.2
-    s3_endpoint: str | None = None  # where state.checkpoints.dir lives; None: no checkpoints
-    checkpoint_interval: float = 5.0
+    s3_endpoint: str | None = None  # where state.checkpoints.dir lives; None: in memory
 
 
 class Writer:
@@ -124,10 +137,12 @@ class Writer:
         self.cfg = cfg
         self.calc = Calculator()
         self.consumer: AIOKafkaConsumer | None = None
-        self.group: str | None = None
-        self.topic: str | None = None
+        self.job: JobConfig | None = None  # the running incarnation (None: not running)
+        self.positions: dict[TopicPartition, int] = {}  # next offset: the source's state
+        self.store = CheckpointStore(cfg.s3_endpoint)
         self.columns: dict[str, list[str]] = {}
         self.cycles = 0  # completed polls of the FlinkDeployment; tests wait on it
+        self.starts: list[str] = []  # how each incarnation chose its offsets; tests read it
         self.checkpoint_id = 0
         self.last_checkpoint = 0.0
 
@@ -159,7 +174,7 @@ class Writer:
                     await asyncio.sleep(self.cfg.poll_seconds)
                 self.cycles += 1
         finally:
-            await self._drop_consumer()
+            await self._stop_job()
             await api_client.close()
             await ch.close()
 
@@ -171,104 +186,154 @@ class Writer:
             "flinkdeployments",
             self.cfg.deployment,
         )
-        state = ((fd.get("status") or {}).get("jobStatus") or {}).get("state")
+        job_status = (fd.get("status") or {}).get("jobStatus") or {}
         desired = ((fd.get("spec") or {}).get("job") or {}).get("state", "running")
-        if state != "RUNNING" or desired != "running":
-            await self._drop_consumer()
+        if job_status.get("state") != "RUNNING" or desired != "running":
+            await self._stop_job()
             await asyncio.sleep(self.cfg.poll_seconds)
             return
-        cm = await core.read_namespaced_config_map(self.cfg.configmap, self.cfg.namespace)
-        data = cm.data or {}
-        group, topic = data.get("TA_GROUP_ID"), data.get("TA_TRADES_TOPIC")
-        if not group or not topic:
-            log.warning("ConfigMap lacks TA_GROUP_ID or TA_TRADES_TOPIC")
-            await asyncio.sleep(self.cfg.poll_seconds)
+        if self.job is None or self.job.job_id != job_status.get("jobId"):
+            await self._stop_job()
+            await self._start_job(fd, core)
+        if self.consumer is None or self.job is None:
             return
-        if self.consumer is None or (group, topic) != (self.group, self.topic):
-            await self._open_consumer(group, topic)
-        assert self.consumer is not None
         batch = await self.consumer.getmany(
             timeout_ms=int(self.cfg.poll_seconds * 1000), max_records=2000
         )
         trades = [
             t for recs in batch.values() for r in recs if (t := decode_trade(r.value, r.timestamp))
         ]
-        if not batch:
-            return
         if trades:
             signals, bars = self.calc.rows(trades)
             try:
                 await self._insert(ch, "ta_signals", signals)
                 await self._insert(ch, "ta_microbars", bars)
             except Exception as exc:
-                await self._report_failure(fd, str(exc))
-                await self._drop_consumer()
+                await self._report_failure(insert_failure(str(exc)))
+                await self._stop_job()
                 return
-        await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs})
-        await self._checkpoint(fd)
+        self.positions |= {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        await self._checkpoint()
 
-    async def _checkpoint(self, fd: dict[str, Any]) -> None:
-        """Write a Flink-like checkpoint object, as the job does after each checkpoint."""
-        loop_time = asyncio.get_running_loop().time()
-        if (
-            not self.cfg.s3_endpoint
-            or loop_time - self.last_checkpoint < self.cfg.checkpoint_interval
-        ):
-            return
-        conf = (fd.get("spec") or {}).get("flinkConfiguration") or {}
-        directory = conf.get("state.checkpoints.dir")
-        job_id = ((fd.get("status") or {}).get("jobStatus") or {}).get("jobId")
-        if not directory or not job_id:
-            return
-        self.checkpoint_id += 1
-        self.last_checkpoint = loop_time
+    async def _start_job(self, fd: dict[str, Any], core: kclient.CoreV1Api) -> None:
+        """A new incarnation: read the config (envFrom), restore or choose offsets, consume."""
         try:
-            await asyncio.to_thread(
-                put_checkpoints, self.cfg.s3_endpoint, directory, job_id, [self.checkpoint_id]
+            cm = await core.read_namespaced_config_map(self.cfg.configmap, self.cfg.namespace)
+        except kclient.ApiException as exc:  # the pod cannot start without its envFrom source
+            log.warning("ConfigMap %s unreadable: %s", self.cfg.configmap, exc.reason)
+            await asyncio.sleep(self.cfg.poll_seconds)
+            return
+        try:
+            job = job_config(fd, cm.data or {})
+            group, topic = job.env.get("TA_GROUP_ID"), job.env.get("TA_TRADES_TOPIC")
+            if not group or not topic:
+                raise JobFailure(
+                    "java.lang.IllegalArgumentException",
+                    f"TA_GROUP_ID and TA_TRADES_TOPIC must be set (ConfigMap {self.cfg.configmap})",
+                )
+            parts = await self._partitions(topic)
+            if not parts:  # not created yet: try again next cycle rather than consume nothing
+                log.warning("topic %s has no partitions (yet)", topic)
+                await asyncio.sleep(self.cfg.poll_seconds)
+                return
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.cfg.kafka_bootstrap,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="none",
             )
-        except (BotoCoreError, ClientError) as exc:  # Flink tolerates a failed checkpoint too
-            log.warning("checkpoint %d failed: %s", self.checkpoint_id, exc)
+            await consumer.start()
+            self.consumer = consumer
+            tps = [TopicPartition(topic, p) for p in parts]
+            consumer.assign(tps)
+            restored = (
+                await asyncio.to_thread(self.store.latest, job.checkpoints_dir)
+                if job.upgrade_mode in ("last-state", "savepoint")
+                else None
+            )
+            offsets, how = await restored_or_start(consumer, tps, job, restored)
+        except JobFailure as failure:
+            log.error("job %s fails at start: %s", fd["status"]["jobStatus"]["jobId"], failure)
+            await self._stop_job()
+            await self._report_failure([{"type": failure.java_type, "message": failure.message}])
+            return
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        self.job, self.positions = job, dict(offsets)
+        self.checkpoint_id = restored.checkpoint_id if restored else 0
+        self.last_checkpoint = asyncio.get_running_loop().time()
+        self.starts.append(how)
+        log.info("job %s consumes %s as group %s from %s", job.job_id, topic, group, how)
+
+    async def _checkpoint(self) -> None:
+        """Complete a checkpoint every interval: store it, then commit its offsets to Kafka."""
+        job, consumer = self.job, self.consumer
+        loop_time = asyncio.get_running_loop().time()
+        if job is None or consumer is None or job.checkpoint_interval is None:
+            return
+        if loop_time - self.last_checkpoint < job.checkpoint_interval:
+            return
+        self.last_checkpoint = loop_time
+        cp = Checkpoint(
+            job.job_id,
+            self.checkpoint_id + 1,
+            now_ms(),
+            {(tp.topic, tp.partition): o for tp, o in self.positions.items()},
+        )
+        try:
+            await asyncio.to_thread(self.store.write, job.checkpoints_dir, cp)
+        except (BotoCoreError, ClientError) as exc:  # a failed checkpoint commits nothing
+            log.warning("checkpoint %d failed: %s", cp.checkpoint_id, exc)
+            return
+        self.checkpoint_id = cp.checkpoint_id
+        if self.positions:
+            await consumer.commit(dict(self.positions))
 
     async def _insert(self, ch: Any, table: str, rows: list[dict[str, Any]]) -> None:
         cols = [c for c in self.columns.get(table, []) if rows and c in rows[0]]
         if rows and cols:
             await ch.insert(table, [[r[c] for c in cols] for r in rows], column_names=cols)
 
-    async def _open_consumer(self, group: str, topic: str) -> None:
-        await self._drop_consumer()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.cfg.kafka_bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        await consumer.topics()  # fetches cluster metadata, so partitions_for_topic knows it
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            if committed is None or committed < 0:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, committed)
-        self.consumer, self.group, self.topic = consumer, group, topic
-        log.info("consuming %s as group %s (%d partitions)", topic, group, len(tps))
+    async def _partitions(self, topic: str) -> list[int]:
+        """The topic's partitions as the Flink Kafka source discovers them (a metadata request)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.cfg.kafka_bootstrap)
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        if described["error_code"] != 0:
+            return []
+        return sorted(p["partition"] for p in described["partitions"])
 
-    async def _drop_consumer(self) -> None:
+    async def _stop_job(self) -> None:
+        """The incarnation ends; its uncheckpointed progress is lost, as in Flink."""
+        self.job, self.positions = None, {}
         if self.consumer is not None:
             consumer, self.consumer = self.consumer, None
             await consumer.stop()
 
-    async def _report_failure(self, fd: dict[str, Any], message: str) -> None:
-        log.error("ClickHouse insert failed, job fails: %s", message.splitlines()[0])
+    async def _report_failure(self, causes: list[dict[str, str]]) -> None:
+        log.error("job fails: %s", causes[-1]["message"])
         server, token = _kube_endpoint(self.cfg.kubeconfig)
         url = f"{server}/sandbox/flinkdeployments/{self.cfg.namespace}/{self.cfg.deployment}/fail"
-        body = {"message": f"JDBC insert into ClickHouse failed: {message.splitlines()[0]}"}
+        root = causes[-1]
+        body = {"message": root["message"], "type": root["type"], "causes": causes}
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with aiohttp.ClientSession() as s, s.post(url, json=body, headers=headers) as resp:
+            if resp.status == 409:  # suspended meanwhile: nothing left to fail
+                return
             resp.raise_for_status()
+
+
+def insert_failure(text: str) -> list[dict[str, str]]:
+    """The exception chain the job's JDBC sink throws for a failed ClickHouse insert."""
+    found = re.search(r"Code: \d+\. DB::Exception:[^\n]*", text)
+    detail = found.group(0).strip() if found else text.strip().splitlines()[0]
+    return [
+        {"type": "java.sql.SQLException", "message": f"{JDBC_PREFIX}{detail}"},
+        {"type": "com.clickhouse.client.ClickHouseException", "message": detail},
+    ]
 
 
 def _kube_endpoint(kubeconfig: Path) -> tuple[str, str | None]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and is quick when it is all there already.
 # Debian packages: the real Prometheus, Alertmanager (+ promtool, amtool), ZooKeeper, a JDK
-# (Flink and ZooKeeper), Chromium. Python packages: a virtual environment at .venv, and checkov
-# in its own at .venv-checkov.
+# (Flink, ZooKeeper and Kafka), Maven (resolves Kafka), openssl (sandbox TLS), Chromium.
+# Apache Kafka's jars: scripts/fetch-kafka.sh. Python packages: a virtual environment at .venv,
+# and checkov in its own at .venv-checkov.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ command -v prometheus >/dev/null || apt_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || apt_pkgs+=(prometheus-alertmanager)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || apt_pkgs+=(zookeeper)
 command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || apt_pkgs+=(maven)
+command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${apt_pkgs[*]}"
@@ -44,3 +47,5 @@ if [ ! -x .venv-checkov/bin/checkov ]; then
   .venv-checkov/bin/pip install -q --upgrade pip
   .venv-checkov/bin/pip install -q "$checkov_spec"
 fi
+
+scripts/fetch-kafka.sh

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -69,14 +70,31 @@ def connection_options(
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args == ("v",):
-        # aiokafka's SCRAM client fails this way when the server-final message is an error
-        return "SASL SCRAM authentication rejected by the broker"
     text = str(exc).strip()
     name = type(exc).__name__
     if not text or text == name:
         return name
     return text if text.startswith(name) else f"{name}: {text}"
+
+
+_AIOKAFKA_CONNECT_ERROR = 'Unable connect to "%s:%s": %s'  # aiokafka.client's log format
+
+
+class _BootstrapReasons(logging.Handler):
+    """Why aiokafka could not reach our bootstrap servers: it logs the reason per server (e.g.
+    SaslAuthenticationFailed, a TLS verify error) and raises a bare "Unable to bootstrap".
+    """
+
+    def __init__(self, servers: Iterable[str]) -> None:
+        super().__init__(logging.WARNING)
+        self._servers = set(servers)
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if record.msg == _AIOKAFKA_CONNECT_ERROR and isinstance(args, tuple) and len(args) == 3:
+            if f"{args[0]}:{args[1]}" in self._servers:
+                self.reasons.append(str(args[2]))
 
 
 @dataclass(frozen=True)
@@ -142,13 +160,17 @@ class KafkaClient:
     async def _run(self, what: str, op: Callable[..., Awaitable[T]]) -> T:
         async with self._lock:
             try:
+                servers = list(self._options["bootstrap_servers"])
+                reasons = _BootstrapReasons(servers)
+                aiokafka_log = logging.getLogger("aiokafka")  # aiokafka.client logs here
+                aiokafka_log.addHandler(reasons)
                 try:
                     admin, consumer = await self._clients()
                 except Exception as exc:
-                    raise KafkaProbeError(
-                        f"Kafka connect to {','.join(self._options['bootstrap_servers'])}: "
-                        f"{_describe(exc)}"
-                    ) from exc
+                    why = reasons.reasons[-1] if reasons.reasons else _describe(exc)
+                    raise KafkaProbeError(f"Kafka connect to {','.join(servers)}: {why}") from exc
+                finally:
+                    aiokafka_log.removeHandler(reasons)
                 return await op(admin, consumer)
             except BaseException as exc:
                 self._broken = True  # never await here: we may be cancelled
@@ -240,7 +262,6 @@ class KafkaClient:
         """retention.ms per topic as the broker reports it (None when it reports no value)."""
 
         async def op(admin: AIOKafkaAdminClient, _: AIOKafkaConsumer) -> dict[str, int | None]:
-            # all configs: tansu rejects a DescribeConfigs request that names keys
             resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
             out: dict[str, int | None] = dict.fromkeys(topics)
             for response in await admin.describe_configs(resources):

@@ -1,6 +1,8 @@
 """The Kafka probes: `kafka_lag` (committed vs end offsets of the group named by the live
 ConfigMap's TA_GROUP_ID, so the exporter follows a replay group, and the age of the oldest
-unconsumed record) and `kafka_retention` (earliest retained record, retention).
+unconsumed record; a partition without a committed offset is measured from the earliest
+retained one, where the group starts) and `kafka_retention` (earliest retained record,
+retention).
 
 Each probe has its own client (a slow record read of one never blocks the other); the topic
 metadata, asked for the configured topics only, is read once per cycle and shared.
@@ -60,7 +62,15 @@ async def collect_lag(
     tps, missing = await _existing(client, topics, shared)
     committed = await client.committed(group, tps)
     ends = await client.end_offsets(tps)
-    positions = {tp: c for tp, c in committed.items() if 0 <= c < ends.get(tp, 0)}
+    uncommitted = [tp for tp in tps if committed.get(tp, -1) < 0]
+    # without a commit the group starts at the earliest retained offset (TA_KAFKA_STARTING_OFFSETS
+    # earliest; a later timestamp start makes this an upper bound, the safe side)
+    starts = await client.beginning_offsets(uncommitted) if uncommitted else {}
+    positions = {}
+    for tp in tps:
+        pos = starts.get(tp, committed.get(tp, -1))
+        if 0 <= pos < ends.get(tp, 0):
+            positions[tp] = pos
     record_ms = await client.record_timestamps(positions, budget=read_budget)
     return interpret_lag(
         group=group,
@@ -70,6 +80,7 @@ async def collect_lag(
         record_ms=record_ms,
         missing_topics=missing,
         now=clock(),
+        starts=starts,
     )
 
 

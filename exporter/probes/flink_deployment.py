@@ -69,7 +69,10 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def parse_error(raw: Any) -> tuple[str | None, str | None]:
-    """status.error is a JSON string `{"type", "message", ...}`; tolerate plain text."""
+    """(type, message) of status.error, a JSON string `{"type", "message", "throwableList"}`.
+
+    The message ends with the root cause (the last of `throwableList`); plain text is tolerated.
+    """
     if raw in (None, ""):
         return None, None
     if isinstance(raw, str):
@@ -81,8 +84,14 @@ def parse_error(raw: Any) -> tuple[str | None, str | None]:
         decoded = raw
     if isinstance(decoded, Mapping):
         kind = decoded.get("type")
-        message = decoded.get("message")
-        return (str(kind) if kind else None), (str(message) if message else None)
+        message = str(decoded["message"]) if decoded.get("message") else None
+        chain = decoded.get("throwableList")
+        root = chain[-1] if isinstance(chain, list) and chain else None
+        if isinstance(root, Mapping) and root.get("message"):
+            # the top is Flink's "Recovery is suppressed by ..."; the cause says what broke
+            cause = f"{root.get('type') or 'unknown'}: {root['message']}"
+            message = f"{message}; caused by {cause}" if message else cause
+        return (str(kind) if kind else None), message
     return None, str(raw)
 
 

@@ -2,6 +2,11 @@
 
 Pure: offsets and record timestamps in (read by `exporter.families.kafka`), lag and retention
 out, then rendered as samples.
+
+Fail safe: a partition where the group has no committed offset (a new replay group, offsets
+expired) is measured from where the group starts, the earliest retained offset, so lag and
+expiry stay visible during a replay. A lagging partition whose record could not be read is
+counted (`partitions_unknown`): lag seconds is then a lower bound, and says so.
 """
 
 from __future__ import annotations
@@ -22,20 +27,28 @@ class PartitionLag:
     partition: int
     committed: int | None  # None: the group has no committed offset here
     end: int
-    record_ts: float | None  # timestamp (s) of the record at the committed offset, if read
+    record_ts: float | None  # timestamp (s) of the first unconsumed record, if read
+    start: int | None = None  # without a commit: the earliest retained offset (where it starts)
+
+    @property
+    def position(self) -> int | None:
+        """Where the group consumes next: its commit, else the earliest retained offset."""
+        return self.committed if self.committed is not None else self.start
 
     @property
     def lag(self) -> int | None:
-        return None if self.committed is None else max(0, self.end - self.committed)
+        pos = self.position
+        return None if pos is None else max(0, self.end - pos)
 
 
 @dataclass(frozen=True)
 class TopicLag:
     topic: str
     partitions: tuple[PartitionLag, ...]
-    lag_seconds: float | None  # None: unknown (nothing committed, or lagging records unread)
+    lag_seconds: float | None  # None: unknown; a lower bound while `unread` > 0
     oldest_unconsumed: float | None  # None: nothing unconsumed (or unknown)
-    unread: int  # lagging partitions whose record did not arrive in time
+    unread: int  # partitions whose lag is unknown: no position, or their record was not read
+    without_commit: int = 0  # partitions measured from the earliest retained offset
 
     @property
     def lag_messages(self) -> int:
@@ -68,21 +81,24 @@ class KafkaRetention:
 
 
 def topic_lag(topic: str, partitions: Iterable[PartitionLag], *, now: float) -> TopicLag:
-    """Lag in seconds = now - oldest unconsumed record (max over partitions); 0 when caught up."""
+    """Lag in seconds = now - oldest unconsumed record (max over partitions); 0 when caught up.
+
+    Partitions of unknown lag are counted in `unread`; the lag of the others is then a lower
+    bound (never 0: being caught up cannot be known).
+    """
     parts = tuple(sorted(partitions, key=lambda p: p.partition))
     lagging = [p for p in parts if p.lag]
     stamps = [p.record_ts for p in lagging if p.record_ts is not None]
-    unread = len(lagging) - len(stamps)
+    unread = len(lagging) - len(stamps) + sum(1 for p in parts if p.lag is None)
     oldest = min(stamps) if stamps else None
-    if not any(p.committed is not None for p in parts):
-        lag_seconds = None
-    elif not lagging:
+    if oldest is not None:
+        lag_seconds: float | None = max(0.0, now - oldest)
+    elif not lagging and not unread:
         lag_seconds = 0.0
-    elif oldest is None:
-        lag_seconds = None
     else:
-        lag_seconds = max(0.0, now - oldest)
-    return TopicLag(topic, parts, lag_seconds, oldest, unread)
+        lag_seconds = None
+    without = sum(1 for p in parts if p.committed is None and p.start is not None)
+    return TopicLag(topic, parts, lag_seconds, oldest, unread, without)
 
 
 def interpret_lag(
@@ -94,11 +110,14 @@ def interpret_lag(
     record_ms: dict[TopicPartition, int],
     missing_topics: Iterable[str],
     now: float,
+    starts: dict[TopicPartition, int] | None = None,
 ) -> KafkaLag:
+    """`starts`: earliest retained offsets of the partitions without a committed offset."""
     by_topic: dict[str, list[PartitionLag]] = {}
     for tp, end in ends.items():
         offset = committed.get(tp, -1)
         ms = record_ms.get(tp)
+        start = (starts or {}).get(tp)
         by_topic.setdefault(tp.topic, []).append(
             PartitionLag(
                 tp.topic,
@@ -106,6 +125,7 @@ def interpret_lag(
                 offset if offset >= 0 else None,
                 end,
                 ms / 1000.0 if ms is not None and ms >= 0 else None,
+                start if offset < 0 and start is not None and start >= 0 else None,
             )
         )
     topics = tuple(topic_lag(t, ps, now=now) for t, ps in sorted(by_topic.items()))
@@ -130,6 +150,8 @@ def render_lag(data: KafkaLag) -> Iterable[Sample]:
                 labels = {"group": data.group, "topic": t.topic, "partition": str(p.partition)}
                 yield Sample("torghut_ta_kafka_consumer_lag_messages", float(p.lag), labels)
         labels = {"group": data.group, "topic": t.topic}
+        yield Sample("torghut_ta_kafka_partitions_unknown", float(t.unread), labels)
+        yield Sample("torghut_ta_kafka_partitions_without_commit", float(t.without_commit), labels)
         if t.lag_seconds is not None:
             yield Sample("torghut_ta_kafka_consumer_lag_seconds", t.lag_seconds, labels)
         if t.oldest_unconsumed is not None:

@@ -4,6 +4,7 @@
 holds helpers for the sandbox hooks (report a Flink job failure, read the job's desired state).
 """
 
-from sandbox.kube.launcher import launch, write_kubeconfig
+from sandbox.kube import chart, client
+from sandbox.kube.launcher import component_kubeconfig, launch, write_kubeconfig
 
-__all__ = ["launch", "write_kubeconfig"]
+__all__ = ["chart", "client", "component_kubeconfig", "launch", "write_kubeconfig"]

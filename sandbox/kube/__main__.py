@@ -18,9 +18,10 @@ from sandbox.kube.knative import KnativeController
 from sandbox.kube.operator import FlinkOperator
 from sandbox.kube.routes import ARGOCD_KEY, OPERATOR_KEY, add_routes
 from sandbox.kube.seed import seed
-from sandbox.kube.server import make_app
+from sandbox.kube.server import AUDIT_KEY, make_app
 from sandbox.kube.store import Store
 from sandbox.kube.timings import resolve
+from sandbox.kube.validation import admit
 
 
 def build(config: dict[str, Any]) -> web.Application:
@@ -31,7 +32,8 @@ def build(config: dict[str, Any]) -> web.Application:
     operator = FlinkOperator(store, timings)
     argocd = ArgoCD(store, workdir, timings)
     knative = KnativeController(store, timings)
-    app = make_app(store, config["token"])
+    store.validators.append(admit)
+    app = make_app(store, config["token"], config.get("argocd_token"))
     app[OPERATOR_KEY] = operator
     app[ARGOCD_KEY] = argocd
     add_routes(app)
@@ -39,10 +41,11 @@ def build(config: dict[str, Any]) -> web.Application:
     async def reset(request: web.Request) -> web.Response:
         """Test isolation: drop every object and seed again (optionally from another repo)."""
         body = await request.json() if request.can_read_body else {}
-        for key in ("gitops", "argocd", "clickhouse_auth"):
+        for key in ("gitops", "argocd", "clickhouse_auth", "rbac"):
             if key in body:
                 config[key] = body[key]
         argocd.reset()
+        app[AUDIT_KEY].clear()
         operator.since.clear()
         store.reset()
         await seed(store, argocd, config)

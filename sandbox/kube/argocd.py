@@ -1,12 +1,18 @@
 """Simulated Argo CD application controller for Applications in namespace `argocd`.
 
 - A sync runs when `operation.sync` is set on an Application (merge patch, as `kubectl` users
-  and the remediator do) or via `POST /argocd/api/v1/applications/{name}/sync`: operationState
-  goes Running -> Succeeded|Failed|Error; the final state and `operation: null` land in one write.
-- While an operation is set, a different one is refused ("another operation is already in
-  progress"): 409 Conflict on the Kubernetes API, 400 on the Argo CD REST API.
-- Every `argocd_refresh` seconds git is fetched and compared with the live objects
-  (status.sync Synced/OutOfSync, status.health, status.resources). With
+  do) or via `POST /argocd/api/v1/applications/{name}/sync`: operationState goes Running ->
+  Succeeded|Failed|Error; the final state and `operation: null` land in one write.
+- The Kubernetes API refuses nothing: a patch of `operation` overwrites a running one, and the
+  running one's completion then clears it (the overwrite is lost, as with the real controller).
+  Only the REST sync refuses while an operation is set ("another operation is already in
+  progress", 400 FailedPrecondition); it clears the previous operationState and writes with the
+  resourceVersion it read.
+- `sync.resources` limits a sync to the listed objects. Objects are applied and compared three
+  ways (last-applied annotation, live, git): a field set live that git never had is kept.
+- Every `argocd_refresh` (+ up to `argocd_refresh_jitter`) seconds git is fetched and compared
+  with the live objects (status.sync Synced/OutOfSync, status.health, status.resources); a REST
+  GET with `?refresh=normal|hard` compares at once. With
   `spec.syncPolicy.automated` a new git revision is synced; with `selfHeal` live drift on an
   already-synced revision is re-synced after a backoff (base `selfheal_backoff`, x3, cap 300 s).
 """
@@ -16,15 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import logging
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 from sandbox.kube import errors
+from sandbox.kube.diff import LAST_APPLIED, drifted, overlay, selected
 from sandbox.kube.gitsource import GitSource, Manifests, SourceError
 from sandbox.kube.health import resource_health, worst
-from sandbox.kube.resources import APPLICATION, Resource, by_kind
+from sandbox.kube.resources import APPLICATION, by_kind
 from sandbox.kube.store import Obj, Store, now_iso
 from sandbox.kube.timings import Timings
 
@@ -32,24 +41,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "argocd"
 SUCCESS = "successfully synced (all tasks run)"
 BUSY = "another operation is already in progress"
-# Top-level fields Argo CD owns on a managed object (status is never synced from git).
-SYNCED_FIELDS = ("spec", "data", "stringData", "binaryData", "type", "immutable")
 TRACKING_LABEL = "app.kubernetes.io/instance"
-
-
-def drifted(desired: Obj, live: Obj | None) -> bool:
-    """True when the live object differs from git in a field Argo CD manages."""
-    if live is None:
-        return True
-    for field in SYNCED_FIELDS:
-        if desired.get(field) != live.get(field):
-            return True
-    for part in ("labels", "annotations"):
-        want = (desired.get("metadata") or {}).get(part) or {}
-        have = (live.get("metadata") or {}).get(part) or {}
-        if any(have.get(k) != v for k, v in want.items()):
-            return True
-    return False
 
 
 class ArgoCD:
@@ -61,7 +53,7 @@ class ArgoCD:
         self.next_refresh = 0.0
         self.heal: dict[str, tuple[int, float]] = {}  # app -> (attempts, not before)
         self.epoch = 0  # bumped by reset(); work begun before a reset must not write after it
-        store.validators.append(self._admit)
+        self.faults: dict[str, dict[str, Any]] = {}  # app -> {"mode": hang|fail, "message"}
 
     def reset(self) -> None:
         self.epoch += 1
@@ -69,32 +61,46 @@ class ArgoCD:
             task.cancel()
         self.tasks.clear()
         self.heal.clear()
+        self.faults.clear()
         self.next_refresh = 0.0
 
-    # -- admission: one operation at a time --------------------------------------------------
-    def _admit(self, res: Resource, old: Obj | None, new: Obj) -> None:
-        if res is not APPLICATION or old is None:
-            return
-        current, wanted = old.get("operation"), new.get("operation")
-        if current and wanted and wanted != current:
-            raise errors.conflict(res, old["metadata"]["name"], BUSY)
+    def set_fault(self, name: str, mode: str | None, message: str | None = None) -> None:
+        """Test hook: the next syncs of `name` hang in Running (`hang`) or fail (`fail`)."""
+        if mode in (None, "", "none"):
+            self.faults.pop(name, None)
+        elif mode in ("hang", "fail"):
+            self.faults[name] = {"mode": mode, "message": message}
+        else:
+            raise errors.bad_request(f'fault mode must be "hang", "fail" or "none", not {mode!r}')
 
     def request_sync(self, name: str, sync: dict[str, Any], username: str = "admin") -> Obj:
-        """The REST API's sync: set `operation` unless one is already set."""
-        app = self.store.get(APPLICATION, NAMESPACE, name)
-        if app.get("operation"):
-            raise errors.ApiError(400, BUSY, reason="FailedPrecondition")
+        """Argo CD's SetAppOperation: GET, refuse while an operation is set, clear the previous
+        operationState, Update with the resourceVersion read (retrying on 409)."""
         operation = {"initiatedBy": {"username": username}, "sync": sync}
-        return self.store.update(
-            APPLICATION, NAMESPACE, name, lambda a: a.__setitem__("operation", operation)
-        )
+        while True:
+            app = self.store.get(APPLICATION, NAMESPACE, name)
+            if app.get("operation"):
+                raise errors.ApiError(400, BUSY, reason="FailedPrecondition")
+            app["operation"] = operation
+            (app.get("status") or {}).pop("operationState", None)
+            try:
+                return self.store.replace(APPLICATION, NAMESPACE, name, app, admit=False)
+            except errors.ApiError as err:
+                if err.code != 409:
+                    raise
+
+    async def refreshed(self, name: str) -> Obj:
+        """`GET ...?refresh=normal`: compare git with live now, then answer."""
+        await self.refresh(self.store.get(APPLICATION, NAMESPACE, name))
+        return self.store.get(APPLICATION, NAMESPACE, name)
 
     # -- main loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             refresh = time.monotonic() >= self.next_refresh
             if refresh:
-                self.next_refresh = time.monotonic() + self.timings.argocd_refresh
+                jitter = random.uniform(0.0, self.timings.argocd_refresh_jitter)
+                self.next_refresh = time.monotonic() + self.timings.argocd_refresh + jitter
             for app in self.store.list(APPLICATION, NAMESPACE):
                 name = app["metadata"]["name"]
                 busy = name in self.tasks and not self.tasks[name].done()
@@ -159,13 +165,19 @@ class ArgoCD:
         self._set_status(name, {"operationState": running})
         if delay:
             await asyncio.sleep(self.timings.argocd_sync)
+        await self._hang_while_faulted(name)
+        fault = self.faults.get(name) or {}
         sync = operation.get("sync") or {}
         phase, message, results, revision = "Succeeded", SUCCESS, [], ""
         try:
             app = self.store.get(APPLICATION, NAMESPACE, name)
             manifests = await self._manifests(app, sync.get("revision"))
             revision = manifests.revision
-            results = [] if sync.get("dryRun") else self._apply_all(app, manifests)
+            if fault.get("mode") == "fail":
+                phase = "Failed"
+                message = fault.get("message") or "one or more objects failed to apply"
+            elif not sync.get("dryRun"):
+                results = self._apply_all(app, manifests, sync.get("resources"))
             if any(r["status"] == "SyncFailed" for r in results):
                 phase, message = "Failed", "one or more objects failed to apply"
         except SourceError as exc:
@@ -212,9 +224,22 @@ class ArgoCD:
         with contextlib.suppress(errors.ApiError):
             self.store.update(APPLICATION, NAMESPACE, name, finish)
 
-    def _apply_all(self, app: Obj, manifests: Manifests) -> list[dict[str, Any]]:
+    async def _hang_while_faulted(self, name: str) -> None:
+        """The `hang` fault: the operation stays Running until the fault is lifted."""
+        while True:
+            if (self.faults.get(name) or {}).get("mode") != "hang":
+                return
+            await asyncio.sleep(self.timings.tick)
+
+    def _apply_all(
+        self, app: Obj, manifests: Manifests, only: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]]:
         dest_ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "default")
-        return [self._apply(app, obj, dest_ns) for obj in manifests.objects]
+        return [
+            self._apply(app, obj, dest_ns)
+            for obj in manifests.objects
+            if not only or any(selected(obj, dest_ns, r) for r in only)
+        ]
 
     def _apply(self, app: Obj, desired: Obj, dest_ns: str) -> dict[str, Any]:
         res = by_kind(desired["apiVersion"], desired["kind"])
@@ -239,6 +264,8 @@ class ArgoCD:
             "name"
         ]
         body.pop("status", None)
+        applied = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = applied
         label = f"{res.kind.lower()}{'.' + res.group if res.group else ''}/{result['name']}"
         try:
             live = self.store.find(res, ns, result["name"])
@@ -246,7 +273,7 @@ class ArgoCD:
                 self.store.create(res, ns, body, admit=False)
                 return {**result, "status": "Synced", "message": f"{label} created"}
             before = live["metadata"]["resourceVersion"]
-            after = self.store.update(res, ns, result["name"], lambda o: _overlay(o, body))
+            after = self.store.update(res, ns, result["name"], lambda o: overlay(o, body))
             verb = "unchanged" if after["metadata"]["resourceVersion"] == before else "configured"
             return {**result, "status": "Synced", "message": f"{label} {verb}"}
         except errors.ApiError as exc:
@@ -317,20 +344,6 @@ class ArgoCD:
 
         with contextlib.suppress(errors.ApiError):
             self.store.update(APPLICATION, NAMESPACE, name, mutate)
-
-
-def _overlay(live: Obj, desired: Obj) -> None:
-    """Make the live object's managed fields equal git's; keep status and server metadata."""
-    for field in SYNCED_FIELDS:
-        if field in desired:
-            live[field] = copy.deepcopy(desired[field])
-        else:
-            live.pop(field, None)
-    meta = live.setdefault("metadata", {})
-    for part in ("labels", "annotations"):
-        want = (desired.get("metadata") or {}).get(part)
-        if want:
-            meta.setdefault(part, {}).update(want)
 
 
 def _source(app: Obj) -> Any:

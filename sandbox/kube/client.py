@@ -1,5 +1,6 @@
 """Calls to the stand-in's sandbox hooks, for the other sandbox parts (e.g. the TA writer that
-plays the Flink job): report a job failure, read whether the job should run."""
+plays the Flink job): report a job failure, read whether the job should run; and a
+ServiceAccount token by TokenRequest, for a component that must run with its own rights."""
 
 from __future__ import annotations
 
@@ -31,6 +32,19 @@ def _call(api_url: str, token: str, method: str, path: str, body: Any = None) ->
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
         raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from exc
+
+
+def service_account_token(
+    api_url: str, admin_token: str, namespace: str, name: str, *, seconds: int = 7 * 86400
+) -> str:
+    """A token for ServiceAccount namespace/name (TokenRequest, as `kubectl create token`)."""
+    body = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": seconds},
+    }
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+    return str(_call(api_url, admin_token, "POST", path, body)["status"]["token"])
 
 
 def fail_job(

@@ -9,6 +9,7 @@ from sandbox.kube.resources import Resource
 _REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
     409: "Conflict",
@@ -81,16 +82,57 @@ def conflict(res: Resource, name: str, why: str | None = None) -> ApiError:
     )
 
 
-def invalid(res: Resource, name: str, field: str, message: str) -> ApiError:
+def _kind_name(res: Resource, *, by_resource: bool = False) -> str:
+    """How NewInvalid names the object: `Kind.group` (`Kind` for core); the generic registry's
+    resourceVersion check uses the plural instead (`leases.coordination.k8s.io`)."""
+    head = res.plural if by_resource else res.kind
+    return f"{head}.{res.group}" if res.group else head
+
+
+def invalid(
+    res: Resource, name: str, field: str, message: str, *, by_resource: bool = False
+) -> ApiError:
+    reason = "FieldValueInvalid"
+    if message.startswith("Required value"):
+        reason = "FieldValueRequired"
+    elif message.startswith("Unsupported value"):
+        reason = "FieldValueNotSupported"
+    return invalid_many(res, name, [(field, reason, message)], by_resource=by_resource)
+
+
+def invalid_many(
+    res: Resource, name: str, causes: list[tuple[str, str, str]], *, by_resource: bool = False
+) -> ApiError:
+    """422 Invalid from (field, reason, message) triples, one message as the API joins them."""
     details = _details(res, name)
-    details["causes"] = [{"reason": "FieldValueInvalid", "message": message, "field": field}]
+    details["causes"] = [{"reason": r, "message": m, "field": f} for f, r, m in causes]
+    parts = [f"{f}: {m}" for f, _, m in causes]
+    joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return ApiError(
         422,
-        f'{res.kind}.{res.group or "core"} "{name}" is invalid: {field}: {message}'
-        if res.group
-        else f'{res.kind} "{name}" is invalid: {field}: {message}',
+        f'{_kind_name(res, by_resource=by_resource)} "{name}" is invalid: {joined}',
         details=details,
     )
+
+
+def forbidden(
+    res: Resource, name: str | None, user: str, verb: str, namespace: str | None, sub: str | None
+) -> ApiError:
+    """403 as the authorization filter words it (responsewriters.forbiddenMessage)."""
+    resource = f"{res.plural}/{sub}" if sub else res.plural
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    why = f'User "{user}" cannot {verb} resource "{resource}" in API group "{res.group}" {where}'
+    subject = f'{res.qualified} "{name}"' if name else res.qualified
+    details: dict[str, Any] = {"kind": res.plural}
+    if name:
+        details["name"] = name
+    if res.group:
+        details["group"] = res.group
+    return ApiError(403, f"{subject} is forbidden: {why}", details=details)
+
+
+def forbidden_path(user: str, verb: str, path: str) -> ApiError:
+    return ApiError(403, f'forbidden: User "{user}" cannot {verb} path "{path}"', details={})
 
 
 def bad_request(message: str) -> ApiError:

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from sandbox.gitops import APP_PATH, GitRepo, create_repo
+from sandbox.kube import chart
+from sandbox.kube.client import service_account_token
 from sandbox.kube.timings import Timings, resolve
 from sandbox.util import Service, free_port, python_module_args, spawn, wait_started
 
@@ -63,17 +65,23 @@ def launch(
     gitops: GitRepo | None = None,
     port: int | None = None,
     token: str | None = None,
-    timings: Timings | str = "normal",
+    timings: Timings | str = "middle",
     argocd_automated: bool = False,
     argocd_self_heal: bool = False,
     persist: bool = True,
     clickhouse_auth: dict[str, str] | None = None,
+    rbac: list[dict[str, Any]] | None = None,
+    argocd_token: str | None = None,
     ready_timeout: float = 60.0,
 ) -> Service:
     """Start `python -m sandbox.kube` and wait until it serves (seeded, when `seed`).
 
     With `seed` and no `gitops`, a GitOps repo is created (or reused) under `workdir`.
-    Endpoints: kube_api, kubeconfig, token, argocd_api, gitops_remote, gitops_workdir.
+    `rbac`: the ServiceAccounts, Roles and bindings requests are authorized against (loaded at
+    every seed and reset); None renders them from the Helm chart (`sandbox.kube.chart`).
+    `timings`: "fast" (tests), "middle" (the demo) or "realistic" (a real cluster's pace).
+    Endpoints: kube_api, kubeconfig, token (admin), argocd_api, argocd_token, argocd_token_file,
+    gitops_remote, gitops_workdir.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -81,11 +89,14 @@ def launch(
         gitops = _existing_or_new_repo(workdir)
     port = port or free_port()
     token = token or secrets.token_urlsafe(24)
+    argocd_token = argocd_token or secrets.token_urlsafe(24)
     url = f"http://127.0.0.1:{port}"
     config: dict[str, Any] = {
         "workdir": str(workdir),
         "port": port,
         "token": token,
+        "argocd_token": argocd_token,
+        "rbac": chart.rbac_objects() if rbac is None else rbac,
         "seed": seed,
         "persist": persist,
         "timings": resolve(timings).to_dict(),
@@ -102,6 +113,9 @@ def launch(
     config_path.write_text(json.dumps(config, indent=2))
     config_path.chmod(0o600)
     kubeconfig = write_kubeconfig(workdir / "kubeconfig", url, token)
+    argocd_token_file = workdir / "argocd-token"
+    argocd_token_file.write_text(argocd_token)
+    argocd_token_file.chmod(0o600)
     log = workdir / "kube.log"
     proc = spawn(python_module_args("sandbox.kube", "--config", str(config_path)), log_path=log)
 
@@ -114,7 +128,21 @@ def launch(
         "kubeconfig": str(kubeconfig),
         "token": token,
         "argocd_api": f"{url}/argocd",
+        "argocd_token": argocd_token,
+        "argocd_token_file": str(argocd_token_file),
     }
     if gitops is not None:
         endpoints.update(gitops_remote=str(gitops.remote), gitops_workdir=str(gitops.workdir))
     return Service(name="kube", pid=proc.pid, endpoints=endpoints, log=str(log))
+
+
+def component_kubeconfig(kube: Service, component: str, directory: Path) -> tuple[Path, Path]:
+    """A kubeconfig for the chart's ServiceAccount of `component` (exporter, remediator) on the
+    running stand-in `kube`, and the token file beside it: (kubeconfig, token file)."""
+    ns, name = chart.service_account(chart.rbac_objects(), component)
+    url = kube.endpoints["kube_api"]
+    token = service_account_token(url, kube.endpoints["token"], ns, name)
+    token_file = directory / f"{component}-kube-token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    return write_kubeconfig(directory / f"{component}-kubeconfig", url, token), token_file

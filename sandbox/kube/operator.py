@@ -6,7 +6,9 @@ Transitions (each takes `Timings.operator_step`, STABLE needs `stable_period` of
   -> job RUNNING, JobManager READY -> lifecycle STABLE.
 - new spec, job suspended: UPGRADING (job CANCELLING) -> DEPLOYED with job FINISHED
   (last-state/savepoint) or CANCELED (stateless), JobManager MISSING -> lifecycle SUSPENDED.
-- `fail()`: job FAILED, `status.error` set, JobManager stays READY (so Argo CD still says Healthy).
+- `fail()`: job FAILED, `status.error` set to the serialized JobException ("Recovery is
+  suppressed by ...") whose `throwableList` is the job's exception chain, JobManager stays READY
+  (so Argo CD still says Healthy).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.kube import errors
-from sandbox.kube.resources import FLINK, by_path
+from sandbox.kube.resources import CORE_EVENT, FLINK
 from sandbox.kube.store import Obj, Store, now_iso
 from sandbox.kube.timings import Timings
 
 log = logging.getLogger(__name__)
-EVENTS = by_path("", "v1", "events")
+EVENTS = CORE_EVENT
 FLINK_VERSION = "1.20.1"
+JOB_EXCEPTION = "org.apache.flink.runtime.JobException"
+RUNTIME_EXCEPTION = "java.lang.RuntimeException"
+RESTART_STRATEGY = (
+    "FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts=3, backoffTimeMS=10000)"
+)
 
 
 def _ms() -> str:
@@ -223,17 +230,24 @@ class FlinkOperator:
             self.store.create(EVENTS, meta["namespace"], body, admit=False)
 
     # -- hooks for the rest of the sandbox ---------------------------------------------------
-    def fail(self, ns: str, name: str, message: str, type_: str | None = None) -> Obj:
-        """Mark the job FAILED (what the TA writer reports when its ClickHouse inserts fail)."""
+    def fail(
+        self,
+        ns: str,
+        name: str,
+        message: str,
+        type_: str | None = None,
+        causes: list[dict[str, str]] | None = None,
+    ) -> Obj:
+        """Mark the job FAILED (what the TA writer reports when its ClickHouse inserts fail).
+
+        `message`/`type_` are the exception the job threw (`causes`: its whole chain, outermost
+        first); `status.error` gets what the operator records for a job that exhausted its
+        restart strategy: the JobException with that chain as `throwableList`.
+        """
         obj = self.store.get(FLINK, ns, name)
         if job_view(obj)["desiredState"] != "running":
             raise errors.conflict(FLINK, name, "the job is suspended; a suspended job cannot fail")
-        error = {
-            "type": type_ or "org.apache.flink.util.SerializedThrowable",
-            "message": message,
-            "additionalMetadata": {},
-            "throwableList": [],
-        }
+        error = job_exception(causes or [{"type": type_ or RUNTIME_EXCEPTION, "message": message}])
 
         def failed(_: Obj, status: dict[str, Any]) -> None:
             status["error"] = json.dumps(error)
@@ -241,6 +255,20 @@ class FlinkOperator:
             job.update(state="FAILED", updateTime=_ms())
 
         return self._write(obj, failed)
+
+
+def job_exception(causes: list[dict[str, str]]) -> dict[str, Any]:
+    """status.error's document for a job whose restarts are exhausted (a serialized
+    FlinkResourceException: type, message, additionalMetadata, throwableList)."""
+    return {
+        "type": JOB_EXCEPTION,
+        "message": f"Recovery is suppressed by {RESTART_STRATEGY}",
+        "additionalMetadata": {},
+        "throwableList": [
+            {"type": str(c["type"]), "message": str(c["message"]), "additionalMetadata": {}}
+            for c in causes
+        ],
+    }
 
 
 def job_view(obj: Obj) -> dict[str, Any]:

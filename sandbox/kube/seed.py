@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox.kube.argocd import NAMESPACE, ArgoCD
 from sandbox.kube.resources import APPLICATION, SECRET
-from sandbox.kube.store import Store
+from sandbox.kube.store import Store, resource_for
 
 APP_NAME = "torghut-ta"
 TARGET_NAMESPACE = "torghut"
@@ -42,8 +42,19 @@ def application(gitops: dict[str, Any], *, automated: bool, self_heal: bool) -> 
     }
 
 
+def load_rbac(store: Store, objects: list[dict[str, Any]]) -> None:
+    """ServiceAccounts, Roles and bindings (the rendered chart's) that are not there yet."""
+    for obj in objects:
+        res = resource_for(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata") or {}
+        ns = (meta.get("namespace") or "default") if res.namespaced else ""
+        if store.find(res, ns, meta["name"]) is None:
+            store.create(res, ns, obj)
+
+
 async def seed(store: Store, argocd: ArgoCD, config: dict[str, Any]) -> None:
     """Create what is missing (a restart with a state file keeps existing objects as they are)."""
+    load_rbac(store, config.get("rbac") or [])
     secret = config.get("clickhouse_auth") or {"username": "torghut", "password": "sandbox"}
     if store.find(SECRET, TARGET_NAMESPACE, "torghut-clickhouse-auth") is None:
         store.create(

@@ -4,6 +4,7 @@ expects: paths, verbs, content types, `Status` errors, chunked watch streams).""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import json
@@ -13,39 +14,54 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.kube import errors
-from sandbox.kube.resources import RESOURCES, Resource, by_path
+from sandbox.kube import discovery, errors, rbac
+from sandbox.kube.resources import SERVICE_ACCOUNT, Resource, by_path
 from sandbox.kube.selectors import field_matcher, label_matcher
 from sandbox.kube.store import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("store", Store)
-VERSION = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-torghut-sandbox",
-    "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean",
-    "buildDate": "2026-01-01T00:00:00Z",
-    "goVersion": "go1.22.0",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
+SECRET_KEY = web.AppKey("secret", str)
+# Every authorization decision, newest last: what a component really asks for (tests compare
+# it with what its Role grants). Cleared by /sandbox/reset.
+AUDIT_KEY = web.AppKey("audit", collections.deque)
+USER_KEY = "kube_user"
+TOKEN_SECONDS = 24 * 3600
 
 
 def status_response(err: errors.ApiError) -> web.Response:
     return web.json_response(err.status(), status=err.code)
 
 
-def make_app(store: Store, token: str) -> web.Application:
-    """The API app; other sandbox parts add their routes (under /sandbox, /argocd) to it."""
+def _argocd_unauthenticated() -> web.Response:
+    message = "no session information"
+    return web.json_response({"error": message, "code": 16, "message": message}, status=401)
+
+
+def make_app(store: Store, token: str, argocd_token: str | None = None) -> web.Application:
+    """The API app; other sandbox parts add their routes (under /sandbox, /argocd) to it.
+
+    `token` is the admin token (and the key ServiceAccount tokens are signed with); the Argo CD
+    REST API under /argocd takes `argocd_token` only, as Argo CD knows nothing of Kubernetes
+    tokens."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return status_response(errors.unauthorized())
+        if request.path.startswith("/argocd/"):
+            want = f"Bearer {argocd_token or token}"
+            if not hmac.compare_digest(given.encode(), want.encode()):
+                return _argocd_unauthenticated()
+            user = rbac.User(rbac.ADMIN, ())
+        else:
+            found = rbac.authenticate(token, given)
+            if found is None:
+                return status_response(errors.unauthorized())
+            user = found
+        request[USER_KEY] = user
         try:
+            if request.path.startswith("/sandbox/") and not user.admin:
+                raise errors.forbidden_path(user.name, request.method.lower(), request.path)
             return await handler(request)
         except errors.ApiError as err:
             return status_response(err)
@@ -56,15 +72,18 @@ def make_app(store: Store, token: str) -> web.Application:
 
     app = web.Application(middlewares=[guard])
     app[STORE_KEY] = store
+    app[SECRET_KEY] = token
+    app[AUDIT_KEY] = collections.deque(maxlen=10000)
+    app.router.add_get("/sandbox/audit", _audit)
     for path, body in (
-        ("/version", VERSION),
+        ("/version", discovery.VERSION),
         ("/api", {"kind": "APIVersions", "versions": ["v1"]}),
-        ("/apis", _group_list()),
-        ("/api/v1", _resource_list("", "v1")),
+        ("/apis", discovery.group_list()),
+        ("/api/v1", discovery.resource_list("", "v1")),
     ):  # the generated clients ask for some of these with a trailing slash
-        app.router.add_get(path, _static(body))
-        app.router.add_get(path + "/", _static(body))
-    app.router.add_get("/apis/{group}/{version}", _group_version)
+        app.router.add_get(path, discovery.static(body))
+        app.router.add_get(path + "/", discovery.static(body))
+    app.router.add_get("/apis/{group}/{version}", discovery.group_version)
     app.router.add_route("*", "/api/v1/{tail:.+}", _core)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", _grouped)
     return app
@@ -72,72 +91,6 @@ def make_app(store: Store, token: str) -> web.Application:
 
 async def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
-
-
-def _static(body: Any) -> Handler:
-    async def handler(_: web.Request) -> web.Response:
-        return web.json_response(body)
-
-    return handler
-
-
-def _group_list() -> dict[str, Any]:
-    groups: dict[str, list[str]] = {}
-    for r in RESOURCES:
-        if r.group and r.version not in groups.setdefault(r.group, []):
-            groups[r.group].append(r.version)
-    return {
-        "kind": "APIGroupList",
-        "apiVersion": "v1",
-        "groups": [
-            {
-                "name": g,
-                "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-                "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
-            }
-            for g, vs in groups.items()
-        ],
-    }
-
-
-def _resource_list(group: str, version: str) -> dict[str, Any]:
-    out = []
-    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-    for r in RESOURCES:
-        if (r.group, r.version) != (group, version):
-            continue
-        out.append(
-            {
-                "name": r.plural,
-                "singularName": r.kind.lower(),
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": verbs,
-            }
-        )
-        if r.status_subresource:
-            out.append(
-                {
-                    "name": f"{r.plural}/status",
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": r.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": f"{group}/{version}" if group else version,
-        "resources": out,
-    }
-
-
-async def _group_version(request: web.Request) -> web.Response:
-    body = _resource_list(request.match_info["group"], request.match_info["version"])
-    if not body["resources"]:
-        raise web.HTTPNotFound()
-    return await _json(body)
 
 
 async def _core(request: web.Request) -> web.StreamResponse:
@@ -149,6 +102,40 @@ async def _grouped(request: web.Request) -> web.StreamResponse:
     return await _dispatch(request, info["group"], info["version"], info["tail"].split("/"))
 
 
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Invalid dry run value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+async def _audit(request: web.Request) -> web.Response:
+    """GET /sandbox/audit[?user=...]: the authorization decisions recorded since the reset."""
+    user = request.query.get("user")
+    items = [a for a in request.app[AUDIT_KEY] if user is None or a["user"] == user]
+    return web.json_response({"items": items})
+
+
+def _authorize(request: web.Request, req: rbac.Request, res: Resource) -> None:
+    user: rbac.User = request[USER_KEY]
+    ok = rbac.allowed(request.app[STORE_KEY], user, req)
+    request.app[AUDIT_KEY].append(
+        {
+            "user": user.name,
+            "verb": req.verb,
+            "group": req.group,
+            "resource": req.resource,
+            "namespace": req.namespace,
+            "name": req.name,
+            "allowed": ok,
+        }
+    )
+    if not ok:
+        sub = req.resource.partition("/")[2] or None
+        raise errors.forbidden(res, req.name or None, user.name, req.verb, req.namespace, sub)
+
+
 async def _dispatch(
     request: web.Request, group: str, version: str, parts: list[str]
 ) -> web.StreamResponse:
@@ -156,37 +143,66 @@ async def _dispatch(
     if parts[0] == "namespaces" and len(parts) >= 3:
         ns, parts = parts[1], parts[2:]
     elif parts[0] == "namespaces" and len(parts) == 2 and not group:
-        return await _json(_namespace(parts[1]))
+        return await _json(discovery.namespace(parts[1]))
     res = by_path(group, version, parts[0])
-    if res is None or len(parts) > 3 or (len(parts) == 3 and parts[2] != "status"):
+    if res is None or len(parts) > 3:
         raise web.HTTPNotFound()
+    if not res.namespaced:
+        if ns is not None:
+            raise web.HTTPNotFound()
+        ns = ""
     name = parts[1] if len(parts) >= 2 else None
     sub = parts[2] if len(parts) == 3 else None
-    if sub is not None and not res.status_subresource:
+    token_request = sub == "token" and res is SERVICE_ACCOUNT and request.method == "POST"
+    if sub is not None and not token_request and (sub != "status" or not res.status_subresource):
         raise web.HTTPNotFound()  # e.g. Argo CD Applications: status is written inline
     store = request.app[STORE_KEY]
     method = request.method
+    resource = f"{res.plural}/{sub}" if sub else res.plural
+
+    def allow(verb: str) -> None:
+        _authorize(request, rbac.Request(verb, res.group, resource, ns or "", name or ""), res)
+
     if name is None:
         if method == "GET":
-            if request.query.get("watch", "").lower() in ("true", "1"):
+            watching = request.query.get("watch", "").lower() in ("true", "1")
+            allow("watch" if watching else "list")
+            if watching:
                 return await _watch(request, store, res, ns)
             return await _list(request, store, res, ns)
         if method == "POST" and ns is not None:
-            created = store.create(res, ns, await _body(request))
+            allow("create")
+            dry = _dry_run(request)
+            created = store.create(res, ns, await _body(request), dry_run=dry)
             return await _json(created, 201)
         raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
     if ns is None:
         raise web.HTTPNotFound()
+    if sub == "token":
+        allow("create")
+        return await _json(await _token_request(request, ns, name), 201)
     if method == "GET":
+        allow("get")
         return await _json(store.get(res, ns, name))
+    dry = _dry_run(request) if method in ("PUT", "PATCH", "DELETE") else False
     if method == "PUT":
-        return await _json(store.replace(res, ns, name, await _body(request), subresource=sub))
+        allow("update")
+        if res.create_on_update and sub is None and store.find(res, ns, name) is None:
+            allow("create")  # create-on-update needs both verbs, as in the real handler
+            body = await _body(request)
+            return await _json(store.replace(res, ns, name, body, dry_run=dry), 201)
+        body = await _body(request)
+        return await _json(store.replace(res, ns, name, body, subresource=sub, dry_run=dry))
     if method == "PATCH":
-        body = await request.read()
+        allow("patch")
+        body_bytes = await request.read()
         ctype = request.headers.get("Content-Type", "")
-        return await _json(store.patch(res, ns, name, ctype, body, subresource=sub))
+        return await _json(
+            store.patch(res, ns, name, ctype, body_bytes, subresource=sub, dry_run=dry)
+        )
     if method == "DELETE" and sub is None:
-        gone = store.delete(res, ns, name)
+        allow("delete")
+        gone = store.delete(res, ns, name, dry_run=dry)
         if res.crd:
             return await _json(gone)
         details = {"name": name, "kind": res.plural, "uid": gone["metadata"]["uid"]}
@@ -202,13 +218,24 @@ async def _dispatch(
     raise errors.ApiError(405, f"the server does not allow this method on {res.qualified}")
 
 
-def _namespace(name: str) -> dict[str, Any]:
+async def _token_request(request: web.Request, ns: str, name: str) -> dict[str, Any]:
+    """TokenRequest: a signed token for an existing ServiceAccount."""
+    account = request.app[STORE_KEY].get(SERVICE_ACCOUNT, ns, name)
+    body = await _body(request) if request.can_read_body else {}
+    spec = body.get("spec") or {}
+    seconds = int(spec.get("expirationSeconds") or TOKEN_SECONDS)
+    token, expiry = rbac.mint(
+        request.app[SECRET_KEY], ns, name, account["metadata"]["uid"], seconds
+    )
     return {
-        "kind": "Namespace",
-        "apiVersion": "v1",
-        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-        "spec": {"finalizers": ["kubernetes"]},
-        "status": {"phase": "Active"},
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+        "spec": {"audiences": spec.get("audiences") or [rbac.ISSUER], "expirationSeconds": seconds},
+        "status": {
+            "token": token,
+            "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)),
+        },
     }
 
 
@@ -254,7 +281,10 @@ async def _watch(
 
     def wanted(key: tuple[str, str, str], obj: dict[str, Any]) -> bool:
         return (
-            key[0] == res.key and (ns is None or key[1] == ns) and by_label(obj) and by_field(obj)
+            key[0] == res.storage_key
+            and (ns is None or key[1] == ns)
+            and by_label(obj)
+            and by_field(obj)
         )
 
     queue = store.subscribe()  # before reading the backlog, so nothing falls in between
@@ -267,9 +297,9 @@ async def _watch(
         else:
             try:
                 backlog = [
-                    _event_line(e.type, e.obj)
+                    _event_line(e.type, view)
                     for e in store.events_since(int(rv_param))
-                    if wanted(e.key, e.obj)
+                    if wanted(e.key, view := store.view(res, e.obj))
                 ]
             except errors.ApiError as err:
                 backlog = [_event_line("ERROR", err.status())]
@@ -288,8 +318,8 @@ async def _watch(
                 event = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
                 break
-            if event.rv > seen and wanted(event.key, event.obj):
-                await resp.write(_event_line(event.type, event.obj))
+            if event.rv > seen and wanted(event.key, view := store.view(res, event.obj)):
+                await resp.write(_event_line(event.type, view))
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
         return resp

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.kube import errors, patches, resources
+from sandbox.kube import errors, events, patches, resources
 from sandbox.kube.resources import Resource
 from sandbox.kube.selectors import field_matcher, label_matcher
 
 Obj = dict[str, Any]
-Key = tuple[str, str, str]  # (resource key, namespace, name)
+Key = tuple[str, str, str]  # (resource storage key, namespace ("" if cluster-scoped), name)
 # An admission check for client writes: (resource, old or None, new) -> raise ApiError to refuse.
 Validator = Callable[[Resource, Obj | None, Obj], None]
 
@@ -102,15 +102,20 @@ class Store:
         self._save()
 
     # -- reads -------------------------------------------------------------------------------
+    @staticmethod
+    def view(res: Resource, stored: Obj) -> Obj:
+        """A stored object as `res` shows it (a copy)."""
+        return events.from_storage(res, copy.deepcopy(stored))
+
     def get(self, res: Resource, ns: str, name: str) -> Obj:
-        obj = self.objects.get((res.key, ns, name))
+        obj = self.objects.get((res.storage_key, ns, name))
         if obj is None:
             raise errors.not_found(res, name)
-        return copy.deepcopy(obj)
+        return self.view(res, obj)
 
     def find(self, res: Resource, ns: str, name: str) -> Obj | None:
-        obj = self.objects.get((res.key, ns, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        obj = self.objects.get((res.storage_key, ns, name))
+        return self.view(res, obj) if obj is not None else None
 
     def list(
         self,
@@ -120,15 +125,17 @@ class Store:
         field_selector: str | None = None,
     ) -> list[Obj]:
         by_label, by_field = label_matcher(label_selector), field_matcher(field_selector)
-        items = [
-            copy.deepcopy(o)
+        views = [
+            self.view(res, o)
             for (k, n, _), o in sorted(self.objects.items())
-            if k == res.key and (ns is None or n == ns) and by_label(o) and by_field(o)
+            if k == res.storage_key and (ns is None or n == ns)
         ]
-        return items
+        return [o for o in views if by_label(o) and by_field(o)]
 
     # -- writes ------------------------------------------------------------------------------
-    def create(self, res: Resource, ns: str, body: Obj, *, admit: bool = True) -> Obj:
+    def create(
+        self, res: Resource, ns: str, body: Obj, *, admit: bool = True, dry_run: bool = False
+    ) -> Obj:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
@@ -140,26 +147,32 @@ class Store:
                 f'{res.kind} "" is invalid: metadata.name: Required value: name or '
                 "generateName is required",
             )
-        if meta.get("namespace") not in (None, "", ns):
+        if res.namespaced and meta.get("namespace") not in (None, "", ns):
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the "
                 "request"
             )
-        key = (res.key, ns, name)
+        key = (res.storage_key, ns, name)
         if key in self.objects:
             raise errors.already_exists(res, name)
+        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        if res.namespaced:
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
         if admit:
             for check in self.validators:
                 check(res, None, obj)
-        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
-        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now_iso())
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now_iso())
         meta.pop("resourceVersion", None)
         if res.crd:
             meta["generation"] = 1
+        if dry_run:
+            return copy.deepcopy(obj)  # validated and admitted; nothing stored
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
-        self.objects[key] = obj
-        self._emit("ADDED", key, obj)
+        self.objects[key] = events.to_storage(res, copy.deepcopy(obj))
+        self._emit("ADDED", key, self.objects[key])
         return copy.deepcopy(obj)
 
     def replace(
@@ -171,23 +184,35 @@ class Store:
         *,
         subresource: str | None = None,
         admit: bool = True,
+        dry_run: bool = False,
     ) -> Obj:
-        old = self.get(res, ns, name)
         meta = body.get("metadata") or {}
         if meta.get("name") not in (None, name):
             raise errors.bad_request(
                 "the name of the object "
                 f"({meta.get('name')}) does not match the name on the URL ({name})"
             )
+        old = self.find(res, ns, name)
+        if old is None:
+            if not res.create_on_update or subresource is not None:
+                raise errors.not_found(res, name)
+            # create-on-update (Lease): the body becomes the object, as a POST would make it
+            fresh = copy.deepcopy(body)
+            fresh.setdefault("metadata", {})["name"] = name
+            if fresh["metadata"].get("resourceVersion"):
+                raise errors.not_found(res, name)  # a precondition on a missing object
+            return self.create(res, ns, fresh, admit=admit, dry_run=dry_run)
         rv = meta.get("resourceVersion")
-        if not rv and res.crd:
+        if not rv and not res.unconditional_update:
             raise errors.invalid(
                 res,
                 name,
                 "metadata.resourceVersion",
                 "Invalid value: 0x0: must be specified for an update",
+                by_resource=True,
             )
-        return self._commit(res, ns, name, old, copy.deepcopy(body), rv, subresource, admit)
+        new = copy.deepcopy(body)
+        return self._commit(res, ns, name, old, new, rv, subresource, admit, dry_run)
 
     def patch(
         self,
@@ -198,6 +223,7 @@ class Store:
         body: bytes,
         *,
         subresource: str | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         old = self.get(res, ns, name)
         new = patches.apply_patch(content_type, body, old, crd=res.crd)
@@ -206,7 +232,7 @@ class Store:
         rv = (new.get("metadata") or {}).get("resourceVersion")
         # A resourceVersion in the patch is a precondition; an untouched one is not.
         precondition = rv if rv != old["metadata"]["resourceVersion"] else None
-        return self._commit(res, ns, name, old, new, precondition, subresource, True)
+        return self._commit(res, ns, name, old, new, precondition, subresource, True, dry_run)
 
     def update(
         self,
@@ -221,17 +247,19 @@ class Store:
         old = self.get(res, ns, name)
         new = copy.deepcopy(old)
         mutate(new)
-        return self._commit(res, ns, name, old, new, None, subresource, False)
+        return self._commit(res, ns, name, old, new, None, subresource, False, False)
 
-    def delete(self, res: Resource, ns: str, name: str) -> Obj:
-        key = (res.key, ns, name)
+    def delete(self, res: Resource, ns: str, name: str, *, dry_run: bool = False) -> Obj:
+        key = (res.storage_key, ns, name)
         if key not in self.objects:
             raise errors.not_found(res, name)
+        if dry_run:
+            return self.view(res, self.objects[key])
         obj = self.objects.pop(key)
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self._emit("DELETED", key, obj)
-        return copy.deepcopy(obj)
+        return self.view(res, obj)
 
     def _commit(
         self,
@@ -243,6 +271,7 @@ class Store:
         precondition: str | None,
         subresource: str | None,
         admit: bool,
+        dry_run: bool,
     ) -> Obj:
         if precondition is not None and precondition != old["metadata"]["resourceVersion"]:
             raise errors.conflict(res, name)
@@ -260,6 +289,7 @@ class Store:
                 new["status"] = copy.deepcopy(old["status"])
         meta = new.setdefault("metadata", {})
         for field in ("uid", "creationTimestamp", "namespace", "name", "generation"):
+            meta.pop(field, None)
             if field in old["metadata"]:
                 meta[field] = old["metadata"][field]
         new["apiVersion"], new["kind"] = res.api_version, res.kind
@@ -271,11 +301,13 @@ class Store:
                 check(res, old, new)
         if res.crd and self._bumps_generation(res, old, new):
             meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
+        if dry_run:
+            return copy.deepcopy(new)  # validated and admitted; nothing stored
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
-        key = (res.key, ns, name)
-        self.objects[key] = new
-        self._emit("MODIFIED", key, new)
+        key = (res.storage_key, ns, name)
+        self.objects[key] = events.to_storage(res, copy.deepcopy(new))
+        self._emit("MODIFIED", key, self.objects[key])
         return copy.deepcopy(new)
 
     @staticmethod

@@ -1,7 +1,13 @@
-"""pytest fixtures for the sandbox's kafka service (tansu, memory engine)."""
+"""pytest fixtures for the sandbox's kafka service (Apache Kafka, one KRaft node).
+
+kafka_service / kafka_bootstrap: one broker shared by the session (PLAINTEXT bootstrap; the
+service's endpoints also name the SASL/SCRAM and SSL listeners and the CA file).
+kafka_factory: extra brokers started per test. unique_topic, trades_topic: fresh topics.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +23,10 @@ _topic_counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def kafka_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One in-memory tansu broker shared by the session (use unique topic/group names)."""
+    """One broker shared by the session (use unique topic/group names)."""
     service = kafka.launch(tmp_path_factory.mktemp("kafka"))
     try:
+        asyncio.run(kafka.wait_group_coordinator(service.endpoints["kafka_bootstrap"]))
         yield service
     finally:
         service.stop()
@@ -32,7 +39,7 @@ def kafka_bootstrap(kafka_service: Service) -> str:
 
 @pytest.fixture
 def kafka_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start extra brokers (e.g. `authentication=True`, s3 storage); all stopped at teardown."""
+    """Start extra brokers (e.g. to stop and restart one); all stopped at teardown."""
     with service_factory(kafka.launch, tmp_path, "kafka") as start:
         yield start
 

@@ -13,9 +13,13 @@ Fixtures:
   initial Argo CD sync: FlinkDeployment/torghut-ta,
   ConfigMap/torghut-ta-config, Knative Service/torghut and Secret/torghut-clickhouse-auth in
   namespace `torghut`, Application/torghut-ta in `argocd` (manual sync; enable
-  `spec.syncPolicy.automated` by patching the Application). Fields: url, token, kubeconfig,
-  repo, argocd_api, service; helpers: `fail_job(message)`, `job()`, `raw(method, path, ...)`.
-- `kube_client` -> `kubernetes_asyncio.client.ApiClient` loaded from `kube_api.kubeconfig`.
+  `spec.syncPolicy.automated` by patching the Application). RBAC is enforced with the Helm
+  chart's ServiceAccounts and Roles. Fields: url, token (admin), kubeconfig (admin), repo,
+  argocd_api, argocd_token, service; helpers: `fail_job(message)`, `job()`,
+  `raw(method, path, ...)`, `audit(user)`, `token_for(ns, sa)`, `kubeconfig_for(component, dir)` (a kubeconfig
+  with the chart's ServiceAccount token of `exporter` or `remediator`), `argocd_fault(mode)`.
+- `kube_client` -> `kubernetes_asyncio.client.ApiClient` loaded from `kube_api.kubeconfig`
+  (admin).
 
 Custom objects: kubernetes_asyncio's CustomObjectsApi sends a dict body as JSON *patch*; pass
 `_content_type="application/merge-patch+json"` for a merge patch (the stand-in answers 400 like
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -38,8 +43,8 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 
 from sandbox.gitops import GitRepo, create_repo, git
+from sandbox.kube import chart, launch, write_kubeconfig
 from sandbox.kube import client as hooks
-from sandbox.kube import launch
 from sandbox.util import Service
 
 NAMESPACE = "torghut"
@@ -58,6 +63,34 @@ class KubeSandbox:
     kubeconfig: Path
     repo: GitRepo
     argocd_api: str
+    argocd_token: str
+
+    def token_for(self, namespace: str, service_account: str) -> str:
+        """A TokenRequest token for the ServiceAccount (its requests get its Roles only)."""
+        return hooks.service_account_token(self.url, self.token, namespace, service_account)
+
+    def kubeconfig_for(self, component: str, directory: Path) -> Path:
+        """A kubeconfig whose user is the chart's ServiceAccount of `component`."""
+        ns, name = chart.service_account(chart.rbac_objects(), component)
+        path = directory / f"kubeconfig-{component}"
+        return write_kubeconfig(path, self.url, self.token_for(ns, name))
+
+    def audit(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Authorization decisions since the reset: {user, verb, group, resource, namespace,
+        name, allowed}, oldest first."""
+        query = f"?user={urllib.parse.quote(user)}" if user else ""
+        code, body = self.raw("GET", f"/sandbox/audit{query}")
+        if code != 200:
+            raise RuntimeError(f"audit: {code} {body}")
+        return list(body["items"])
+
+    def argocd_fault(self, mode: str, message: str | None = None, app: str = APPLICATION) -> None:
+        """Make the Application's next syncs `hang` (stay Running) or `fail`; `none` lifts it."""
+        code, body = self.raw(
+            "POST", f"/sandbox/argocd/applications/{app}/fault", {"mode": mode, "message": message}
+        )
+        if code != 200:
+            raise RuntimeError(f"argocd fault hook: {code} {body}")
 
     def fail_job(self, message: str, *, name: str = DEPLOYMENT) -> dict[str, Any]:
         """Report a Flink job failure (job FAILED, lifecycle FAILED, status.error set)."""
@@ -146,6 +179,7 @@ def kube_api(kube_server: Service, gitops_repo: GitRepo) -> KubeSandbox:
         kubeconfig=Path(kube_server.endpoints["kubeconfig"]),
         repo=gitops_repo,
         argocd_api=kube_server.endpoints["argocd_api"],
+        argocd_token=kube_server.endpoints["argocd_token"],
     )
     gitops = {"remote": gitops_repo.url, "branch": gitops_repo.branch, "path": gitops_repo.app_path}
     code, body = sandbox.raw(

@@ -2,7 +2,7 @@
 answering with everything else, and each probe recovers by itself when its backend returns.
 
 Faults: the Kubernetes API answering 500 then hanging (fake API), Flink REST answering HTML
-(fake Flink), S3 denying the listing (moto with auth on), Kafka stopped (tansu). The per-client
+(fake Flink), S3 denying the listing (moto with auth on), Kafka stopped (Apache Kafka). The per-client
 behaviour is tested elsewhere; this runs them together through the scheduler and the HTTP server.
 """
 

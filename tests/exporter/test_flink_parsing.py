@@ -221,3 +221,23 @@ def test_start_time_interval_and_no_checkpoint_yet_are_rendered() -> None:
     assert samples["torghut_ta_flink_job_start_timestamp_seconds"] == (1_800_000_000.5, dep)
     assert samples["torghut_ta_flink_checkpoint_interval_seconds"] == (60.0, dep)
     assert "torghut_ta_flink_last_checkpoint_timestamp_seconds" not in samples
+
+
+def test_error_message_ends_with_the_root_cause_of_the_throwable_list() -> None:
+    """The operator's status.error for a job whose restarts are exhausted (sandbox operator)."""
+    from sandbox.kube.operator import job_exception
+
+    disk = "Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space. (NOT_ENOUGH_SPACE)"
+    raw = json.dumps(
+        job_exception(
+            [
+                {"type": "java.sql.SQLException", "message": f"batch insert failed: {disk}"},
+                {"type": "com.clickhouse.client.ClickHouseException", "message": disk},
+            ]
+        )
+    )
+    kind, message = parse_error(raw)
+    assert kind == "org.apache.flink.runtime.JobException"
+    assert message is not None and message.startswith("Recovery is suppressed by ")
+    assert message.endswith(f"; caused by com.clickhouse.client.ClickHouseException: {disk}")
+    assert parse_error(json.dumps({"type": "T", "message": "m", "throwableList": []})) == ("T", "m")

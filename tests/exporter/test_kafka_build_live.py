@@ -1,4 +1,4 @@
-"""The Kafka probes as the exporter wires them (`build`): group from the live ConfigMap, real broker."""
+"""The Kafka probes as the exporter wires them (`build`): group from the live ConfigMap, real Kafka."""
 
 from __future__ import annotations
 
@@ -95,7 +95,9 @@ async def test_probes_follow_the_configmap_group_and_export_ground_truth(
     )
     assert got[("torghut_ta_kafka_retention_seconds", topic)] == 86_400
 
-    # a replay switches TA_GROUP_ID: the probe follows at once; the new group has committed nothing
+    # a replay switches TA_GROUP_ID: the probe follows at once. The new group has committed
+    # nothing, so it is measured from where it starts, the earliest retained records: its lag
+    # and the age of its oldest unconsumed record are visible, not absent
     kube_api.raw(
         "PATCH",
         CM_PATH,
@@ -104,5 +106,16 @@ async def test_probes_follow_the_configmap_group_and_export_ground_truth(
     )
     replay = await specs["kafka_lag"].collect()
     assert replay.group == group + "-replay"
-    assert list(specs["kafka_lag"].render(replay)) == []
-    assert replay.topics[0].lag_seconds is None
+    got = _samples(specs["kafka_lag"], replay)
+    labels = (("group", group + "-replay"), ("topic", unique_topic))
+    for p in range(2):
+        part = (("group", group + "-replay"), ("partition", str(p)), ("topic", unique_topic))
+        assert got[("torghut_ta_kafka_consumer_lag_messages", part)] == 3
+    assert got[("torghut_ta_kafka_partitions_without_commit", labels)] == 2
+    assert got[("torghut_ta_kafka_partitions_unknown", labels)] == 0
+    assert got[("torghut_ta_kafka_oldest_unconsumed_timestamp_seconds", labels)] == pytest.approx(
+        stamps[0][0]
+    )
+    now = datetime.now(UTC).timestamp()
+    lag_seconds = got[("torghut_ta_kafka_consumer_lag_seconds", labels)]
+    assert now - stamps[0][0] - 5 < lag_seconds <= now - stamps[0][0]

@@ -115,6 +115,22 @@ def test_stale_symbol_degrades(clock, config_data) -> None:
     assert v["trading"].status == "down"
 
 
+def test_kafka_lag_within_threshold_with_unreadable_partitions_is_unknown(
+    clock, config_data
+) -> None:
+    samples = [
+        *healthy_samples(clock.now),
+        g("kafka_partitions_unknown", 2, group="ta", topic="trades"),
+    ]
+    v = by_component(report_for(clock, config_data, samples))["kafka"]
+    assert v.status == "unknown" and "trades" in v.summary
+    zero = [
+        *healthy_samples(clock.now),
+        g("kafka_partitions_unknown", 0, group="ta", topic="trades"),
+    ]
+    assert by_component(report_for(clock, config_data, zero))["kafka"].status == "healthy"
+
+
 def test_kafka_unconsumed_data_about_to_expire_is_down(clock, config_data) -> None:
     samples = replace(
         healthy_samples(clock.now),

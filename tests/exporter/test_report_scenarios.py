@@ -188,7 +188,10 @@ async def test_disk_full_and_job_failed_points_to_procedure_a(
     v = _verdicts(report)
     assert (v["flink"].status, v["flink"].procedure) == ("down", "A")
     assert "disk pressure" in v["flink"].summary
-    assert v["flink"].details["error_message"] == message
+    # status.error is the operator's serialized JobException; the report names its root cause
+    error = v["flink"].details["error_message"]
+    assert error.startswith("Recovery is suppressed by ") and error.endswith(f": {message}")
+    assert v["flink"].details["error_type"] == "org.apache.flink.runtime.JobException"
     assert (v["clickhouse-disk"].status, v["clickhouse-disk"].procedure) == ("down", "A")
     ev = {e.metric.rsplit("_", 2)[-2]: e for e in v["clickhouse-disk"].evidence}
     assert ev["free"].labels == {"replica": "chi-0", "disk": "default"}
@@ -236,8 +239,12 @@ async def test_job_failed_without_disk_pressure_is_manual(
     v = _verdicts(report)
     assert (v["flink"].status, v["flink"].procedure) == ("down", "none")
     assert (
-        v["flink"].details["error_message"]
-        == "java.lang.IllegalStateException: deserializer blew up"
+        v["flink"]
+        .details["error_message"]
+        .endswith(
+            "caused by org.apache.flink.runtime.JobException: "
+            "java.lang.IllegalStateException: deserializer blew up"
+        )
     )
     assert v["flink"].details["error_type"] == "org.apache.flink.runtime.JobException"
     states = {e.labels["state"] for e in v["flink"].evidence if e.metric.endswith("job_state")}

@@ -108,9 +108,30 @@ PRODUCTION: dict[str, Any] = {
     },
 }
 
+# The production install with the (observe-mode) remediator on: Alertmanager's webhook token
+# from its own Secret and two people's API tokens, one of them read-only.
+PRODUCTION_REMEDIATOR: dict[str, Any] = {
+    **PRODUCTION,
+    "secrets": {
+        **PRODUCTION["secrets"],
+        "webhookToken": {"name": "torghut-ta-ops-alertmanager", "key": "bearer"},
+    },
+    "remediator": {
+        "enabled": True,
+        "apiTokens": [
+            {"name": "alice", "secret": {"name": "torghut-ta-ops-alice", "key": "token"}},
+            {
+                "name": "dashboards",
+                "secret": {"name": "torghut-ta-ops-viewer", "key": "viewer-token"},
+                "mayApprove": False,
+            },
+        ],
+        "policy": {"cooldown": "45m", "drop": {"keep_days": 10}},
+    },
+}
+
 # Value sets every structural test runs against: the default and the shapes operators use.
-# The remediator is off by default (it ships in a later release), so the sets that check its
-# objects switch it on explicitly.
+# The remediator is off by default, so the sets that check its objects switch it on explicitly.
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
     "network-policy": {"networkPolicy": {"enabled": True}, "remediator": {"enabled": True}},
@@ -134,13 +155,24 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "flink": {"deployment": "ta-blue"},
             "trading": {"service": "trader"},
         },
-        "secrets": {"gitToken": {"name": "", "key": "token"}},
+        "secrets": {
+            "clickhouse": {"name": "", "key": "password"},
+            "webhookToken": {"name": "ta-hook", "key": "token"},
+        },
+        "exporter": {"rbac": {"extraConfigMaps": ["trader-switch"]}},
         "remediator": {
             "enabled": True,
-            "replicas": 2,
-            "lease": {"name": "ta-leader", "namespace": "ops-leases"},
-            "journal": {"existingClaim": "ta-journal", "storageClass": "fast"},
-            "argocd": {"namespace": "gitops", "applications": ["torghut", "torghut-ta"]},
+            "replicas": 0,
+            "port": 8099,
+            "pauseAnnotation": "ops.example/hold",
+            "identityHeader": "X-Forwarded-User",
+            "apiTokens": [{"name": "oncall", "secret": {"name": "ta-oncall", "key": "tok"}}],
+            "allow": {"tables": ["ta_signals"]},
+            "journal": {
+                "existingClaim": "ta-journal",
+                "storageClass": "fast",
+                "mountPath": "/data/journal",
+            },
         },
         "networkPolicy": {"enabled": True, "metricsFrom": [], "webhookFrom": []},
     },
@@ -157,13 +189,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                 "s3AccessKeyId",
                 "s3SecretAccessKey",
                 "s3Ca",
-                "gitToken",
                 "webhookToken",
-                "argocdToken",
             )
         },
     },
     "production": PRODUCTION,
+    "production-remediator": PRODUCTION_REMEDIATOR,
 }
 
 

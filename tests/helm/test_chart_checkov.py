@@ -66,8 +66,9 @@ def _scan(kit, values: dict[str, Any], out: Path, **render: Any) -> set[Finding]
 
 
 def every_component(kit) -> dict[str, Any]:
-    values = copy.deepcopy(kit.value_sets["production"])
-    values["remediator"] = {"enabled": True}
+    # production values with the remediator on (its webhook token, two API tokens)
+    values = copy.deepcopy(kit.value_sets["production-remediator"])
+    assert values["remediator"]["enabled"] is True
     return values
 
 

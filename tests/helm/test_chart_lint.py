@@ -12,6 +12,7 @@ SETS = [
     "custom-names",
     "no-secrets",
     "production",
+    "production-remediator",
 ]
 
 

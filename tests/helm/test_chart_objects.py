@@ -28,6 +28,7 @@ SETS = [
     "custom-names",
     "no-secrets",
     "production",
+    "production-remediator",
 ]
 
 
@@ -109,8 +110,8 @@ def test_default_render_has_the_expected_objects(default_objects, kit) -> None:
 
 
 def test_default_render_has_no_remediator_and_a_complete_exporter(default_objects, kit) -> None:
-    # The remediator ships in a later release; by default the chart must not deploy a pod that
-    # exits at once, nor the RBAC, journal claim or scrape target that would go with it.
+    # The remediator is off by default: no pod, nor the RBAC, journal claim or scrape target
+    # that go with it.
     assert remediator_parts(default_objects) == []
     assert not kit.find(default_objects, "PersistentVolumeClaim")
     (deployment,) = kit.find(default_objects, "Deployment")
@@ -154,9 +155,12 @@ def test_remediator_enabled_renders_every_component(remediator_objects, kit) -> 
     assert {k for k, _ in remediator_parts(remediator_objects)} == REMEDIATOR_KINDS - {
         "NetworkPolicy"
     }
-    remediator_roles = {n for k, n in names if k == "Role" and "remediator" in n}
+    # One Role (the probes' reads in the pipeline's namespace): no Lease, Secrets or Argo CD Role.
+    remediator_roles = {(k, n) for k, n in names if k in {"Role", "RoleBinding"}}
     assert remediator_roles == {
-        f"{kit.release}-remediator{suffix}" for suffix in ("", "-lease", "-secrets", "-argocd")
+        (kind, f"{kit.release}-{component}")
+        for kind in ("Role", "RoleBinding")
+        for component in ("exporter", "remediator")
     }
 
 
@@ -199,6 +203,8 @@ def test_monitoring_objects_can_be_switched_off(rendered_sets) -> None:
 
 def test_remediator_is_recreated_with_its_journal_claim(remediator_objects, kit) -> None:
     deployment = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
+    # SQLite on a ReadWriteOnce volume has one writer: one pod, and the old one goes first.
+    assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     claim = kit.find(remediator_objects, "PersistentVolumeClaim")[0]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
@@ -206,9 +212,13 @@ def test_remediator_is_recreated_with_its_journal_claim(remediator_objects, kit)
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-    # the path comes from the values (the remediator's own layout is not built yet)
+    # the mount comes from the values, and the config puts the journal on it
     values = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())
-    assert {"name": "journal", "mountPath": values["remediator"]["journal"]["mountPath"]} in mounts
+    mount_path = values["remediator"]["journal"]["mountPath"]
+    assert {"name": "journal", "mountPath": mount_path} in mounts
+    config = kit.find(remediator_objects, "ConfigMap", f"{kit.release}-config")[0]
+    own = yaml.safe_load(config["data"]["remediator.yaml"])["remediator"]
+    assert own["journal_path"] == f"{mount_path}/journal.sqlite3"
 
 
 def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
@@ -218,15 +228,30 @@ def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
         assert o["metadata"]["name"].startswith("ta-ops"), o["metadata"]["name"]
         assert o["metadata"]["labels"]["team"] == "trading"
     remediator = kit.find(objects, "Deployment", "ta-ops-remediator")[0]
-    assert remediator["spec"]["replicas"] == 2
+    assert remediator["spec"]["replicas"] == 0
     pod = remediator["spec"]["template"]["spec"]
-    assert pod["containers"][0]["image"] == "registry.example/ta-ops@" + custom["image"]["digest"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/ta-ops@" + custom["image"]["digest"]
+    assert container["ports"][0]["containerPort"] == 8099
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["journal"]["persistentVolumeClaim"]["claimName"] == "ta-journal"
-    assert "git-secret" not in volumes  # gitToken name "" means no mount
+    # clickhouse name "" mounts nothing; the webhook and the one API token are mounted
+    secret_volumes = {n: v["secret"]["secretName"] for n, v in volumes.items() if "secret" in v}
+    assert secret_volumes == {"secret-webhook": "ta-hook", "api-token-oncall": "ta-oncall"}
     assert not kit.find(objects, "PersistentVolumeClaim")  # existingClaim is used as is
+    # every Role sits in the pipeline's namespace: no lease, secrets or Argo CD namespace
     namespaces = {o["metadata"]["namespace"] for o in kit.find(objects, "Role")}
-    assert namespaces == {"trading-prod", "ops-leases", "gitops", kit.namespace}
+    assert namespaces == {"trading-prod"}
+    config = kit.find(objects, "ConfigMap", "ta-ops-config")[0]
+    own = yaml.safe_load(config["data"]["remediator.yaml"])["remediator"]
+    assert own["listen"] == {"host": "0.0.0.0", "port": 8099}
+    assert own["journal_path"] == "/data/journal/journal.sqlite3"
+    assert {"name": "journal", "mountPath": "/data/journal"} in container["volumeMounts"]
+    assert own["pause_annotation"] == "ops.example/hold"
+    assert own["identity_header"] == "X-Forwarded-User"
+    assert own["allow"] == {"tables": ["ta_signals"]}
+    service = kit.find(objects, "Service", "ta-ops-remediator")[0]
+    assert service["spec"]["ports"][0]["port"] == 8099
 
 
 def test_network_policy_admits_only_configured_peers(rendered_sets, kit) -> None:

@@ -1,7 +1,9 @@
-"""Least privilege: namespaced Roles only, no wildcards, writes and secrets pinned by name."""
+"""Least privilege: namespaced Roles only, no wildcards, and only `get` on named objects: neither
+component writes, lists or reads Secrets through the API (mounted Secrets need no RBAC)."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ SETS = [
     "custom-names",
     "no-secrets",
     "production",
+    "production-remediator",
 ]
 WRITE_VERBS = {
     "create",
@@ -61,27 +64,22 @@ def test_no_cluster_scope_and_no_wildcards(rendered_sets, value_set: str) -> Non
 
 
 @pytest.mark.parametrize("value_set", SETS)
-def test_secrets_only_by_name_and_only_read(rendered_sets, value_set: str) -> None:
+def test_no_role_reads_secrets(rendered_sets, value_set: str) -> None:
+    # Every credential is a mounted Secret; the kubelet mounts it, the pods never ask the API.
     for name, rule in rules_of(rendered_sets[value_set]):
-        if "secrets" in rule["resources"]:
-            assert rule["resources"] == ["secrets"], name
-            assert rule["verbs"] == ["get"], name
-            assert rule.get("resourceNames"), f"{name} reads secrets without resourceNames"
+        assert "secrets" not in rule["resources"], (name, rule)
 
 
 @pytest.mark.parametrize("value_set", SETS)
-def test_writes_are_pinned_by_name_except_lease_and_event_create(
-    rendered_sets, value_set: str
-) -> None:
-    # Kubernetes cannot restrict `create` by resourceNames; only leases and events are created.
-    for name, rule in rules_of(rendered_sets[value_set]):
-        writes = WRITE_VERBS & set(rule["verbs"])
-        if not writes:
-            continue
-        if writes == {"create"} and not rule.get("resourceNames"):
-            assert set(rule["resources"]) <= {"leases", "events"}, (name, rule)
-        else:
-            assert rule.get("resourceNames"), (name, rule)
+def test_every_grant_is_a_get_on_a_named_object(rendered_sets, value_set: str) -> None:
+    # No writes (the remediator's actuators are not in this release), no list/watch, and every
+    # rule pinned by resourceNames.
+    rules = rules_of(rendered_sets[value_set])
+    assert rules
+    for name, rule in rules:
+        assert not WRITE_VERBS & set(rule["verbs"]), (name, rule)
+        assert rule["verbs"] == ["get"], (name, rule)
+        assert rule.get("resourceNames"), (name, rule)
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -122,46 +120,58 @@ def test_exporter_may_read_the_trading_switch_configmap(rendered_sets, kit) -> N
     assert all(names for *_, names in got)
 
 
-def test_remediator_roles(remediator_objects, kit) -> None:
+def test_remediator_role_is_the_probes_reads(remediator_objects, kit) -> None:
+    # Observe mode runs the exporter's probes and reads the FlinkDeployment's pause annotation:
+    # the exporter's GETs, nothing more, and one Role only.
     name = f"{kit.release}-remediator"
-    target = grants(remediator_objects, name, "torghut")
-    assert ("flink.apache.org", "flinkdeployments", "patch", ("torghut-ta",)) in target
-    assert {("", "events", "create", ()), ("events.k8s.io", "events", "create", ())} <= target
-    assert grants(remediator_objects, f"{name}-lease", kit.namespace) == {
-        ("coordination.k8s.io", "leases", verb, (name,)) for verb in ("get", "update", "patch")
-    } | {("coordination.k8s.io", "leases", "create", ())}
-    assert grants(remediator_objects, f"{name}-argocd", "argocd") == {
-        ("argoproj.io", "applications", "get", ("torghut",)),
-        ("argoproj.io", "applications", "patch", ("torghut",)),
+    assert grants(remediator_objects, name, "torghut") == {
+        ("flink.apache.org", "flinkdeployments", "get", ("torghut-ta",)),
+        ("", "configmaps", "get", ("torghut-ta-config",)),
+        ("serving.knative.dev", "services", "get", ("torghut",)),
     }
-    secrets = grants(remediator_objects, f"{name}-secrets", kit.namespace)
-    assert {n for *_, n in secrets} == {
-        (
-            "torghut-ta-ops-argocd",
-            "torghut-ta-ops-clickhouse",
-            "torghut-ta-ops-git",
-            "torghut-ta-ops-webhook",
-        )
+    assert grants(remediator_objects, name, "torghut") == grants(
+        remediator_objects, f"{kit.release}-exporter", "torghut"
+    )
+    roles = [o["metadata"]["name"] for o in remediator_objects if o["kind"] == "Role"]
+    assert sorted(roles) == [f"{kit.release}-exporter", name]
+    (account,) = [
+        o
+        for o in remediator_objects
+        if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == name
+    ]
+    assert account["automountServiceAccountToken"] is False  # only its pod opts in
+    pod = next(p for n, p in kit.pod_specs(remediator_objects) if n == name)
+    assert pod["serviceAccountName"] == name and pod["automountServiceAccountToken"] is True
+
+
+def _kube_calls(path) -> set[str]:
+    """Names used on the `kube` client module (exporter/clients/kube.py) in one source file."""
+    tree = ast.parse(path.read_text())
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "kube"
     }
+
+
+def test_remediator_code_makes_only_the_calls_its_role_allows(kit) -> None:
+    # Its own Kubernetes calls are the FlinkDeployment get (the pause annotation); the probes
+    # it runs are the exporter's. A new call here must come with its grant in the chart.
+    calls = set().union(*(_kube_calls(p) for p in (kit.repo / "remediator").glob("*.py")))
+    assert calls == {"open_api", "get_flinkdeployment", "KubeError"}
 
 
 def test_rbac_follows_custom_targets(rendered_sets) -> None:
     objects = rendered_sets["custom-names"]
     exporter = grants(objects, "ta-ops-exporter", "trading-prod")
-    assert ("", "configmaps", "get", ("ta-blue-config",)) in exporter
+    assert ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)) in exporter
     assert ("serving.knative.dev", "services", "get", ("trader",)) in exporter
+    assert ("", "configmaps", "get", ("ta-blue-config", "trader-switch")) in exporter
     remediator = grants(objects, "ta-ops-remediator", "trading-prod")
-    assert ("flink.apache.org", "flinkdeployments", "patch", ("ta-blue",)) in remediator
-    assert ("coordination.k8s.io", "leases", "update", ("ta-leader",)) in grants(
-        objects, "ta-ops-remediator-lease", "ops-leases"
-    )
-    argocd = grants(objects, "ta-ops-remediator-argocd", "gitops")
-    assert {n for *_, n in argocd} == {("torghut", "torghut-ta")}
-    secrets = grants(objects, "ta-ops-remediator-secrets", "torghut-ta-ops")
-    assert {n for *_, n in secrets} == {
-        ("torghut-ta-ops-argocd", "torghut-ta-ops-clickhouse", "torghut-ta-ops-webhook")
+    assert remediator == {
+        ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)),
+        ("", "configmaps", "get", ("ta-blue-config", "trader-switch")),
+        ("serving.knative.dev", "services", "get", ("trader",)),
     }
-
-
-def test_no_secret_names_means_no_secret_access(rendered_sets) -> None:
-    assert not [r for _, r in rules_of(rendered_sets["no-secrets"]) if "secrets" in r["resources"]]

@@ -9,6 +9,8 @@ import helm_python as helm
 import pytest
 import yaml
 
+from remediator.config import READ_ONLY_MODES, Allowlist, DropBounds, Policy
+
 VALUE_SET_NAMES = (
     "default",
     "network-policy",
@@ -16,6 +18,7 @@ VALUE_SET_NAMES = (
     "custom-names",
     "no-secrets",
     "production",
+    "production-remediator",
 )
 BAD_VALUES = [
     ({"secrets": {"kafkaCa": {"name": "kafka-ca", "key": "ca crt"}}}, "/secrets/kafkaCa/key"),
@@ -26,10 +29,25 @@ BAD_VALUES = [
     ({"exporter": {"replicas": "two"}}, "/exporter/replicas"),
     ({"exporter": {"port": 70000}}, "/exporter/port"),
     ({"remediator": {"journal": {"size": 5}}}, "/remediator/journal/size"),
-    ({"remediator": {"config": {"mode": "yolo"}}}, "/remediator/config/mode"),
-    ({"remediator": {"lease": {"ttl": "15s"}}}, "/remediator/lease"),
+    ({"remediator": {"mode": "auto"}}, "/remediator/mode"),  # not in this release
+    ({"remediator": {"lease": {"name": "x"}}}, "'lease'"),  # comes with the actuators
+    ({"remediator": {"config": {"mode": "observe"}}}, "'config'"),  # the guessed pass-through
+    ({"remediator": {"policy": {"cooldwn": "5m"}}}, "'cooldwn'"),
+    ({"remediator": {"policy": {"procedures": ["C"]}}}, "/remediator/policy/procedures/0"),
+    ({"remediator": {"policy": {"drop": {"max_partitions": 0}}}}, "/remediator/policy/drop"),
+    ({"remediator": {"allow": {"tables": "ta_signals"}}}, "/remediator/allow/tables"),
+    (
+        {"remediator": {"apiTokens": [{"name": "Alice", "secret": {"name": "a", "key": "t"}}]}},
+        "/remediator/apiTokens/0/name",
+    ),
+    ({"remediator": {"apiTokens": [{"name": "alice"}]}}, "/remediator/apiTokens/0"),
+    ({"remediator": {"identityHeader": "X User"}}, "/remediator/identityHeader"),
     ({"networkPolicy": {"enabled": "yes"}}, "/networkPolicy/enabled"),
-    ({"secrets": {"gitToken": {"name": "Not_A_Name", "key": "t"}}}, "/secrets/gitToken/name"),
+    (
+        {"secrets": {"webhookToken": {"name": "Not_A_Name", "key": "t"}}},
+        "/secrets/webhookToken/name",
+    ),
+    ({"secrets": {"gitToken": {"name": "git", "key": "token"}}}, "'gitToken'"),
     ({"image": {"digest": "latest"}}, "/image/digest"),
     (
         {"exporter": {"resources": {"requests": {"cpu": "lots", "memory": "1Gi"}}}},
@@ -49,6 +67,29 @@ def test_wrong_value_is_rejected_naming_the_key(kit, values: dict[str, Any], key
         # The same values never reach the templates.
         with pytest.raises(helm.HelmValuesError, match=key):
             chart.render(values, name=kit.release, namespace=kit.namespace)
+
+
+def test_more_than_one_remediator_is_refused_with_the_reason(kit) -> None:
+    with helm.Chart.load(kit.chart_dir) as chart:
+        chart.validate_schema({"remediator": {"replicas": 0}})
+        chart.validate_schema({"remediator": {"replicas": 1}})
+        with pytest.raises(helm.HelmValuesError) as excinfo:
+            chart.validate_schema({"remediator": {"enabled": True, "replicas": 2}})
+    message = str(excinfo.value)
+    assert "/remediator/replicas" in message
+    assert "SQLite on a ReadWriteOnce volume, which has a single writer" in message
+
+
+def test_remediator_values_follow_its_config_model(kit) -> None:
+    # allow and policy pass through in the remediator's own keys: the schema closes them with
+    # exactly the model's fields, so a typo fails `helm install` and the two cannot drift.
+    schema = json.loads((kit.chart_dir / "values.schema.json").read_text())
+    remediator = schema["properties"]["remediator"]["properties"]
+    assert set(remediator["allow"]["properties"]) == set(Allowlist.model_fields)
+    policy = remediator["policy"]["properties"]
+    assert set(policy) == set(Policy.model_fields)
+    assert set(policy["drop"]["properties"]) == set(DropBounds.model_fields)
+    assert set(remediator["mode"]["enum"]) == READ_ONLY_MODES  # the modes this release accepts
 
 
 def test_values_file_with_a_wrong_type_is_rejected(kit, tmp_path) -> None:
@@ -95,10 +136,11 @@ def test_schema_describes_every_default_value(kit) -> None:
     schema = json.loads((kit.chart_dir / "values.schema.json").read_text())
     defaults = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())
     assert _uncovered(defaults, schema, "") == []
-    # A typo in a chart-owned key is caught; only the pass-through configs (owned by the
-    # exporter's and the remediator's config models) accept keys the chart does not know.
+    # A typo in a chart-owned key is caught; only the pipeline config (owned by the exporter's
+    # config model) accepts keys the chart does not know. The remediator's pass-through
+    # sections are closed with its model's keys (test_remediator_values_follow_its_config_model).
     for path in _open_objects(schema):
-        assert path.startswith((".config", ".remediator.config")), path
+        assert path.startswith(".config"), path
 
 
 def test_the_coverage_check_detects_an_unknown_key(kit) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import helm_python as helm
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ SETS = [
     "custom-names",
     "no-secrets",
     "production",
+    "production-remediator",
 ]
 
 
@@ -124,15 +126,65 @@ def test_an_unset_secret_mounts_nothing_and_sets_no_path(rendered_sets, kit) -> 
 def test_remediator_mounts_its_tokens_and_the_pipeline_secrets(remediator_objects, kit) -> None:
     remediator = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
     names = {name for name, _ in _mounted_files(remediator)}
-    assert names == {
-        "torghut-ta-ops-clickhouse",
-        "torghut-ta-ops-git",
-        "torghut-ta-ops-webhook",
-        "torghut-ta-ops-argocd",
-    }
+    assert names == {"torghut-ta-ops-clickhouse", "torghut-ta-ops-webhook"}
     # The exporter never gets the remediator's tokens.
     exporter = kit.find(remediator_objects, "Deployment", f"{kit.release}-exporter")[0]
     assert {name for name, _ in _mounted_files(exporter)} == {"torghut-ta-ops-clickhouse"}
+
+
+@pytest.mark.parametrize("mount_root", [None, "/mnt/creds"])
+def test_remediator_secrets_are_mounted_where_its_config_points(
+    kit, mount_root: str | None
+) -> None:
+    values = copy.deepcopy(kit.value_sets["production-remediator"])
+    if mount_root:
+        values["secretMountRoot"] = mount_root
+    root = mount_root or "/var/run/secrets/torghut-ta-ops"
+    objects = kit.render(values)
+    remediator = kit.find(objects, "Deployment", f"{kit.release}-remediator")[0]
+    files = _mounted_files(remediator)
+    config = kit.find(objects, "ConfigMap", f"{kit.release}-config")[0]
+    data = yaml.safe_load(config["data"]["remediator.yaml"])
+    refs = values["secrets"]
+    # the pipeline's secrets: the probes it runs are the exporter's
+    for key, dotted in EXPORTER_SECRETS.items():
+        assert _get(data, dotted) == files[(refs[key]["name"], refs[key]["key"])], key
+    hook = refs["webhookToken"]
+    webhook_file = f"{root}/webhook/{hook['key']}"
+    assert data["remediator"]["webhook_token"] == {"file": webhook_file}
+    assert files[(hook["name"], hook["key"])] == webhook_file
+    # each person's token: its own directory, named after the token's name
+    expected = []
+    for entry in values["remediator"]["apiTokens"]:
+        path = f"{root}/api-tokens/{entry['name']}/{entry['secret']['key']}"
+        assert files[(entry["secret"]["name"], entry["secret"]["key"])] == path
+        expected.append(
+            {
+                "name": entry["name"],
+                "token": {"file": path},
+                "may_approve": entry.get("mayApprove", True),
+            }
+        )
+    assert data["remediator"]["api_tokens"] == expected
+    assert [t["may_approve"] for t in expected] == [True, False]
+    assert len(files) == len(EXPORTER_SECRETS) + 1 + len(expected)
+    # the exporter mounts none of the remediator's tokens
+    exporter = kit.find(objects, "Deployment", f"{kit.release}-exporter")[0]
+    assert len(_mounted_files(exporter)) == len(EXPORTER_SECRETS)
+    assert "remediator" not in yaml.safe_load(config["data"]["exporter.yaml"])
+
+
+def test_duplicate_api_token_names_fail_the_render(kit) -> None:
+    token = {"name": "alice", "secret": {"name": "torghut-ta-ops-alice", "key": "token"}}
+    with pytest.raises(helm.HelmRenderError, match='name "alice" appears twice'):
+        kit.render({"remediator": {"enabled": True, "apiTokens": [token, token]}})
+
+
+def test_remediator_without_a_webhook_token_fails_the_render(kit) -> None:
+    # `ta-remediator serve` refuses to start without it; say so at install, not in a crash loop.
+    values = {"remediator": {"enabled": True}, "secrets": {"webhookToken": {"name": ""}}}
+    with pytest.raises(helm.HelmRenderError, match=r"secrets\.webhookToken\.name: required"):
+        kit.render(values)
 
 
 def test_extra_env_volumes_and_mounts_reach_the_exporter(kit) -> None:

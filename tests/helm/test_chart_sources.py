@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from exporter.config import Config
+from remediator.config import RemediatorConfig
 
 
 def source_groups(rules_dir: Path) -> list[dict[str, Any]]:
@@ -203,17 +205,45 @@ def test_exporter_port_follows_the_value(kit) -> None:
     assert service["spec"]["ports"][0]["port"] == 9200
 
 
-def test_remediator_config_is_the_pipeline_plus_its_own_section(remediator_objects, kit) -> None:
-    # The remediator is not built yet: only what the chart guarantees is checked here, not the
-    # keys of its own (future) config model.
-    files = config_files(remediator_objects, kit)
-    remediator = files["remediator.yaml"]
-    own = remediator.pop("remediator")
-    exporter = files["exporter.yaml"]
-    exporter.pop("server")
-    assert remediator == exporter  # the same pipeline, the same secret files
-    assert own["mode"] == "observe"
-    assert own["gitops"]["branch"] == "main"  # user settings merged, not replaced
+def test_remediator_config_is_the_pipeline_plus_its_own_section(rendered_sets, kit) -> None:
+    checked = []
+    for value_set, objects in rendered_sets.items():
+        values = kit.value_sets[value_set].get("remediator", {})
+        if not values.get("enabled"):
+            continue
+        files = config_files(objects, kit)
+        remediator = files["remediator.yaml"]
+        # the remediator's own model accepts it (extra keys forbidden: no guessed key survives)
+        cfg = RemediatorConfig.model_validate(remediator)
+        own = remediator.pop("remediator")
+        exporter = files["exporter.yaml"]
+        exporter.pop("server")
+        assert remediator == exporter, value_set  # the same pipeline, the same secret files
+        assert cfg.remediator.mode == "observe"
+        assert cfg.remediator.listen.port == values.get("port", 8080), value_set
+        assert set(own) <= set(type(cfg.remediator).model_fields)
+        assert [t.name for t in cfg.remediator.api_tokens] == [
+            t["name"] for t in values.get("apiTokens", [])
+        ]
+        checked.append(value_set)
+    assert {"remediator-enabled", "custom-names", "production-remediator"} <= set(checked)
+
+
+def test_remediator_settings_pass_through_to_its_model(rendered_sets, kit) -> None:
+    files = config_files(rendered_sets["production-remediator"], kit)
+    section = RemediatorConfig.model_validate(files["remediator.yaml"]).remediator
+    assert section.policy.cooldown == 45 * 60  # set in the values
+    assert section.policy.drop.keep_days == 10
+    assert section.policy.drop.max_partitions == 3  # unset: the model's default stays
+    assert section.policy.max_runs_per_hour == 6
+    assert (section.paused, section.identity_header) == (False, None)
+    assert section.pause_annotation == "torghut.io/remediation-paused"
+    assert section.webhook_token is not None and section.webhook_token.file is not None
+    assert section.webhook_token.file.name == "bearer"
+    paused = kit.render({"remediator": {"enabled": True, "paused": True}})
+    assert RemediatorConfig.model_validate(
+        config_files(paused, kit)["remediator.yaml"]
+    ).remediator.paused
 
 
 def test_exporter_cli_accepts_the_chart_config_and_args(
@@ -240,6 +270,22 @@ def test_exporter_cli_accepts_the_chart_config_and_args(
     assert served.returncode == 4, served.stderr
 
 
+def test_remediator_cli_accepts_the_chart_args(remediator_objects, kit, tmp_path: Path) -> None:
+    # What the entrypoint execs (`ta-remediator serve --config ... --log-level ...`) parses:
+    # with an unreadable config it stops at loading it (4), not at argument parsing (64).
+    deployment = kit.find(remediator_objects, "Deployment", f"{kit.release}-remediator")[0]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:3] == ["remediator", "serve", "--config"]
+    assert args[3] == "/etc/torghut-ta-ops/remediator.yaml"
+    config_map = kit.find(remediator_objects, "ConfigMap", f"{kit.release}-config")[0]
+    assert "remediator.yaml" in config_map["data"]
+    cli = str(Path(sys.executable).with_name("ta-remediator"))
+    args = [str(tmp_path / "missing.yaml") if a.endswith("remediator.yaml") else a for a in args]
+    served = subprocess.run([cli, *args[1:]], capture_output=True, text=True, timeout=60)
+    assert served.returncode == 4, served.stderr
+    assert "missing.yaml" in served.stderr
+
+
 def test_notes_carry_the_alertmanager_snippet(kit) -> None:
     notes = kit.render_text(
         {
@@ -258,19 +304,66 @@ def test_notes_carry_the_alertmanager_snippet(kit) -> None:
     source = yaml.safe_load(snippet)
     assert rendered["route"] == source["route"]
     assert rendered["receivers"][0]["name"] == source["receivers"][0]["name"]
+    # Alertmanager reads the token from the Secret the chart mounts as remediator.webhook_token.
+    (hook,) = rendered["receivers"][0]["webhook_configs"]
+    assert hook["url"] == url
+    assert hook["http_config"]["authorization"]["credentials_file"] == (
+        "/etc/alertmanager/secrets/am-hook/bearer"
+    )
+    assert "Secret/am-hook" in text
+
+
+def test_the_readme_receiver_is_the_route_files(kit) -> None:
+    # The chart README shows the receiver for people merging it by hand: what NOTES prints for
+    # the README's install (namespace torghut-ta-ops, default values), i.e. the route file's
+    # receiver with this release's URL.
+    readme = (kit.chart_dir / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    (block,) = [b for b in blocks if "receivers:" in b]
+    shown = yaml.safe_load(textwrap.dedent(block))["receivers"]
+    rendered = kit.render_text({"remediator": {"enabled": True}})
+    notes = next(v for k, v in rendered.items() if k.endswith("NOTES.txt"))
+    body = notes.split("filled in):\n", 1)[1].split("\nSecrets are referenced", 1)[0]
+    printed = yaml.safe_load("\n".join(line.removeprefix("  ") for line in body.splitlines()))
+    assert shown == printed["receivers"]
+    source = yaml.safe_load(
+        (kit.repo / "alerts" / "alertmanager" / "remediator-route.yml").read_text()
+    )
+    (hook,) = shown[0]["webhook_configs"]
+    (source_hook,) = source["receivers"][0]["webhook_configs"]
+    assert {k: v for k, v in hook.items() if k != "url"} == {
+        k: v for k, v in source_hook.items() if k != "url"
+    }
+
+
+def test_the_route_sends_every_alert_the_remediator_acts_on(kit) -> None:
+    # The remediator acts on procedures A and B and on TATradingOnStaleSignals
+    # (docs/remediator.md); the route the chart prints must deliver each of them.
+    source = yaml.safe_load(
+        (kit.repo / "alerts" / "alertmanager" / "remediator-route.yml").read_text()
+    )
+    matchers = [route["matchers"] for route in source["route"]["routes"]]
+    procedures = [m for ms in matchers for m in ms if m.startswith("procedure=~")]
+    (pattern,) = procedures
+    regex = re.compile(pattern.split("=~", 1)[1].strip('"'))
+    assert regex.fullmatch("A") and regex.fullmatch("B")
+    assert any('alertname="TATradingOnStaleSignals"' in ms for ms in matchers)
 
 
 def test_notes_without_the_remediator_say_why_and_print_no_receiver(kit) -> None:
     text = next(v for k, v in kit.render_text().items() if k.endswith("NOTES.txt"))
     assert "/webhook/alertmanager" not in text and "receivers:" not in text
-    assert "ships in a later release" in text and "exits at once" in text
+    assert "remediator.enabled=false, the default" in text and "observe mode" in text
+    assert "secrets.webhookToken" in text  # what enabling it needs
     assert "remediator-route.yml applies once it is enabled" in text
     # Only the Secret the exporter mounts is asked for; the tokens are the remediator's.
     assert "Secret/torghut-ta-ops-clickhouse" in text
     assert "torghut-ta-ops-git" not in text and "torghut-ta-ops-webhook" not in text
     enabled = kit.render_text({"remediator": {"enabled": True}})
     enabled_text = next(v for k, v in enabled.items() if k.endswith("NOTES.txt"))
-    assert "exits at" in enabled_text  # switched on early, the operator is warned
+    # no crash-loop warning any more: it runs, in observe mode, and says so
+    assert "exits at" not in enabled_text and "crash" not in enabled_text
+    assert 'mode "observe"' in enabled_text and "changes nothing" in enabled_text
     assert "Secret/torghut-ta-ops-webhook" in enabled_text
 
 

@@ -52,10 +52,34 @@ async def _cluster_state(kubeconfig: str) -> dict[str, Any]:
     }
 
 
+async def _pipeline_steady(stack: dict[str, Any]) -> None:
+    """`ta-sandbox up` returns once every service started, not once the job runs: wait until the
+    operator says RUNNING and the exporter judges the signals fresh, the state these tests
+    triage against (they failed when run right after the stack came up)."""
+    from kubernetes_asyncio import client, config
+
+    async def steady() -> bool:
+        api = await config.new_client_from_config(config_file=stack["kubeconfig"])
+        async with api:
+            fd = await client.CustomObjectsApi(api).get_namespaced_custom_object(
+                "flink.apache.org", "v1beta1", "torghut", "flinkdeployments", "torghut-ta"
+            )
+        if ((fd.get("status") or {}).get("jobStatus") or {}).get("state") != "RUNNING":
+            return False
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{stack['exporter']}/report") as resp:
+                report = await resp.json()
+        verdicts = {c["component"]: c["status"] for c in report["components"]}
+        return verdicts.get("freshness") == "healthy"
+
+    await apoll_until(steady, timeout=180, interval=1.0, what="TA job RUNNING, signals fresh")
+
+
 @pytest.fixture
 async def remediator(
     sandbox_stack: dict[str, Any], tmp_path: Path
 ) -> AsyncIterator[tuple[App, str, RemediatorConfig]]:
+    await _pipeline_steady(sandbox_stack)
     data = yaml.safe_load((Path(sandbox_stack["dir"]) / "exporter.yaml").read_text())
     data["remediator"] = remediator_data(tmp_path)["remediator"]
     cfg = parse_remediator_config(data)

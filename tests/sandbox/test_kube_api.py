@@ -272,6 +272,12 @@ async def test_events_in_both_groups(kube_client: client.ApiClient) -> None:
     events = client.EventsV1Api(kube_client)
     body = client.EventsV1Event(
         metadata=client.V1ObjectMeta(name="remediation.1"),
+        regarding=client.V1ObjectReference(
+            api_version="flink.apache.org/v1beta1",
+            kind="FlinkDeployment",
+            name="torghut-ta",
+            namespace="torghut",
+        ),
         event_time=datetime.now(UTC),
         reason="RemediationStarted",
         note="procedure A",
@@ -281,11 +287,30 @@ async def test_events_in_both_groups(kube_client: client.ApiClient) -> None:
         type="Normal",
     )
     await events.create_namespaced_event("torghut", body)
-    listed = await events.list_namespaced_event("torghut")
-    assert [e.reason for e in listed.items] == ["RemediationStarted"]
-    # the operator records job state changes as core v1 Events
-    core_events = await client.CoreV1Api(kube_client).list_namespaced_event("torghut")
-    assert all(e.source.component == "flink-kubernetes-operator" for e in core_events.items)
+    # raw JSON: the operator's legacy events have no eventTime, which kubernetes_asyncio's
+    # EventsV1Event model refuses to deserialize (as against a real cluster)
+    resp = await events.list_namespaced_event("torghut", _preload_content=False)
+    listed = json.loads(await resp.read())["items"]
+    assert "RemediationStarted" in [e["reason"] for e in listed]
+    # one store behind both groups: the same event through core v1, in its field names
+    core = client.CoreV1Api(kube_client)
+    same = await core.read_namespaced_event("remediation.1", "torghut")
+    assert same.message == "procedure A" and same.reporting_component == "torghut-ta-remediator"
+    assert same.involved_object.name == "torghut-ta" and same.action == "Suspend"
+
+    # and the operator's core v1 events through events.k8s.io/v1
+    async def operator_events() -> list[client.CoreV1Event] | None:
+        items = (await core.list_namespaced_event("torghut")).items
+        return [e for e in items if e.metadata.name != "remediation.1"] or None
+
+    operator = await apoll_until(operator_events, timeout=30, what="an operator event")
+    assert all(e.source.component == "flink-kubernetes-operator" for e in operator)
+    raw = await events.read_namespaced_event(
+        operator[0].metadata.name, "torghut", _preload_content=False
+    )
+    seen = json.loads(await raw.read())
+    assert seen["note"] == operator[0].message
+    assert seen["deprecatedSource"]["component"] == "flink-kubernetes-operator"
 
 
 def test_status_path_of_a_kind_without_the_subresource_is_404(kube_api: KubeSandbox) -> None:

@@ -111,8 +111,11 @@ async def test_reported_failure_fails_the_job(
     view = kube_api.fail_job("Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space")
     assert view["jobState"] == "FAILED" and view["lifecycleState"] == "FAILED"
     obj = await flink(kube_client)
-    error = json.loads(obj["status"]["error"])
-    assert "not enough space" in error["message"] and error["type"]
+    error = json.loads(obj["status"]["error"])  # the operator's serialized JobException
+    assert error["type"] == "org.apache.flink.runtime.JobException"
+    assert error["message"].startswith("Recovery is suppressed by ")
+    [cause] = error["throwableList"]
+    assert cause["type"] == "java.lang.RuntimeException" and "not enough space" in cause["message"]
     # a restartNonce bump redeploys the failed job
     await patch_spec(kube_client, {"restartNonce": obj["spec"]["restartNonce"] + 1})
     healed = await until_lifecycle(kube_client, "STABLE")

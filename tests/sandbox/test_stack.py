@@ -17,8 +17,9 @@ from sandbox.util import poll_until
 pytestmark = pytest.mark.slow
 
 KEYS = (
-    "clickhouse_http", "kafka_bootstrap", "kubeconfig", "git_remote", "git_workdir",
-    "prometheus", "alertmanager", "exporter",
+    "clickhouse_http", "kafka_bootstrap", "kafka_sasl_bootstrap", "kafka_ssl_bootstrap",
+    "kafka_ca_file", "kubeconfig", "git_remote", "git_workdir", "prometheus", "alertmanager",
+    "exporter", "exporter_kube_token_file", "argocd_token_file",
 )  # fmt: skip
 
 
@@ -44,6 +45,29 @@ def test_status_json_names_every_endpoint_and_every_service_is_up(
     for path in secret_files:
         if path.is_file() and path.stat().st_size >= 8:
             assert path.read_text().strip() not in out.stdout, path
+    for key in ("exporter_kube_token_file", "argocd_token_file"):
+        secret = Path(status[key]).read_text().strip()
+        assert len(secret) > 20 and secret not in out.stdout
+    admin = json.loads(Path(sandbox_stack["dir"], "kube", "kube-standin.json").read_text())["token"]
+    assert admin not in out.stdout
+
+
+def test_the_exporter_reads_kubernetes_with_its_own_token(sandbox_stack: dict[str, Any]) -> None:
+    """Its ServiceAccount (the chart's RBAC): every call it makes is allowed."""
+    admin = json.loads(Path(sandbox_stack["dir"], "kube", "kube-standin.json").read_text())["token"]
+    user = "system:serviceaccount:torghut-ta-ops:torghut-ta-ops-exporter"
+
+    def asked() -> list[dict[str, Any]] | None:
+        req = urllib.request.Request(
+            f"{sandbox_stack['kube_api']}/sandbox/audit?user={user}",
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            items: list[dict[str, Any]] = json.loads(resp.read())["items"]
+        return items or None
+
+    items = poll_until(asked, timeout=60, what="the exporter's Kubernetes calls")
+    assert all(a["allowed"] for a in items), [a for a in items if not a["allowed"]]
 
 
 def test_signals_advance_end_to_end(sandbox_stack: dict[str, Any]) -> None:

@@ -62,14 +62,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- required "config.namespace is required" .Values.config.namespace }}
 {{- end }}
 
-{{- define "tto.lease.name" -}}
-{{- default (include "tto.remediator.name" .) .Values.remediator.lease.name }}
-{{- end }}
-
-{{- define "tto.lease.namespace" -}}
-{{- default .Release.Namespace .Values.remediator.lease.namespace }}
-{{- end }}
-
 {{- define "tto.journal.claim" -}}
 {{- default (printf "%s-journal" (include "tto.remediator.name" .)) .Values.remediator.journal.existingClaim }}
 {{- end }}
@@ -91,9 +83,7 @@ kafkaClientKey: {dir: kafka-client-key, config: kafka.security.key_file, ref: fa
 s3AccessKeyId: {dir: s3-access-key-id, config: checkpoint_storage.access_key_id, ref: true, components: [exporter, remediator]}
 s3SecretAccessKey: {dir: s3-secret-access-key, config: checkpoint_storage.secret_access_key, ref: true, components: [exporter, remediator]}
 s3Ca: {dir: s3-ca, config: checkpoint_storage.ca_file, ref: false, components: [exporter, remediator]}
-webhookToken: {dir: webhook, config: remediator.webhook.tokenFile, ref: false, components: [remediator]}
-gitToken: {dir: git, config: remediator.gitops.tokenFile, ref: false, components: [remediator]}
-argocdToken: {dir: argocd, config: remediator.argocd.tokenFile, ref: false, components: [remediator]}
+webhookToken: {dir: webhook, config: remediator.webhook_token, ref: true, components: [remediator]}
 {{- end }}
 
 {{/* The slots a component mounts, with their Secret set: list of {key, slot, ref}. */}}
@@ -152,6 +142,52 @@ argocdToken: {dir: argocd, config: remediator.argocd.tokenFile, ref: false, comp
     items:
       - {key: {{ .ref.key | quote }}, path: {{ .ref.key | quote }}}
 {{- end }}
+{{- end }}
+
+{{/*
+The people's API tokens (remediator.apiTokens), one Secret key each, mounted at
+<secretMountRoot>/api-tokens/<name>/<key>: list of {name, volume, dir, file, secret, mayApprove}.
+Names are unique (the remediator journals who acted by name; volume names must not clash).
+*/}}
+{{- define "tto.apiTokens" -}}
+{{- $root := trimSuffix "/" .Values.secretMountRoot }}
+{{- $out := list }}
+{{- $seen := list }}
+{{- range .Values.remediator.apiTokens }}
+{{- if has .name $seen }}
+{{- fail (printf "remediator.apiTokens: name %q appears twice; each token's name must be unique (it is who acted)" .name) }}
+{{- end }}
+{{- $seen = append $seen .name }}
+{{- $dir := printf "%s/api-tokens/%s" $root .name }}
+{{- $may := true }}
+{{- if hasKey . "mayApprove" }}{{ $may = .mayApprove }}{{ end }}
+{{- $out = append $out (dict "name" .name "volume" (printf "api-token-%s" .name) "dir" $dir "file" (printf "%s/%s" $dir .secret.key) "secret" .secret "mayApprove" $may) }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
+The Kubernetes reads the exporter's probes make (exporter/clients/kube.py), each `get` on a known
+name: the FlinkDeployment (flink and checkpoint probes; the remediator also reads its pause
+annotation from it), the TA ConfigMap (TA_GROUP_ID for the Kafka lag probe) plus
+exporter.rbac.extraConfigMaps, and the trading Knative Service. Both components' Roles are these
+rules: the observe-mode remediator runs the same probes and calls nothing else.
+*/}}
+{{- define "tto.probeRules" -}}
+{{- $configmaps := list (required "config.ta_configmap is required" .Values.config.ta_configmap) }}
+{{- $configmaps = concat $configmaps .Values.exporter.rbac.extraConfigMaps | uniq }}
+- apiGroups: [flink.apache.org]
+  resources: [flinkdeployments]
+  resourceNames: [{{ required "config.flink.deployment is required" .Values.config.flink.deployment | quote }}]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: {{ toJson $configmaps }}
+  verbs: [get]
+- apiGroups: [serving.knative.dev]
+  resources: [services]
+  resourceNames: [{{ required "config.trading.service is required" .Values.config.trading.service | quote }}]
+  verbs: [get]
 {{- end }}
 
 {{/* Where the config files are mounted; the args point there. */}}
