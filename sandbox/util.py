@@ -132,8 +132,8 @@ def _signals_held() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in pending:
-            signal.raise_signal(sig)
+        for signum in pending:
+            signal.raise_signal(signum)
 
 
 def spawn(
