@@ -1,12 +1,13 @@
-"""Sandbox figures: what the HTTP front costs over chdb in-process.
+"""Sandbox figures: what the HTTP front costs over chdb in-process, and the stack at rest.
 
-Run `python bench/sandbox.py [--n 500]`. Each figure is a function returning a `Figure`; add one
+Run `python bench/sandbox.py [--n 500] [--rest-minutes 3] [--only-rest]`. Each figure is a function returning a `Figure`; add one
 by writing another `measure_*` function and listing it in `main`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,89 @@ def measure_stack_up() -> float:
             stack.down(Path(tmp), log=lambda _m: None)
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """CPU seconds used so far and resident memory, summed over one service's processes."""
+
+    at: float
+    cpu_s: float
+    rss_mb: float
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on; comm may hold spaces
+
+
+def session_sample(sid: int) -> Sample:
+    """utime+stime (+ reaped children's) and RSS over every process whose session is `sid`."""
+    cpu_ticks = 0
+    rss_pages = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        f = _stat_fields(int(entry.name))
+        if f is None or int(f[3]) != sid:  # f[3] is field 6, the session id
+            continue
+        cpu_ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+        rss_pages += int(f[21])
+    return Sample(time.monotonic(), cpu_ticks / CLK_TCK, rss_pages * PAGE / 2**20)
+
+
+def cores(a: Sample, b: Sample) -> float:
+    return (b.cpu_s - a.cpu_s) / (b.at - a.at) if b.at > a.at else 0.0
+
+
+def _window(pids: dict[str, int], seconds: float) -> dict[str, tuple[Sample, Sample]]:
+    first = {name: session_sample(pid) for name, pid in pids.items()}
+    time.sleep(seconds)  # a measurement window, not synchronisation
+    return {name: (first[name], session_sample(pid)) for name, pid in pids.items()}
+
+
+def measure_stack_at_rest(rest_minutes: float, window_s: float = 30.0) -> str:
+    """Start the stack, measure a window just after start and one after `rest_minutes`."""
+    from sandbox import stack
+
+    idle = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(1e6)"], start_new_session=True
+    )
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-rest-") as tmp:
+        try:
+            services = stack.up(Path(tmp), log=lambda _m: None)
+            pids = {s.name: s.pid for s in services if s.pid > 0}
+            pids["(idle python)"] = idle.pid
+            start = _window(pids, window_s)
+            rest = max(0.0, rest_minutes * 60 - window_s)
+            time.sleep(rest)  # the stack runs unattended, as in the demo between scenarios
+            later = _window(pids, window_s)
+        finally:
+            stack.down(Path(tmp), log=lambda _m: None)
+            idle.terminate()
+            idle.wait()
+    head = f"{'service':<16}{'cpu@start':>11}{'cpu@+' + format(rest_minutes, 'g') + 'm':>11}"
+    lines.append(f"{head}{'rss@start':>12}{'rss@later':>12}   (cpu in cores, rss in MiB)")
+    totals = [0.0, 0.0, 0.0, 0.0]
+    for name in pids:
+        (a0, a1), (b0, b1) = start[name], later[name]
+        row = [cores(a0, a1), cores(b0, b1), a1.rss_mb, b1.rss_mb]
+        if name != "(idle python)":
+            totals = [t + v for t, v in zip(totals, row, strict=True)]
+        lines.append(f"{name:<16}{row[0]:>11.3f}{row[1]:>11.3f}{row[2]:>12.0f}{row[3]:>12.0f}")
+    lines.append(
+        f"{'total (stack)':<16}{totals[0]:>11.3f}{totals[1]:>11.3f}{totals[2]:>12.0f}"
+        f"{totals[3]:>12.0f}   target < 0.3 core, flat"
+    )
+    return "\n".join(lines)
+
+
 def suite_wall_time(run: bool) -> str:
     """The test suite's wall time: run it now with --run-tests, else the last recorded run."""
     root = Path(__file__).resolve().parents[1]
@@ -110,7 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=500, help="samples per figure")
     parser.add_argument("--run-tests", action="store_true", help="run the whole suite to time it")
+    parser.add_argument(
+        "--rest-minutes",
+        type=float,
+        default=3.0,
+        help="how long the stack runs before the second CPU window",
+    )
+    parser.add_argument("--only-rest", action="store_true", help="only the stack-at-rest figure")
     args = parser.parse_args(argv)
+    if args.only_rest:
+        print(measure_stack_at_rest(args.rest_minutes))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         service = launch(Path(tmp), seed=False)
         try:
@@ -126,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     up = measure_stack_up()
     print(f"{'ta-sandbox up until ready':<44} {up:8.1f} s    (target < 30 s on 2 cores)")
     print(f"{'test suite wall time':<44} {suite_wall_time(args.run_tests)}")
+    print(measure_stack_at_rest(args.rest_minutes))
     return 0
 
 

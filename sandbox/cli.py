@@ -50,11 +50,12 @@ def _main(argv: Sequence[str] | None) -> int:
         t0 = time.monotonic()
         try:
             stack.up(workdir, timings=a.timings)
-        except Exception as exc:
-            print(f"ta-sandbox: start failed: {exc}", file=sys.stderr)
+        except (Exception, KeyboardInterrupt) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
+            print(f"ta-sandbox: {why}", file=sys.stderr)
             print("ta-sandbox: stopping what had started", file=sys.stderr)
             stack.down(workdir, log=lambda m: print(m, file=sys.stderr))
-            return exitcodes.DOWN
+            return 130 if isinstance(exc, KeyboardInterrupt) else exitcodes.DOWN
         print(
             f"ta-sandbox: ready in {time.monotonic() - t0:.1f}s; stop it with `ta-sandbox down --dir {a.dir}`"
         )

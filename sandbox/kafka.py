@@ -169,15 +169,15 @@ def generate_trades(
     return out
 
 
-def _live_trades(symbols: Sequence[str], seed: int) -> Iterator[Trade]:
-    """Endless trades stamped with the current time."""
+def _live_trades(symbols: Sequence[str], seed: int) -> Iterator[tuple[str, float, int]]:
+    """Endless (symbol, price, size), cycling through `symbols`."""
     rng = random.Random(seed)
     prices = {s: 100.0 + 50.0 * i for i, s in enumerate(symbols)}
     i = 0
     while True:
         symbol = symbols[i % len(symbols)]
         prices[symbol] = round(max(1.0, prices[symbol] * (1 + rng.uniform(-0.002, 0.002))), 2)
-        yield Trade(symbol, prices[symbol], rng.randint(1, 500), datetime.now(UTC))
+        yield symbol, prices[symbol], rng.randint(1, 500)
         i += 1
 
 
@@ -224,25 +224,42 @@ async def stream_trades(
     stop: asyncio.Event,
     symbols: Sequence[str] = DEFAULT_SYMBOLS,
     seed: int = 0,
+    batch_seconds: float = 1.0,
     **client_kwargs: Any,
 ) -> int:
-    """Produce live trades at a steady `rate_hz` until `stop` is set; returns how many were sent."""
+    """Produce live trades at a steady `rate_hz` until `stop` is set; returns how many were sent.
+
+    Each trade is stamped with its own tick (1/rate_hz apart), and the trades due are sent
+    together every `batch_seconds`, as a feed batches its writes: one produce request per
+    batch instead of one per trade keeps the feed, the broker and the consumers cheap at rest.
+    """
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
+    if batch_seconds <= 0:
+        raise ValueError("batch_seconds must be positive")
     period = 1.0 / rate_hz
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **client_kwargs)
     await producer.start()
+    source = _live_trades(symbols, seed)
     sent = 0
     try:
-        next_at = time.monotonic()
-        for trade in _live_trades(symbols, seed):
-            if stop.is_set():
-                break
-            await produce_trades(bootstrap, topic, [trade], producer=producer)
-            sent += 1
-            next_at += period
-            # wait for the next tick, or return at once when asked to stop
-            delay = max(0.0, next_at - time.monotonic())
+        start = time.monotonic()
+        while not stop.is_set():
+            now_mono, now_wall = time.monotonic(), datetime.now(UTC)
+            due = (
+                int((now_mono - start) / period) + 1 - sent
+            )  # ticks 0..k with start+k*period <= now
+            batch = []
+            for k in range(sent, sent + due):
+                symbol, price, size = next(source)
+                at = now_wall - timedelta(seconds=now_mono - (start + k * period))
+                batch.append(Trade(symbol, price, size, at))
+            if batch:
+                await produce_trades(bootstrap, topic, batch, producer=producer)
+                sent += len(batch)
+            # wait for the next batch, or return at once when asked to stop
+            wake = max(now_mono + batch_seconds, start + sent * period)  # next tick due
+            delay = max(0.0, wake - time.monotonic())
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except TimeoutError:

@@ -1,7 +1,8 @@
 """`ta-sandbox up`: the whole embedded stack, and the product running on it.
 
-Services start in dependency order; each is recorded in DIR/sandbox.json as soon as it runs,
-so `down` can stop everything even after a failed `up`.
+Services start in dependency order. Each process is recorded in DIR/sandbox.json the moment it
+is spawned, before its start is waited on, and again with its endpoints once it is ready: so
+`down` stops everything even after a failed or interrupted (Ctrl-C) `up`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sandbox.util import (
     Service,
     free_port,
     python_module_args,
+    recording_spawns,
     spawn,
     stop_pid,
     wait_started,
@@ -123,17 +125,29 @@ def up(
     _fresh_dir(workdir)
     services: list[Service] = []
 
-    def record(svc: Service) -> None:
-        services.append(svc)
+    def spawned(name: str, pid: int, log_path: Path) -> None:
+        services.append(Service(f"{name} (starting)", pid, {}, str(log_path)))
         state.save(workdir, services)
 
-    def started(svc: Service, *, recorded: bool = False) -> Service:
-        if not recorded:
-            record(svc)
+    def started(svc: Service) -> Service:
+        services[:] = [s for s in services if s.pid != svc.pid or svc.pid <= 0]
+        services.append(svc)
+        state.save(workdir, services)
         shown = " ".join(v for k, v in svc.endpoints.items() if k in state.PUBLIC_NAMES)
         log(f"  {svc.name:<13} up  {shown}")
         return svc
 
+    with recording_spawns(spawned):
+        _start_all(workdir, services, started, timings)
+    return services
+
+
+def _start_all(
+    workdir: Path,
+    services: list[Service],
+    started: Callable[[Service], Service],
+    timings: str,
+) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
     password = secrets.token_urlsafe(18)
@@ -168,8 +182,7 @@ def up(
     services.append(
         Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
     )
-    gh = github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}, on_spawned=record)
-    started(gh, recorded=True)
+    started(github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}))
     kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
     exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)
@@ -211,7 +224,6 @@ def up(
             alertmanager_url=am.endpoints["alertmanager"],
         )
     )  # fmt: skip
-    return services
 
 
 def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:

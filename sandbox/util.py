@@ -9,8 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -100,6 +101,41 @@ async def apoll_until(
         await asyncio.sleep(interval)
 
 
+SpawnHook = Callable[[str, int, Path], None]
+_spawn_hooks: list[SpawnHook] = []
+
+
+@contextlib.contextmanager
+def recording_spawns(hook: SpawnHook) -> Iterator[None]:
+    """Call `hook(name, pid, log_path)` for every process `spawn` starts meanwhile, before
+    `spawn` returns, with SIGINT/SIGTERM held back until it has run: so an interrupt never
+    falls between a process starting and its being recorded."""
+    _spawn_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _spawn_hooks.remove(hook)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM to the end of the block (Python-level: a blocked signal mask would be
+    inherited by the child)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _f: pending.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in pending:
+            signal.raise_signal(signum)
+
+
 def spawn(
     args: Sequence[str],
     *,
@@ -114,15 +150,19 @@ def spawn(
     if env:
         full_env.update(env)
     try:
-        return subprocess.Popen(
-            list(args),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        with _signals_held():
+            proc = subprocess.Popen(
+                list(args),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+            for hook in list(_spawn_hooks):
+                hook(log_path.stem, proc.pid, log_path)
+        return proc
     finally:
         log.close()
 

@@ -4,6 +4,7 @@ a local mirror, resolve the revision to a commit, parse every YAML/JSON manifest
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ class GitSource:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._locks: dict[str, asyncio.Lock] = {}
+        # a commit's tree never changes: parse it once, not on every refresh
+        self._parsed: dict[tuple[str, str, str, bool], Manifests] = {}
 
     async def fetch(self, repo_url: str) -> Path:
         if not repo_url:
@@ -63,6 +66,10 @@ class GitSource:
         mirror = await self.fetch(repo_url)
         sha = await _git("rev-parse", "--verify", f"{revision or 'HEAD'}^{{commit}}", cwd=mirror)
         sha = sha.strip()
+        key = (repo_url, sha, path, recurse)
+        if key in self._parsed:
+            cached = self._parsed[key]
+            return Manifests(cached.revision, copy.deepcopy(cached.objects))
         prefix = path.strip("/") + "/" if path.strip("/") else ""
         listing = await _git("ls-tree", "-r", "--name-only", sha, "--", prefix or ".", cwd=mirror)
         files = sorted(
@@ -85,6 +92,9 @@ class GitSource:
                 if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
                     raise SourceError(f"{f}: a manifest needs apiVersion and kind")
                 objects.append(doc)
+        if len(self._parsed) > 256:
+            self._parsed.clear()
+        self._parsed[key] = Manifests(revision=sha, objects=copy.deepcopy(objects))
         return Manifests(revision=sha, objects=objects)
 
     async def resolve(self, repo_url: str, revision: str) -> str:

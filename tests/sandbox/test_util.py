@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from sandbox.util import ExitedError, pid_alive, spawn, wait_started
+from sandbox.util import (
+    ExitedError,
+    pid_alive,
+    recording_spawns,
+    spawn,
+    stop_pid,
+    wait_started,
+)
 
 
 def test_a_process_that_dies_ends_the_wait_at_once_with_its_log(tmp_path: Path) -> None:
@@ -37,3 +46,35 @@ def test_ready_returns_once_the_check_holds(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_spawned_process_is_recorded_before_an_interrupt_can_land(tmp_path: Path) -> None:
+    """SIGINT arriving while `spawn` records a process is held until the record is written."""
+    recorded: list[tuple[str, int]] = []
+
+    def hook(name: str, pid: int, _log: Path) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after the process started
+        recorded.append((name, pid))
+
+    with pytest.raises(KeyboardInterrupt), recording_spawns(hook):
+        spawn([sys.executable, "-c", "import time; time.sleep(60)"], log_path=tmp_path / "x.log")
+    assert len(recorded) == 1 and recorded[0][0] == "x"
+    pid = recorded[0][1]
+    try:
+        assert pid_alive(pid)  # the interrupt did not stop it: the record is what lets `down` do so
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        stop_pid(pid)
+    assert not pid_alive(pid)
+
+
+def test_a_spawned_process_does_not_inherit_held_signals(tmp_path: Path) -> None:
+    """The child still dies of SIGTERM: holding signals in the parent must not block them in it."""
+    log = tmp_path / "child.log"
+    with recording_spawns(lambda *_: None):
+        proc = spawn([sys.executable, "-c", "import time; time.sleep(60)"], log_path=log)
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        proc.kill()
