@@ -28,7 +28,7 @@ from sandbox.flink.job import compile_job, job_args
 from sandbox.flink.rest import submit_job, wait_for_running
 from sandbox.util import Service, free_port, pid_alive, python_module_args, spawn, stop_pid
 
-READY_TIMEOUT_SECONDS = 120.0
+READY_TIMEOUT_SECONDS = 240.0
 _START_ATTEMPTS = 3
 T = TypeVar("T")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -96,7 +96,7 @@ async def job_metric(rest_url: str, job_id: str, name: str) -> str | None:
 
 
 async def wait_for_state(
-    rest_url: str, job_id: str, states: Iterable[str], *, timeout: float = 60.0
+    rest_url: str, job_id: str, states: Iterable[str], *, timeout: float = 180.0
 ) -> dict[str, Any]:
     """Poll /jobs/{id} until its state is one of `states`; returns that job document.
 
@@ -114,7 +114,7 @@ async def wait_for_state(
     return job
 
 
-async def wait_for_running(rest_url: str, job_id: str, *, timeout: float = 60.0) -> dict[str, Any]:
+async def wait_for_running(rest_url: str, job_id: str, *, timeout: float = 180.0) -> dict[str, Any]:
     """Poll until the job is RUNNING *and* every vertex runs (the job state turns RUNNING
     before its tasks are deployed). Raises RuntimeError if the job ends first."""
 
@@ -134,7 +134,7 @@ async def wait_for_running(rest_url: str, job_id: str, *, timeout: float = 60.0)
 
 
 async def wait_for_checkpoint(
-    rest_url: str, job_id: str, *, after_ms: int | None = None, timeout: float = 30.0
+    rest_url: str, job_id: str, *, after_ms: int | None = None, timeout: float = 120.0
 ) -> dict[str, Any]:
     """Poll /jobs/{id}/checkpoints until a completed checkpoint acked after `after_ms` exists.
 

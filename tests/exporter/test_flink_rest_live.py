@@ -121,7 +121,7 @@ async def test_failed_job_shows_failed_and_its_restarts(flink_job: Any) -> None:
         settled = data.job.state == "FAILED" and data.restarts == job.restart_attempts
         return data if settled else None
 
-    data = await apoll_until(failed, timeout=90, interval=0.5, what="job FAILED, restarts settled")
+    data = await apoll_until(failed, timeout=240, interval=0.5, what="job FAILED, restarts settled")
     assert data.restarts == job.restart_attempts
     samples = {s.name: s.value for s in render_rest(data)}
     assert samples["torghut_ta_flink_job_restarts"] == job.restart_attempts
