@@ -47,6 +47,12 @@ def recorded(workdir: Path) -> list[dict[str, object]]:
     return [s for s in services if int(s["pid"]) > 0]
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A suite run in the background (as a CI runner may) hands its children SIGINT ignored;
+    `ta-sandbox up` started from a terminal has it at its default, which is what Ctrl-C meets."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("sig", "interrupt_when"),
     [
@@ -65,7 +71,7 @@ def test_interrupted_up_then_down_leaves_nothing_running(
     cli = [sys.executable, "-m", "sandbox.cli"]
     up = subprocess.Popen(
         [*cli, "up", "--dir", str(workdir)], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT, preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     seen: set[int] = set()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,18 @@ def test_ready_returns_once_the_check_holds(tmp_path: Path) -> None:
         proc.wait()
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT as a terminal gives it: a shell that runs the suite in the background (as a CI
+    runner may) hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_a_spawned_process_is_recorded_before_an_interrupt_can_land(tmp_path: Path) -> None:
     """SIGINT arriving while `spawn` records a process is held until the record is written."""
     recorded: list[tuple[str, int]] = []
