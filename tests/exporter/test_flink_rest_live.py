@@ -118,10 +118,17 @@ async def test_failed_job_shows_failed_and_its_restarts(flink_job: Any) -> None:
             )
         # Flink serves /jobs/{id}/* from a cache refreshed every few seconds: right after
         # FAILED the restarts can still read one short, so wait for the settled answer.
+        seen.append((data.job.state, data.restarts))
         settled = data.job.state == "FAILED" and data.restarts == job.restart_attempts
         return data if settled else None
 
-    data = await apoll_until(failed, timeout=240, interval=0.5, what="job FAILED, restarts settled")
+    seen: list[tuple[str, int | None]] = []
+    try:
+        data = await apoll_until(
+            failed, timeout=240, interval=0.5, what="job FAILED, restarts settled"
+        )
+    except TimeoutError as exc:  # say what Flink showed instead, for the next person
+        raise AssertionError(f"{exc}; last (state, restarts) seen: {seen[-5:]}") from None
     assert data.restarts == job.restart_attempts
     samples = {s.name: s.value for s in render_rest(data)}
     assert samples["torghut_ta_flink_job_restarts"] == job.restart_attempts
