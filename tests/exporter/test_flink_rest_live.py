@@ -116,22 +116,29 @@ async def test_failed_job_shows_failed_and_its_restarts(flink_job: Any) -> None:
                 job_name="torghut-ta",
                 job_id=job.job_id,
             )
-        # Flink serves /jobs/{id}/* from a cache refreshed every few seconds: right after
-        # FAILED the restarts can still read one short, so wait for the settled answer.
-        seen.append((data.job.state, data.restarts))
-        settled = data.job.state == "FAILED" and data.restarts == job.restart_attempts
-        return data if settled else None
+        seen.append((data.job.state, data.restarts, data.restarts_source))
+        if data.job.state != "FAILED" or not data.restarts:
+            return None
+        # while Flink still serves the job's numRestarts metric it is exact, but its REST cache
+        # can read one short right after FAILED: wait for the settled value
+        exact = data.restarts_source == "metric"
+        return data if not exact or data.restarts == job.restart_attempts else None
 
-    seen: list[tuple[str, int | None]] = []
+    seen: list[tuple[str, int | None, str]] = []
     try:
-        data = await apoll_until(
-            failed, timeout=240, interval=0.5, what="job FAILED, restarts settled"
-        )
+        data = await apoll_until(failed, timeout=240, interval=0.5, what="job FAILED with restarts")
     except TimeoutError as exc:  # say what Flink showed instead, for the next person
-        raise AssertionError(f"{exc}; last (state, restarts) seen: {seen[-5:]}") from None
-    assert data.restarts == job.restart_attempts
+        raise AssertionError(f"{exc}; last (state, restarts, source) seen: {seen[-5:]}") from None
+    if data.restarts_source == "metric":
+        assert data.restarts == job.restart_attempts
+    else:
+        # once Flink drops a FAILED job's metrics the count comes from its exception history,
+        # where failures handled in one failover share an entry (on loaded cores they do): a
+        # lower bound of the restarts, never more than the strategy allowed
+        assert data.restarts_source == "exception history"
+        assert 1 <= data.restarts <= job.restart_attempts
     samples = {s.name: s.value for s in render_rest(data)}
-    assert samples["torghut_ta_flink_job_restarts"] == job.restart_attempts
+    assert samples["torghut_ta_flink_job_restarts"] == data.restarts
 
 
 async def test_a_port_that_is_not_flink_fails_with_a_reason() -> None:
