@@ -117,26 +117,29 @@ async def test_failed_job_shows_failed_and_its_restarts(flink_job: Any) -> None:
                 job_id=job.job_id,
             )
         seen.append((data.job.state, data.restarts, data.restarts_source))
-        if data.job.state != "FAILED" or not data.restarts:
+        if data.job.state != "FAILED" or data.restarts is None:
             return None
-        # while Flink still serves the job's numRestarts metric it is exact, but its REST cache
-        # can read one short right after FAILED: wait for the settled value
-        exact = data.restarts_source == "metric"
-        return data if not exact or data.restarts == job.restart_attempts else None
+        # Flink's REST cache can read one short right after FAILED: settled once three reads
+        # a couple of seconds apart agree
+        recent = [r for state, r, _ in seen[-3:] if state == "FAILED"]
+        return data if len(recent) == 3 and len(set(recent)) == 1 else None
 
     seen: list[tuple[str, int | None, str]] = []
     try:
-        data = await apoll_until(failed, timeout=240, interval=0.5, what="job FAILED with restarts")
+        data = await apoll_until(
+            failed, timeout=240, interval=2.0, what="job FAILED, restarts settled"
+        )
     except TimeoutError as exc:  # say what Flink showed instead, for the next person
         raise AssertionError(f"{exc}; last (state, restarts, source) seen: {seen[-5:]}") from None
+    # never more restarts than the strategy allows (on loaded cores Flink itself reports fewer
+    # than the strategy's attempts, down to 0: what is exported must be what Flink reports)
+    assert 0 <= data.restarts <= job.restart_attempts
     if data.restarts_source == "metric":
-        assert data.restarts == job.restart_attempts
+        assert await job_metric(job.rest_url, job.job_id, "numRestarts") == str(data.restarts)
     else:
         # once Flink drops a FAILED job's metrics the count comes from its exception history,
-        # where failures handled in one failover share an entry (on loaded cores they do): a
-        # lower bound of the restarts, never more than the strategy allowed
+        # where failures handled in one failover share an entry: a lower bound
         assert data.restarts_source == "exception history"
-        assert 1 <= data.restarts <= job.restart_attempts
     samples = {s.name: s.value for s in render_rest(data)}
     assert samples["torghut_ta_flink_job_restarts"] == data.restarts
 
