@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from remediator import policy, procedures
 from remediator.config import RemediatorConfig
@@ -161,38 +162,15 @@ class Engine:
             reason = (
                 f"the facts could not be read ({type(exc).__name__}: {exc}): nothing is planned"
             )
-            await self._decide(run, [policy.Gate("precondition", "block", reason)])
-            await asyncio.to_thread(
-                self.journal.update_run,
-                run.id,
-                state="refused",
-                reason=reason,
-                expect_state="triage",
-            )
+            await self._stop_triage(run, "precondition", "refused", reason, None)
             return
         plan = procedures.plan(run.procedure, facts, self.cfg)
         record = {"plan": plan.to_json(), "facts": facts.summary()}
         if plan.refused is not None:
-            await self._decide(run, [policy.Gate("precondition", "block", plan.refused)])
-            await asyncio.to_thread(
-                self.journal.update_run,
-                run.id,
-                state="refused",
-                reason=plan.refused,
-                plan=record,
-                expect_state="triage",
-            )
+            await self._stop_triage(run, "precondition", "refused", plan.refused, record)
             return
         if plan.escalate is not None:
-            await self._decide(run, [policy.Gate("escalation", "block", plan.escalate)])
-            await asyncio.to_thread(
-                self.journal.update_run,
-                run.id,
-                state="escalated",
-                reason=plan.escalate,
-                plan=record,
-                expect_state="triage",
-            )
+            await self._stop_triage(run, "escalation", "escalated", plan.escalate, record)
             return
         ctx = await self._context(run, facts)
         gates = policy.evaluate(plan, ctx, self.cfg)
@@ -207,6 +185,21 @@ class Engine:
             reason=reason,
             plan=record,
             expect_state="triage",  # a new alert during triage set "retriage": keep it
+        )
+
+    async def _stop_triage(
+        self, run: Run, gate: str, state: str, reason: str, record: dict[str, Any] | None
+    ) -> None:
+        """Journal the one gate that ends the triage, then its state (unless an alert joined
+        meanwhile and set the run to be triaged again)."""
+        await self._decide(run, [policy.Gate(gate, "block", reason)])
+        await asyncio.to_thread(
+            self.journal.update_run,
+            run.id,
+            state=state,
+            reason=reason,
+            plan=record,
+            expect_state="triage",
         )
 
     async def _context(self, run: Run, facts: Facts) -> policy.Context:
