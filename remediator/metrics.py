@@ -4,6 +4,8 @@ alerts and docs/metrics.md use them); the remediator serves them on its own /met
 from __future__ import annotations
 
 from exporter.metrics import MetricSpec
+from remediator.config import PROCEDURES
+from remediator.journal import ENDED_OUTCOMES
 
 
 def _m(name: str, kind: str, labels: tuple[str, ...], help: str) -> MetricSpec:
@@ -40,6 +42,29 @@ CATALOGUE: dict[str, MetricSpec] = {
 }
 
 
+# Label values known in advance get their series at 0 from the start (Prometheus practice: a
+# counter that has not moved yet reads 0, so `increase(...{outcome="failed"})` and the
+# dashboard's panels answer 0 instead of nothing). Step names are the planners' (remediator/
+# procedures.py; tests/remediator/test_metrics.py keeps the two in step).
+STEPS: dict[str, tuple[str, ...]] = {
+    "A": (
+        "pause_trading", "suspend_job", "drop_partition", "resume_job",
+        "verify_disk", "verify_job", "verify_freshness", "verify_api",
+    ),
+    "B": (
+        "restart_replica", "restore_replica", "verify_writable", "pause_trading", "resume_job",
+        "verify_job", "verify_freshness", "verify_api",
+    ),
+    "trading_gate": ("pause_trading", "verify_trading_paused"),
+}  # fmt: skip
+STEP_OUTCOMES = ("succeeded", "failed")
+# policy.evaluate's gates (kill_switch_<source>), and the two that end a triage (engine.py)
+GATES = (
+    "kill_switch_config", "kill_switch_api", "kill_switch_annotation", "cooldown",
+    "rate_limit", "single_flight", "mode", "precondition", "escalation",
+)  # fmt: skip
+
+
 class RemediatorMetrics:
     """The catalogue's metrics on a private registry (the remediator's /metrics)."""
 
@@ -65,3 +90,14 @@ class RemediatorMetrics:
         self.in_progress = gauge("in_progress")
         self.pending_approvals = gauge("pending_approvals")
         self.paused = gauge("paused")
+        self._seed()
+
+    def _seed(self) -> None:
+        for procedure in PROCEDURES:
+            for outcome in sorted(ENDED_OUTCOMES):
+                self.runs.labels(procedure=procedure, outcome=outcome)
+            for step in STEPS[procedure]:
+                for outcome in STEP_OUTCOMES:
+                    self.steps.labels(procedure=procedure, step=step, outcome=outcome)
+        for gate in GATES:
+            self.gate_blocks.labels(gate=gate)

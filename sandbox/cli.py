@@ -1,6 +1,6 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
-ta-sandbox up [--dir DIR] [--timings fast|middle|realistic]
+ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--remediator-mode observe|propose|auto]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporter import exitcodes
-from sandbox import stack, state
+from sandbox import remediator_svc, stack, state
 
 
 def summary(workdir: Path) -> dict[str, object]:
@@ -42,14 +42,25 @@ def _main(argv: Sequence[str] | None) -> int:
                 default="middle",
                 help="pace of the simulated operator and Argo CD (default: middle, for the demo)",
             )
+            sp.add_argument(
+                "--remediator-mode",
+                choices=remediator_svc.MODES,
+                default="observe",
+                help="the mode `ta-remediator serve` runs in on the stack (default: observe)",
+            )
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
     if a.cmd == "up":
+        try:
+            remediator_svc.check_mode(a.remediator_mode)
+        except remediator_svc.ModeRefused as exc:  # before anything starts
+            print(f"ta-sandbox: {exc}", file=sys.stderr)
+            return exitcodes.USAGE
         print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings})")
         t0 = time.monotonic()
         try:
-            stack.up(workdir, timings=a.timings)
+            stack.up(workdir, timings=a.timings, remediator_mode=a.remediator_mode)
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
             print(f"ta-sandbox: {why}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+import sandbox.remediator_svc as remediator_svc
 from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
 from sandbox.clickhouse.grants import ROLES
 from sandbox.util import (
@@ -113,10 +114,16 @@ def _fresh_dir(workdir: Path) -> None:
 
 
 def up(
-    workdir: Path, *, timings: str = "middle", log: Callable[[str], None] = print
+    workdir: Path,
+    *,
+    timings: str = "middle",
+    log: Callable[[str], None] = print,
+    remediator_mode: str = "observe",
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
-    `timings`: the kube stand-in's controller pace (fast, middle, realistic)."""
+    `timings`: the kube stand-in's controller pace (fast, middle, realistic).
+    `remediator_mode`: refused here, before anything starts, while the config refuses it."""
+    remediator_svc.check_mode(remediator_mode)
     workdir = workdir.resolve()
     if any(s for s in state.load(workdir) if s.pid > 0):
         raise RuntimeError(
@@ -138,7 +145,7 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(workdir, services, started, timings)
+        _start_all(workdir, services, started, timings, remediator_mode)
     return services
 
 
@@ -147,6 +154,7 @@ def _start_all(
     services: list[Service],
     started: Callable[[Service], Service],
     timings: str,
+    remediator_mode: str = "observe",
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -215,12 +223,25 @@ def _start_all(
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     exp = started(launch_exporter(workdir, config_path, exp_port))
 
-    am = started(prometheus.launch_alertmanager(workdir / "alertmanager"))
+    am_port = free_port()
+    rem = started(
+        remediator_svc.start(
+            workdir, mode=remediator_mode, exporter_cfg=cfg, kube_service=kb,
+            clickhouse_user=CH_IDENTITIES["remediator"],
+            clickhouse_password_file=Path(ch_endpoints["clickhouse_remediator_password_file"]),
+            alertmanager_url=f"http://127.0.0.1:{am_port}",
+        )
+    )  # fmt: skip
+    am_config = remediator_svc.alertmanager_config(rem)
+    am = started(
+        prometheus.launch_alertmanager(workdir / "alertmanager", config=am_config, port=am_port)
+    )
     rule_files = sorted(RULES_DIR.glob("*.yml"))
     target = ("torghut-ta-exporter", exp.endpoints["exporter"].removeprefix("http://"))
     started(
         prometheus.launch_prometheus(
-            workdir / "prometheus", scrape_targets=[target], rule_files=rule_files,
+            workdir / "prometheus", rule_files=rule_files,
+            scrape_targets=[target, remediator_svc.scrape_target(rem)],
             alertmanager_url=am.endpoints["alertmanager"],
         )
     )  # fmt: skip

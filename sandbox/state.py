@@ -39,6 +39,10 @@ PUBLIC_NAMES = {
     "argocd_api": "argocd_api",
     "argocd_token_file": "argocd_token_file",
     "exporter_token_file": "exporter_kube_token_file",
+    "remediator_webhook_token_file": "remediator_webhook_token_file",
+    "remediator_token_file": "remediator_token_file",  # an operator's: read and approve
+    "remediator_config": "remediator_config",
+    "remediator_kube_token_file": "remediator_kube_token_file",
 }
 
 

@@ -9,10 +9,9 @@ Fixtures of the end-to-end query test (module `test_queries_e2e.py`):
   whose ClickHouse is the replicated server (`replicated_clickhouse`, replica `chi-1`), whose
   `flink.rest_url` is that Flink cluster, and whose Kafka, Kubernetes and checkpoint storage
   are the stack's.
-- `fake_remediator` (module): the remediator stand-in (`fake_remediator.py`).
 - `dashboards_prometheus` (module): a Prometheus scraping both exporters as job
-  torghut-ta-exporter (instances `stack` and `watch`) and the stand-in as
-  torghut-ta-remediator.
+  torghut-ta-exporter (instances `stack` and `watch`) and the stack's real remediator
+  (`ta-remediator serve`, `sandbox.remediator_svc`) as torghut-ta-remediator.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from e2e_env import (
     FlinkRest,
     watch_exporter_config,
 )
-from fake_remediator import FakeRemediator
 
 from sandbox import prometheus
 from sandbox.prometheus import ScrapeTarget
@@ -80,15 +78,6 @@ def watch_exporter(
         stop_pid(service.pid)
 
 
-@pytest.fixture(scope="module")
-def fake_remediator() -> Iterator[FakeRemediator]:
-    fake = FakeRemediator().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 def _address(url: str) -> str:
     return url.removeprefix("http://")
 
@@ -97,7 +86,6 @@ def _address(url: str) -> str:
 def dashboards_prometheus(
     sandbox_stack: dict[str, Any],
     watch_exporter: Service,
-    fake_remediator: FakeRemediator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     # launch_prometheus gives each scrape config its own job name; the static `job` label
@@ -113,7 +101,7 @@ def dashboards_prometheus(
             _address(watch_exporter.endpoints["exporter"]),
             labels={"job": EXPORTER_JOB, "instance": "watch"},
         ),
-        ScrapeTarget(REMEDIATOR_JOB, fake_remediator.address),
+        ScrapeTarget(REMEDIATOR_JOB, _address(str(sandbox_stack["remediator"]))),
     ]
     service = prometheus.launch_prometheus(
         tmp_path_factory.mktemp("dashboards-prom"), scrape_targets=targets

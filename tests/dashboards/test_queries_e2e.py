@@ -5,7 +5,8 @@ torghut-ta-exporter, the sandbox stack's exporter (instance `stack`: plain Merge
 `chi-0`, the stack's Kafka, Kubernetes stand-in, checkpoint storage and Jangar) and a second
 real exporter (instance `watch`: the replicated ClickHouse `chi-1` on a real ZooKeeper, whose
 read-only replicas fill system.replicas, and the real Flink cluster's REST API), and, as job
-torghut-ta-remediator, the remediator stand-in (fake_remediator.py).
+torghut-ta-remediator, the stack's real remediator (`ta-remediator serve`), which journals a
+real run before the Remediation board is checked.
 
 Rule: every panel query is run with the variables set to picked values and to All (`.*`);
 none may be rejected; every panel has at least one query returning data; every query returns
@@ -16,6 +17,7 @@ apache-flink) is part of the test environment: without it these tests fail, they
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,10 +36,10 @@ from dashboard_lib import (
     variables,
 )
 from e2e_env import EXPORTER_JOB, REMEDIATOR_JOB, STACK_REPLICA, WATCH_REPLICA, FlinkRest
-from fake_remediator import FakeRemediator
 
 from sandbox import prometheus
 from sandbox.flink import job_metric
+from sandbox.testing import remediator as rem
 from sandbox.testing.clickhouse import ClickHouseServer
 from sandbox.util import apoll_until
 
@@ -273,22 +275,42 @@ async def test_job_state_panel_names_the_real_state(dashboards_prometheus: str) 
     assert mapping[code]["text"] in {s["metric"]["state"] for s in raw}
 
 
+def _one_real_run(stack: Mapping[str, Any]) -> dict[str, Any]:
+    """A procedure A alert posted to the remediator's webhook, triaged on the stack's real probes
+    (observe mode: refused or observed), then resolved: the run ends and is counted."""
+    labels = {"procedure": "A", "severity": "critical", "deployment": "torghut-ta"}
+    firing = rem.alert("TAFlinkJobFailed", test="dashboards", **labels)
+    status, body = rem.post_webhook(stack, rem.notification(firing))
+    assert status == 202 and len(body["runs"]) == 1, body
+    run_id = body["runs"][0]
+    rem.wait_run(
+        stack, run_id, lambda r: r["state"] not in ("new", "triage", "retriage"), what="triaged"
+    )
+    resolved = rem.alert("TAFlinkJobFailed", "resolved", test="dashboards", **labels)
+    status, body = rem.post_webhook(stack, rem.notification(resolved))
+    assert status == 202, body
+    return rem.wait_run(stack, run_id, lambda r: r["outcome"] is not None, what="run ended")
+
+
 async def test_remediation_queries_return_data(
-    dashboards_prometheus: str, fake_remediator: FakeRemediator
+    dashboards_prometheus: str, sandbox_stack: dict[str, Any]
 ) -> None:
     url = dashboards_prometheus
-    await prometheus.wait_targets_up(url, [REMEDIATOR_JOB], timeout=30)
-    fake_remediator.bump()
+    await prometheus.wait_targets_up(url, [REMEDIATOR_JOB], timeout=60)
+    run = await asyncio.to_thread(_one_real_run, sandbox_stack)
+    assert run["procedure"] == "A" and run["outcome"] in ("refused", "observed", "escalated")
     await check_board(url, REMEDIATION)
-    failed = 'sum(increase(torghut_ta_remediation_runs_total{outcome="failed"}[5m]))'
+    ended = (
+        "sum(increase(torghut_ta_remediation_runs_total"
+        f'{{procedure="A",outcome="{run["outcome"]}"}}[5m]))'
+    )
 
     async def counted() -> float | None:
-        fake_remediator.bump()
-        result = await prometheus.query(url, failed)
+        result = await prometheus.query(url, ended)
         value = float(result[0]["value"][1]) if result else 0.0
         return value if value > 0 else None
 
-    assert await apoll_until(counted, timeout=30, interval=1.0, what="failed runs counted") > 0
+    assert await apoll_until(counted, timeout=60, interval=1.0, what="the run counted") > 0
 
 
 async def test_a_broken_query_is_reported(dashboards_prometheus: str) -> None:
