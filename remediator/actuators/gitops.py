@@ -87,15 +87,15 @@ def set_job_state(text: str, state: str, *, bump_nonce: bool) -> str:
 
 def _containers(doc: Any) -> list[Any]:
     kind = doc.get("kind")
+    if kind not in ("Service", "FlinkDeployment"):
+        raise ValueError(f"cannot set env on kind {kind!r}")
     spec = _mapping(doc, "spec", "")
     if kind == "Service":  # Knative: spec.template.spec.containers
         pod = _mapping(_mapping(spec, "template", "spec."), "spec", "spec.template.")
         where = "spec.template.spec.containers"
-    elif kind == "FlinkDeployment":
+    else:
         pod = _mapping(_mapping(spec, "podTemplate", "spec."), "spec", "spec.podTemplate.")
         where = "spec.podTemplate.spec.containers"
-    else:
-        raise ValueError(f"cannot set env on kind {kind!r}")
     containers = pod.get("containers")
     if not isinstance(containers, list) or not containers:
         raise ValueError(f"{where} is missing or empty")
