@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from remediator.actuators import ActuationError, Fence, github
 from remediator.actuators.gitrepo import GitRepo, Identity
 from remediator.config_gitops import GitOpsConfig
 
+log = logging.getLogger(__name__)
 JOB_STATES = ("running", "suspended")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -284,6 +286,8 @@ async def change(
                 outcome = "ok"
             if outcome == "ok":
                 break
+            log.info("push of %s to %s rejected as non-fast-forward; re-applying on the new tip",
+                     branch, cfg.remote_url)  # fmt: skip
         else:
             raise ActuationError(
                 f"push to {cfg.remote_url} rejected as non-fast-forward "
@@ -292,9 +296,11 @@ async def change(
                 code="non-fast-forward",
             )
     if how == "push":
+        log.info("pushed %s to %s of %s", commit[:12], cfg.branch, cfg.remote_url)
         return Change(branch, commit, None, None, commit, diff, changed=True)
     if pr is None or pr.state != "open":
         pr = await _open_pull(cfg, branch, title, body)
+        log.info("opened pull request #%s (%s) for %s", pr.number, pr.url, branch)
     if how == "pull_request":
         return Change(branch, commit, pr.number, pr.url, None, diff, changed=True)
     fence()

@@ -5,6 +5,7 @@ nothing, a closed pull request that escalates, and a fence that stops every push
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from functools import partial
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from exporter.config_refs import SecretRef
 from remediator.actuators import ActuationError, NotLeader, no_fence
@@ -317,3 +319,41 @@ def test_change_is_a_frozen_record() -> None:
     c = Change("b", "c", None, None, None, "", changed=False)
     with pytest.raises(AttributeError):
         c.commit = "x"  # type: ignore[misc]
+
+
+async def test_the_https_credential_travels_in_a_header_never_in_the_url(tmp_path: Path) -> None:
+    """A smart-HTTP git server that records what git sends, and refuses it: the token is in
+    the Authorization header only, and the refusal escalates without it."""
+    seen: list[tuple[str, str]] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        seen.append((request.path_qs, request.headers.get("Authorization", "")))
+        return web.Response(status=403, text="forbidden")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        token = tmp_path / "token"
+        token.write_text("ghp_HEADERONLY42\n")
+        cfg = GitOpsConfig(
+            remote_url=f"http://127.0.0.1:{port}/torghut/gitops.git",
+            work_dir=tmp_path / "clone",
+            github=GitHubConfig(api_url=f"http://127.0.0.1:{port}", repo=FULL_NAME,
+                                token=SecretRef(file=token)),
+        )  # fmt: skip
+        with pytest.raises(ActuationError) as err:
+            await change(cfg=cfg, run_id="r", step="s", edits=SUSPEND, title="t", body="b",
+                         how="pull_request", fence=no_fence)  # fmt: skip
+    finally:
+        await runner.cleanup()
+    expected = "Basic " + base64.b64encode(b"x-access-token:ghp_HEADERONLY42").decode()
+    assert seen and all(auth == expected for _, auth in seen)
+    assert all("ghp_" not in path for path, _ in seen)
+    assert seen[0][0].startswith("/torghut/gitops.git/info/refs?service=git-upload-pack")
+    assert err.value.escalate and err.value.code == "git-auth"
+    assert "403" in str(err.value) and "ghp_HEADERONLY42" not in str(err.value)
