@@ -70,9 +70,9 @@ def _ssl(cfg: GitHubConfig) -> bool | ssl.SSLContext:
 
 
 @asynccontextmanager
-async def _client(cfg: GitHubConfig) -> AsyncIterator[GitHub[TokenAuthStrategy]]:
+async def _client(cfg: GitHubConfig, token: str) -> AsyncIterator[GitHub[TokenAuthStrategy]]:
     async with GitHub(
-        TokenAuthStrategy(read_token(cfg)),
+        TokenAuthStrategy(token),
         base_url=cfg.api_url,
         auto_retry=False,  # the executor owns retries: it journals each attempt
         http_cache=False,
@@ -142,7 +142,7 @@ def to_error(exc: GitHubException, what: str) -> ActuationError:
 async def _call(cfg: GitHubConfig, what: str, fn: Callable[[GitHub[Any]], Awaitable[T]]) -> T:
     token = read_token(cfg)
     try:
-        async with _client(cfg) as gh:
+        async with _client(cfg, token) as gh:
             return await fn(gh)
     except GitHubException as exc:
         err = to_error(exc, what)

@@ -170,6 +170,9 @@ def _repo(cfg: GitOpsConfig) -> GitRepo:
         token=github.read_token(cfg.github),
         push_option=option,
         timeout=cfg.git_timeout,
+        # the git host is GitHub's: its API's trust settings apply to https pushes too
+        ca_file=str(cfg.github.ca_file) if cfg.github.ca_file else None,
+        verify_tls=cfg.github.verify_tls,
     )
 
 

@@ -41,12 +41,19 @@ class GitRepo:
         token: str | None,
         push_option: str | None,
         timeout: float,
+        ca_file: str | None = None,
+        verify_tls: bool = True,
     ) -> None:
         self.git_dir = git_dir
         self.url = url
         self.timeout = timeout
         self._secrets = [s for s in (token, push_option) if s]
-        base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        # the deployment's ssh settings stay; any other GIT_* could redirect this clone
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("GIT_") or k in ("GIT_SSH", "GIT_SSH_COMMAND")
+        }
         base.update(
             GIT_TERMINAL_PROMPT="0",
             GIT_CONFIG_NOSYSTEM="1",
@@ -59,6 +66,10 @@ class GitRepo:
         )
         self._env = base
         config: list[tuple[str, str]] = []
+        if ca_file:
+            config.append(("http.sslCAInfo", ca_file))
+        if not verify_tls:
+            config.append(("http.sslVerify", "false"))
         if token and urlparse(url).scheme in ("http", "https"):
             basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
             config.append(("http.extraHeader", f"Authorization: Basic {basic}"))
