@@ -20,7 +20,7 @@ from exporter.config import (
     read_config_document,
 )
 from exporter.config_types import Duration, Model
-from remediator.config_gitops import ArgoConfig, GitOpsConfig, place_work_dir
+from remediator.config_gitops import ArgoConfig, GitOpsConfig, with_work_dir
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]
@@ -97,7 +97,8 @@ class RemediatorSection(Model):
 
     @model_validator(mode="after")
     def _gitops_beside_journal(self) -> RemediatorSection:
-        place_work_dir(self.gitops, self.journal_path)
+        # frozen, but still being validated: nobody holds this section yet
+        object.__setattr__(self, "gitops", with_work_dir(self.gitops, self.journal_path))
         return self
 
     @field_validator("mode")

@@ -120,11 +120,12 @@ class GitOpsConfig(Model):
         return self
 
 
-def place_work_dir(gitops: GitOpsConfig | None, journal_path: Path) -> None:
-    """Default `work_dir` to `gitops/` beside the journal (the remediator's only volume)."""
-    if gitops is not None and gitops.work_dir is None:
-        # the section is being validated: its fresh, not yet shared, sub-model may be completed
-        object.__setattr__(gitops, "work_dir", journal_path.parent / "gitops")
+def with_work_dir(gitops: GitOpsConfig | None, journal_path: Path) -> GitOpsConfig | None:
+    """`gitops` with `work_dir` defaulted to `gitops/` beside the journal (the remediator's only
+    volume)."""
+    if gitops is None or gitops.work_dir is not None:
+        return gitops
+    return gitops.model_copy(update={"work_dir": journal_path.parent / "gitops"})
 
 
 class ArgoConfig(TlsOptions):
