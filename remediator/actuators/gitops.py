@@ -199,7 +199,7 @@ async def _apply(
                                  code="edit")  # fmt: skip
         try:
             new = edit(old)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # a pure edit that fails (bad YAML, wrong kind): no change
             raise ActuationError(f"cannot edit {path}: {exc}", escalate=True, code="edit") from None
         if new != old:
             out[path] = new

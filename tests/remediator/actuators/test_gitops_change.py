@@ -357,3 +357,24 @@ async def test_the_https_credential_travels_in_a_header_never_in_the_url(tmp_pat
     assert seen[0][0].startswith("/torghut/gitops.git/info/refs?service=git-upload-pack")
     assert err.value.escalate and err.value.code == "git-auth"
     assert "403" in str(err.value) and "ghp_HEADERONLY42" not in str(err.value)
+
+
+async def test_an_edit_that_cannot_apply_escalates_and_pushes_nothing(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    gh = github_sandbox
+    refs = remote_refs(gh)
+    step = partial(change, cfg=config(gh, tmp_path), run_id="run-11", step="suspend", title="t",
+                   body="b", how="merge", fence=no_fence)  # fmt: skip
+    with pytest.raises(ActuationError) as wrong_kind:
+        await step(edits={KSVC: SUSPEND[FD]})
+    assert wrong_kind.value.escalate and wrong_kind.value.code == "edit"
+    assert f"cannot edit {APP_PATH}/{KSVC}: expected kind FlinkDeployment" in str(wrong_kind.value)
+    with pytest.raises(ActuationError) as missing:
+        await step(edits={"ta/missing.yaml": SUSPEND[FD]})
+    assert missing.value.code == "edit" and "ta/missing.yaml is not in main" in str(missing.value)
+    with pytest.raises(ActuationError) as bad_name:
+        await change(cfg=config(gh, tmp_path), run_id="run 1/../x", step="s", edits=SUSPEND,
+                     title="t", body="b", how="merge", fence=no_fence)  # fmt: skip
+    assert bad_name.value.code == "bad-input"
+    assert remote_refs(gh) == refs and pulls(gh) == []
