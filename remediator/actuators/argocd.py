@@ -96,8 +96,8 @@ class _Api:
                                   escalate=True, code=str(status))  # fmt: skip
         if status == 404:
             return ActuationError(text, escalate=True, code="404")
-        return ActuationError(text, retryable=status >= 500 or status == 409, escalate=status < 500,
-                              code=str(status))  # fmt: skip
+        retry = status >= 500 or status in (409, 429)
+        return ActuationError(text, retryable=retry, escalate=not retry, code=str(status))
 
     async def get(self) -> dict[str, Any]:
         status, data = await self.call("GET")
