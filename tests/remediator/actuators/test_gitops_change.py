@@ -378,3 +378,22 @@ async def test_an_edit_that_cannot_apply_escalates_and_pushes_nothing(
                      title="t", body="b", how="merge", fence=no_fence)  # fmt: skip
     assert bad_name.value.code == "bad-input"
     assert remote_refs(gh) == refs and pulls(gh) == []
+
+
+async def test_a_retry_after_github_refused_reuses_the_pushed_branch(
+    github_sandbox: GitHubSandbox, tmp_path: Path
+) -> None:
+    """The branch got pushed but the PR could not be opened (rate limit spent): the retry finds
+    the branch, pushes nothing new, opens one PR and merges it."""
+    gh = github_sandbox
+    step = partial(change, cfg=config(gh, tmp_path), run_id="run-12", step="suspend",
+                   edits=SUSPEND, title="t", body="b", how="merge", fence=no_fence)  # fmt: skip
+    gh.admin("PUT", "/settings", {"rate_limit": {"remaining": 0, "reset_in": 600}})
+    with pytest.raises(ActuationError) as limited:
+        await step()
+    assert limited.value.retryable and limited.value.code == "rate-limit"
+    pushed = git(gh.repo.remote, "rev-parse", "refs/heads/remediator/run-12/suspend")
+    gh.admin("PUT", "/settings", {"rate_limit": {"remaining": 5000}})
+    done = await step()
+    assert done.changed and done.commit == pushed and done.merged_sha == gh.repo.remote_head()
+    assert [(p["number"], p["head"]["sha"]) for p in pulls(gh)] == [(1, pushed)]
