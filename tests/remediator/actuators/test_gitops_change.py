@@ -6,6 +6,7 @@ nothing, a closed pull request that escalates, and a fence that stops every push
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Callable
 from functools import partial
@@ -321,9 +322,12 @@ def test_change_is_a_frozen_record() -> None:
         c.commit = "x"  # type: ignore[misc]
 
 
-async def test_the_https_credential_travels_in_a_header_never_in_the_url(tmp_path: Path) -> None:
+async def test_the_https_credential_travels_in_a_header_never_in_the_url(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A smart-HTTP git server that records what git sends, and refuses it: the token is in
     the Authorization header only, and the refusal escalates without it."""
+    caplog.set_level(logging.DEBUG)
     seen: list[tuple[str, str]] = []
 
     async def refuse(request: web.Request) -> web.Response:
@@ -357,6 +361,7 @@ async def test_the_https_credential_travels_in_a_header_never_in_the_url(tmp_pat
     assert seen[0][0].startswith("/torghut/gitops.git/info/refs?service=git-upload-pack")
     assert err.value.escalate and err.value.code == "git-auth"
     assert "403" in str(err.value) and "ghp_HEADERONLY42" not in str(err.value)
+    assert "ghp_HEADERONLY42" not in caplog.text and "HEADERONLY" not in caplog.text
 
 
 async def test_an_edit_that_cannot_apply_escalates_and_pushes_nothing(

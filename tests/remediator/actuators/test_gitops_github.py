@@ -4,6 +4,7 @@ message says when it resets, and the token never appears in a message."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,16 @@ async def test_create_find_get_merge(github_sandbox: GitHubSandbox, tmp_path: Pa
 
 
 async def test_bad_token_is_401_escalated_without_the_token(
-    github_sandbox: GitHubSandbox, tmp_path: Path
+    github_sandbox: GitHubSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     cfg = cfg_with(github_sandbox, tmp_path, "ghp_wrongTOKEN987654321")
     with pytest.raises(ActuationError) as err:
         await github.get_pull(cfg=cfg, number=1)
     assert err.value.code == "401" and err.value.escalate and not err.value.retryable
     assert "Bad credentials" in str(err.value) and "ghp_wrongTOKEN" not in str(err.value)
     assert "remediator.gitops.github.token" in str(err.value)
+    assert caplog.records and "ghp_wrongTOKEN" not in caplog.text  # httpx logs each request
 
 
 async def test_read_only_token_and_unknown_repo(
