@@ -159,3 +159,13 @@ async def test_bad_token_and_unknown_application_escalate(
     with pytest.raises(ActuationError) as missing:
         await sync(cfg=config(kube_api), app="nope", revision=sha, timeout=10, fence=no_fence)
     assert missing.value.escalate and missing.value.code == "404"
+
+
+async def test_a_branch_revision_lands_at_whatever_the_branch_resolved_to(
+    kube_api: KubeSandbox,
+) -> None:
+    sha = bump_nonce(kube_api, 13)
+    result = await sync(
+        cfg=config(kube_api), app=APPLICATION, revision="main", timeout=60, fence=no_fence
+    )
+    assert result.revision == sha and live_nonce(kube_api) == 13
