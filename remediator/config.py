@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from exporter.config import (
     Config,
@@ -20,6 +20,7 @@ from exporter.config import (
     read_config_document,
 )
 from exporter.config_types import Duration, Model
+from remediator.config_gitops import ArgoConfig, GitOpsConfig, with_work_dir
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]
@@ -91,6 +92,14 @@ class RemediatorSection(Model):
     pause_annotation: str = "torghut.io/remediation-paused"
     allow: Allowlist = Allowlist()
     policy: Policy = Policy()
+    gitops: GitOpsConfig | None = None
+    argocd: ArgoConfig | None = None
+
+    @model_validator(mode="after")
+    def _gitops_beside_journal(self) -> RemediatorSection:
+        # frozen, but still being validated: nobody holds this section yet
+        object.__setattr__(self, "gitops", with_work_dir(self.gitops, self.journal_path))
+        return self
 
     @field_validator("mode")
     @classmethod
