@@ -4,7 +4,8 @@ Written here rather than taken from `kubernetes_asyncio.leaderelection`, which t
 holders on the wall clock (`time.time()`) and writes naive local times with a `Z` suffix, and
 never counts `leaseTransitions`. The rules are client-go's:
 
-- GET the Lease; create it when absent (409 AlreadyExists: someone else did, re-read);
+- GET the Lease; create it once it has been absent for a lease duration as observed here (a
+  deleted Lease's holder may still be acting; 409 AlreadyExists: someone else did, re-read);
 - every write is a PUT carrying the resourceVersion we read (409: someone else wrote, re-read);
 - another holder's Lease is taken over only when it has not changed for its
   leaseDurationSeconds as observed on *our* monotonic clock since we first saw that version:
@@ -175,7 +176,12 @@ class LeaseKeeper:
         if self._released:
             return  # released for good: never take the Lease back
         if lease is None:
-            await self._write(None, started)
+            # Deleted, or never made: whoever held it may still act for up to a duration, so
+            # its absence is timed like an unchanged version before anyone creates it.
+            self._drop("the Lease is gone")
+            absent = self._note("", "", self.duration)
+            if self._clock() - absent.since >= absent.duration:
+                await self._write(None, started)
             return
         seen = self._observe(lease)
         if seen.holder == self.identity:
@@ -196,14 +202,16 @@ class LeaseKeeper:
 
     def _observe(self, lease: client.V1Lease) -> Seen:
         spec = lease.spec or client.V1LeaseSpec()
-        rv = str(lease.metadata.resource_version or "")
-        if self._seen is None or self._seen.resource_version != rv:
-            self._seen = Seen(
-                resource_version=rv,
-                holder=spec.holder_identity or "",
-                duration=float(spec.lease_duration_seconds or self.duration),
-                since=self._clock(),
-            )
+        return self._note(
+            str(lease.metadata.resource_version or ""),
+            spec.holder_identity or "",
+            float(spec.lease_duration_seconds or self.duration),
+        )
+
+    def _note(self, resource_version: str, holder: str, duration: float) -> Seen:
+        """The version seen, timed from when we first saw it ("" is: no Lease at all)."""
+        if self._seen is None or self._seen.resource_version != resource_version:
+            self._seen = Seen(resource_version, holder, duration, since=self._clock())
         return self._seen
 
     # -- API calls ----------------------------------------------------------------------------
@@ -213,7 +221,6 @@ class LeaseKeeper:
             return await self._call(self.api.read_namespaced_lease, self.name, self.namespace)
         except ApiException as exc:
             if exc.status == 404:
-                self._seen = None
                 return None
             raise
 

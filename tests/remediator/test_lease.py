@@ -93,6 +93,16 @@ async def tasks() -> AsyncIterator[Callable[[Awaitable[Any]], asyncio.Task[Any]]
     await asyncio.gather(*started, return_exceptions=True)
 
 
+async def acquire(keeper: LeaseKeeper) -> None:
+    """Step until the keeper leads (a missing Lease is created only after a lease duration)."""
+
+    async def stepped() -> bool:
+        assert await keeper.step()
+        return keeper.holds()
+
+    await until(f"{keeper.identity} leads", stepped)
+
+
 def lease_of(kube_api: KubeSandbox) -> dict[str, Any]:
     code, body = kube_api.raw("GET", PATH)
     assert code == 200, body
@@ -111,7 +121,8 @@ async def test_one_keeper_acquires_and_writes_the_lease_as_the_api_server_would(
     with pytest.raises(NotLeader, match=f"Lease {NS}/{NAME}"):
         a.fence()  # never ran: unknown is never the leader
     assert await a.step()
-    assert a.holds()
+    assert not a.holds() and holder(kube_api) is None  # no Lease yet: it waits a duration
+    await acquire(a)
     a.fence()
     first = lease_of(kube_api)
     spec = first["spec"]
@@ -169,7 +180,7 @@ async def test_a_takeover_between_plan_and_act_makes_fence_raise(
     tasks: Callable[[Awaitable[Any]], asyncio.Task[Any]],
 ) -> None:
     a, b = await keepers("a"), await keepers("b")
-    assert await a.step()
+    await acquire(a)
     a.fence()  # "plan": a leads; then a's renewals stall (a paused process)
     tasks(b.run())
 
@@ -308,9 +319,9 @@ async def test_release_hands_over_without_a_wait(
     kube_api: KubeSandbox,
     keepers: Callable[..., Awaitable[LeaseKeeper]],
 ) -> None:
-    # b would have to wait a minute for a's Lease to expire
-    a, b = await keepers("a", duration=60, renew_every=5), await keepers("b", duration=60)
-    assert await a.step() and a.holds()
+    # one step of b suffices: b does not wait for a's Lease to expire
+    a, b = await keepers("a", duration=3, renew_every=1), await keepers("b", duration=60)
+    await acquire(a)
     await a.release()
     assert not a.holds()
     assert lease_of(kube_api)["spec"].get("holderIdentity") is None
@@ -320,6 +331,29 @@ async def test_release_hands_over_without_a_wait(
     assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1
     await a.release()  # not the holder: leaves b's Lease alone
     assert holder(kube_api) == "b" and b.holds()
+
+
+async def test_a_deleted_lease_is_not_recreated_while_its_holder_may_still_act(
+    kube_api: KubeSandbox,
+    keepers: Callable[..., Awaitable[LeaseKeeper]],
+) -> None:
+    a, b = await keepers("a"), await keepers("b")
+    await acquire(a)
+    assert await b.step() and not b.holds()
+    code, body = kube_api.raw("DELETE", PATH)  # a person "unsticks" the election
+    assert code == 200, body
+    assert await b.step()
+    assert not b.holds() and holder(kube_api) is None  # b waits: a may still be acting
+    assert await a.step()
+    assert not a.holds()  # a stops at once when it sees the Lease gone
+
+    async def one_leads() -> bool:
+        assert await a.step() and await b.step()
+        assert not (a.holds() and b.holds())
+        return a.holds() or b.holds()
+
+    await until("one of them leads again", one_leads)
+    assert holder(kube_api) in ("a", "b")
 
 
 def test_lease_config_defaults_and_errors(tmp_path: Path) -> None:
