@@ -2,7 +2,7 @@
 
 Written here rather than taken from `kubernetes_asyncio.leaderelection`, which times other
 holders on the wall clock (`time.time()`) and writes naive local times with a `Z` suffix, and
-never counts `leaseTransitions`. The rules are client-go's:
+never counts `leaseTransitions`. The rules are client-go's, plus a wait before creating:
 
 - GET the Lease; create it once it has been absent for a lease duration as observed here (a
   deleted Lease's holder may still be acting; 409 AlreadyExists: someone else did, re-read);
@@ -252,6 +252,8 @@ class LeaseKeeper:
             )
             written = await self._replace(body)
         self._observe(written)
+        if self._released:
+            return  # release() ran while this write was in flight; it clears the holder
         self._renewed_at = started
         if not self._holding:
             self._holding = True
