@@ -84,10 +84,14 @@ def _status(g: Grid) -> None:
                 q("max(torghut_ta_remediation_paused)", "paused"),
                 q("sum(torghut_ta_remediation_in_progress)", "runs in progress"),
                 q("max(torghut_ta_remediation_pending_approvals)", "pending approvals"),
+                q("1 - max(torghut_ta_remediator_leader)", "no leader"),
             ],
             unit="short",
-            description="Kill switch, runs in progress and approvals over time.",
-            runbooks=["TARemediationAwaitingApproval", "TARemediationFailed"],
+            description=(
+                "Kill switch, runs in progress and approvals over time; `no leader` is 1 while "
+                "no remediator process holds the leader Lease (then nothing can act)."
+            ),
+            runbooks=["TARemediationAwaitingApproval", "TARemediationFailed", "TARemediatorDown"],
             thresholds=steps(("green", None), ("orange", 1)),
             custom={"fillOpacity": 70, "lineWidth": 0},
         ),
@@ -184,7 +188,7 @@ def _gates(g: Grid) -> None:
             ],
             unit="reqps",
             description="Alertmanager deliveries to the remediator webhook by HTTP status (202 accepted, 401 bad bearer, 4xx bad payload).",
-            runbooks=["TARemediationFailed"],
+            runbooks=["TARemediationFailed", "TARemediatorWebhookFailing"],
         ),
         w=12,
     )

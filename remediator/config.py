@@ -79,6 +79,29 @@ class ListenConfig(Model):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
 
+class LeaseConfig(Model):
+    """The leader Lease (coordination.k8s.io/v1): only its holder changes anything."""
+
+    name: str = Field(default="torghut-ta-remediator", min_length=1, max_length=253)
+    # None: the namespace the pod runs in (its service account's), i.e. the install's
+    namespace: str | None = None
+    duration: Duration = 15.0  # leaseDurationSeconds: whole seconds
+    renew_every: Duration = 5.0
+    identity: str | None = None  # None: hostname_pid
+
+    @model_validator(mode="after")
+    def _renew_well_within(self) -> LeaseConfig:
+        if self.duration < 1 or self.duration != int(self.duration):
+            raise ValueError(f"duration: whole seconds, at least 1s, got {self.duration}s")
+        if not 0 < self.renew_every * 3 <= self.duration:
+            raise ValueError(
+                f"renew_every ({self.renew_every}s) must be above 0 and at most a third of "
+                f"duration ({self.duration}s): a holder stops acting renew_every before its "
+                "Lease could be taken over, and needs room to retry a failed renew"
+            )
+        return self
+
+
 class RemediatorSection(Model):
     mode: Mode = "observe"
     listen: ListenConfig = ListenConfig()
@@ -94,6 +117,7 @@ class RemediatorSection(Model):
     policy: Policy = Policy()
     gitops: GitOpsConfig | None = None
     argocd: ArgoConfig | None = None
+    lease: LeaseConfig = LeaseConfig()
 
     @model_validator(mode="after")
     def _gitops_beside_journal(self) -> RemediatorSection:
@@ -155,6 +179,7 @@ def load_remediator_config(path: str | Path) -> RemediatorConfig:
 __all__ = [
     "ApiToken",
     "ConfigError",
+    "LeaseConfig",
     "Mode",
     "RemediatorConfig",
     "load_remediator_config",

@@ -38,6 +38,13 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("code",),
             "Alertmanager webhook requests, by HTTP status code.",
         ),
+        # the process, not a run: hence torghut_ta_remediator_
+        MetricSpec(
+            "torghut_ta_remediator_leader",
+            "gauge",
+            (),
+            "1 while this process holds the leader Lease and may act, else 0.",
+        ),
     )
 }
 
@@ -90,6 +97,8 @@ class RemediatorMetrics:
         self.in_progress = gauge("in_progress")
         self.pending_approvals = gauge("pending_approvals")
         self.paused = gauge("paused")
+        leader = CATALOGUE["torghut_ta_remediator_leader"]
+        self.leader = Gauge(leader.name, leader.help, leader.labels, registry=self.registry)
         self._seed()
 
     def _seed(self) -> None:

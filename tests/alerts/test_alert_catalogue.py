@@ -35,6 +35,8 @@ CONTRACT_ALERTS = {
     "TAExporterDown",
     "TARemediationFailed",
     "TARemediationAwaitingApproval",
+    "TARemediatorDown",
+    "TARemediatorWebhookFailing",
 }
 REMEDIATOR_METRICS = set(REMEDIATOR_CATALOGUE)
 ALLOWED_LABELS = {
