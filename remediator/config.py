@@ -20,6 +20,7 @@ from exporter.config import (
     read_config_document,
 )
 from exporter.config_types import Duration, Model
+from remediator.config_cluster import AlertmanagerConfig, ClickHouseRemediation
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]
@@ -91,6 +92,8 @@ class RemediatorSection(Model):
     pause_annotation: str = "torghut.io/remediation-paused"
     allow: Allowlist = Allowlist()
     policy: Policy = Policy()
+    clickhouse_remediation: ClickHouseRemediation | None = None
+    alertmanager: AlertmanagerConfig | None = None
 
     @field_validator("mode")
     @classmethod
