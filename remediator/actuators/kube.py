@@ -109,7 +109,7 @@ def _api_message(exc: ApiException) -> str:
     return f"HTTP {exc.status} {text[:_LIMIT]}".strip()
 
 
-async def _call(verb: str, what: str, call: Awaitable[T]) -> T:
+async def guarded(verb: str, what: str, call: Awaitable[T]) -> T:
     try:
         return await call
     except ApiException as exc:
@@ -149,7 +149,7 @@ async def get_object(
     api: client.ApiClient, kind: tuple[str, str, str], namespace: str, name: str, timeout: float
 ) -> dict[str, Any]:
     group, version, plural = kind
-    obj = await _call(
+    obj = await guarded(
         "GET",
         f"{plural}.{group} {namespace}/{name}",
         client.CustomObjectsApi(api).get_namespaced_custom_object(
@@ -184,7 +184,7 @@ async def _patch_with_retry(
         patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "resourceVersion": rv}}
         fence()
         try:
-            after = await _call(
+            after = await guarded(
                 "PATCH",
                 what,
                 # the typed signature omits _content_type, which the method takes in **kwargs:
