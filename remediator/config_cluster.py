@@ -45,6 +45,10 @@ class AlertmanagerConfig(Model):
     bearer_token: SecretRef | None = None
     basic_auth: BasicAuth | None = None
     timeout: Duration = 10.0
+    # the alerts' runbook_url base and dashboard_url (like the chart's prometheusRule values);
+    # unset keeps the repository's defaults
+    runbook_base: HttpUrl | None = None
+    dashboard_url: HttpUrl | None = None
 
     @model_validator(mode="after")
     def _one_auth(self) -> AlertmanagerConfig:

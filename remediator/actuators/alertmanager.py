@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 RUNBOOK_BASE = "https://github.com/torghut/torghut-ta-ops/blob/main/docs/runbooks"
 DOCS_BASE = "https://github.com/torghut/torghut-ta-ops/blob/main/docs"
+DASHBOARD_URL = "https://grafana.example.com/d/torghut-ta-remediation"
 FAILED = "TARemediationFailed"
 AWAITING = "TARemediationAwaitingApproval"
 SUCCEEDED = "TARemediationSucceeded"
@@ -106,6 +107,7 @@ def remediation_failed(
                 f"suspended): read the run ({url}) before doing anything."
             ),
             "runbook_url": f"{RUNBOOK_BASE}/{FAILED}.md",
+            "dashboard_url": DASHBOARD_URL,
         },
         generator_url=url,
     )
@@ -125,6 +127,7 @@ def awaiting_approval(
                 "until then."
             ),
             "runbook_url": f"{RUNBOOK_BASE}/{AWAITING}.md",
+            "dashboard_url": DASHBOARD_URL,
         },
         generator_url=url,
     )
@@ -145,11 +148,24 @@ def resolved_by_remediation(
             "summary": f"Remediation run {run_id} (procedure {procedure}) fixed {target}",
             "description": f"{summary}. The run's timeline: {url}.",
             "runbook_url": f"{DOCS_BASE}/remediator.md",
+            "dashboard_url": DASHBOARD_URL,
         },
         generator_url=url,
         starts_at=start,
         ends_at=start + NOTICE_FOR,
     )
+
+
+def _localized(
+    alert: dict[str, Any], runbook_base: str | None, dashboard_url: str | None
+) -> dict[str, Any]:
+    """The install's runbook and dashboard URLs in place of the repository's defaults."""
+    notes = alert["annotations"]
+    if runbook_base and notes.get("runbook_url", "").startswith(RUNBOOK_BASE + "/"):
+        notes["runbook_url"] = runbook_base + notes["runbook_url"].removeprefix(RUNBOOK_BASE)
+    if dashboard_url and "dashboard_url" in notes:
+        notes["dashboard_url"] = dashboard_url
+    return alert
 
 
 def _headers(cfg: RemediatorConfig) -> dict[str, str]:
@@ -201,7 +217,7 @@ async def post(*, cfg: RemediatorConfig, alerts: Sequence[PostableAlert]) -> Non
         )
     if not alerts:
         return
-    body = [a.to_json() for a in alerts]
+    body = [_localized(a.to_json(), am.runbook_base, am.dashboard_url) for a in alerts]
     headers = _headers(cfg)
     timeout = aiohttp.ClientTimeout(total=am.timeout)
     errors: list[ActuationError] = []

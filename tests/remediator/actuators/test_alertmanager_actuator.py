@@ -87,6 +87,21 @@ async def test_posted_alert_is_held_routed_and_not_duplicated(
     await webhook_receiver.wait_for(resolved, timeout=60)
 
 
+async def test_the_installs_runbook_and_dashboard_urls_replace_the_defaults(
+    alertmanager: str, tmp_path: Path
+) -> None:
+    cfg = config(
+        tmp_path, [alertmanager], runbook_base="https://git.example/ops/runbooks",
+        dashboard_url="https://grafana.example.org/d/remediation",
+    )  # fmt: skip
+    await am.post(cfg=cfg, alerts=[failed()])
+    (alert,) = await held(alertmanager)
+    assert alert["annotations"]["runbook_url"] == (
+        "https://git.example/ops/runbooks/TARemediationFailed.md"
+    )
+    assert alert["annotations"]["dashboard_url"] == "https://grafana.example.org/d/remediation"
+
+
 async def test_awaiting_approval_and_the_success_notice(
     alertmanager: str, webhook_receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
