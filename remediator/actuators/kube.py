@@ -31,7 +31,7 @@ APPLICATION = ("argoproj.io", "v1alpha1", "applications")
 ARGOCD_NAMESPACE = "argocd"
 MERGE = "application/merge-patch+json"
 JOB_STATES = ("running", "suspended")
-CONFLICT_ATTEMPTS = 3
+CONFLICT_ATTEMPTS = 5
 T = TypeVar("T")
 
 

@@ -269,6 +269,21 @@ async def test_the_chart_remediator_role_is_its_calls_by_name(
         )
     )
     assert 'cannot update resource "leases"' in message  # only its own Lease, by name
-    assert all(a["verb"] == "get" for a in kube_api.audit(REMEDIATOR) if a["allowed"]), (
-        kube_api.audit(REMEDIATOR)
+    # its own Lease (remediator.rbac.leaseName): create-on-update needs update by name and create
+    coordination = client.CoordinationV1Api(remediator)
+    own = client.V1Lease(
+        metadata=client.V1ObjectMeta(name="torghut-ta-remediator"),
+        spec=client.V1LeaseSpec(holder_identity="r-0", renew_time=datetime.now(UTC)),
     )
+    made = await coordination.replace_namespaced_lease(
+        "torghut-ta-remediator", "torghut-ta-ops", own
+    )
+    read = await coordination.read_namespaced_lease("torghut-ta-remediator", "torghut-ta-ops")
+    assert made.spec.holder_identity == read.spec.holder_identity == "r-0"
+    message = await forbidden(coordination.list_namespaced_lease("torghut-ta-ops"))
+    assert message.startswith("leases.coordination.k8s.io is forbidden:")
+    allowed = {(a["verb"], a["resource"]) for a in kube_api.audit(REMEDIATOR) if a["allowed"]}
+    assert allowed == {
+        ("get", "flinkdeployments"), ("get", "configmaps"), ("get", "applications"),
+        ("update", "leases"), ("create", "leases"), ("get", "leases"),
+    }, kube_api.audit(REMEDIATOR)  # fmt: skip
