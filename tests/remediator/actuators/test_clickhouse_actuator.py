@@ -4,6 +4,7 @@ network errors map to the actuator contract."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -197,6 +198,34 @@ async def test_unreachable_replica_is_retryable(tmp_path: Path) -> None:
         await act.restart_replica(cfg=cfg, replica="r1", table="ta_signals", fence=no_fence)
     assert err.value.retryable and not err.value.escalate and err.value.code == "network"
     assert "ClickHouse r1" in str(err.value)
+
+
+async def test_a_server_that_never_answers_is_a_retryable_timeout(tmp_path: Path) -> None:
+    """A hung replica (accepts the connection, never answers) stands in for a network partition."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        data = remediator_data(tmp_path)
+        secret = tmp_path / "pw"
+        secret.write_text("x")
+        data["clickhouse"]["replicas"] = [{"name": "r1", "url": f"http://127.0.0.1:{port}"}]
+        data["remediator"]["clickhouse_remediation"] = {
+            "password": {"file": str(secret)}, "query_timeout": 1,
+        }  # fmt: skip
+        cfg = parse_remediator_config(data)
+        with pytest.raises(ActuationError) as err:
+            await act.restore_replica(cfg=cfg, replica="r1", table="ta_signals", fence=no_fence)
+        assert err.value.retryable and not err.value.escalate and err.value.code == "network"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_unconfigured_identity_escalates(
