@@ -115,7 +115,11 @@ async def record(
         async with api_for(cfg) as api:
             fd = await get_object(api, FLINK, namespace, name, cfg.kubernetes.request_timeout)
             body = event_body(
-                fd, reason=reason_of(reason), message=note, type=event_type, now=datetime.now(UTC)
+                fd,
+                reason=reason_of(scrub(cfg, reason)),
+                message=note,
+                type=event_type,
+                now=datetime.now(UTC),
             )
             await guarded(
                 "POST",
