@@ -20,6 +20,7 @@ from exporter.config import (
     read_config_document,
 )
 from exporter.config_types import Duration, Model
+from remediator.config_cluster import AlertmanagerConfig, ClickHouseRemediation
 from remediator.config_gitops import ArgoConfig, GitOpsConfig, with_work_dir
 
 Mode = Literal["observe", "propose", "auto"]
@@ -118,6 +119,8 @@ class RemediatorSection(Model):
     gitops: GitOpsConfig | None = None
     argocd: ArgoConfig | None = None
     lease: LeaseConfig = LeaseConfig()
+    clickhouse_remediation: ClickHouseRemediation | None = None
+    alertmanager: AlertmanagerConfig | None = None
 
     @model_validator(mode="after")
     def _gitops_beside_journal(self) -> RemediatorSection:

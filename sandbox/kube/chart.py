@@ -15,7 +15,7 @@ CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "torghut-ta-ops"
 RELEASE = NAMESPACE = "torghut-ta-ops"
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 # Every component the chart can run, so each has its ServiceAccount and its real Role here (the
-# observe-mode remediator's is the exporter's get-only Role, tto.probeRules).
+# remediator's are the probes' gets plus its actuators' calls, in three namespaces).
 DEFAULT_VALUES: dict[str, Any] = {"remediator": {"enabled": True}}
 
 

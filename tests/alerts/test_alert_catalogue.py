@@ -33,11 +33,12 @@ CONTRACT_ALERTS = {
     "TAKafkaUnconsumedDataExpiring",
     "TAExporterProbeFailing",
     "TAExporterDown",
-    "TARemediationFailed",
-    "TARemediationAwaitingApproval",
     "TARemediatorDown",
     "TARemediatorWebhookFailing",
 }
+# Posted by the remediator itself (remediator/actuators/alertmanager.py), never computed by a
+# rule: one source per alert name, so one failure pages once. They have runbook pages too.
+POSTED_ALERTS = {"TARemediationFailed", "TARemediationAwaitingApproval"}
 REMEDIATOR_METRICS = set(REMEDIATOR_CATALOGUE)
 ALLOWED_LABELS = {
     "severity": {"critical", "warning", "info"},
@@ -57,12 +58,35 @@ KILL_SWITCH = 'torghut.io/remediation-paused: "true"'
 
 def test_rules_implement_exactly_the_contract_alerts(alert_rules: list[Any]) -> None:
     assert {r.name for r in alert_rules} == CONTRACT_ALERTS
+    assert not {r.name for r in alert_rules} & POSTED_ALERTS
 
 
 def test_contract_list_matches_the_runbook_index() -> None:
     text = (RUNBOOKS / "README.md").read_text(encoding="utf-8")
     named = set(re.findall(r"^\| \[(TA[A-Za-z]+)\]\(\1\.md\) \|", text, re.M))
-    assert named == CONTRACT_ALERTS
+    assert named == CONTRACT_ALERTS | POSTED_ALERTS
+
+
+def test_posted_alerts_follow_the_label_and_annotation_contract() -> None:
+    from remediator.actuators import alertmanager as am
+
+    url = "http://remediator:8080/runs/r-1"
+    built = [
+        am.remediation_failed("r-1", "A", "torghut/torghut-ta", "step failed", url),
+        am.awaiting_approval("r-1", "B", "torghut/torghut-ta", "restore_replica", url),
+    ]
+    assert {a.labels["alertname"] for a in built} == POSTED_ALERTS
+    for alert in built:
+        name = alert.labels["alertname"]
+        assert alert.labels["severity"] in ALLOWED_LABELS["severity"]
+        assert alert.labels["remediation"] in ALLOWED_LABELS["remediation"]
+        assert alert.labels["component"] == "remediator"
+        assert alert.annotations["runbook_url"] == f"{RUNBOOK_BASE}/{name}.md"
+        assert alert.annotations["dashboard_url"] in DASHBOARDS
+        assert alert.annotations["summary"] and alert.annotations["description"]
+        assert alert.generator_url == url
+        # never routed back to the remediator (alerts/alertmanager: alertname!~"TARemediation.*")
+        assert name.startswith("TARemediation")
 
 
 def test_every_rule_has_the_required_labels(alert_rules: list[Any]) -> None:
@@ -112,7 +136,7 @@ def test_staleness_alerts_are_quiet_only_when_the_market_is_known_closed(
 
 
 def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:
-    for name in {r.name for r in alert_rules}:
+    for name in {r.name for r in alert_rules} | POSTED_ALERTS:
         page = RUNBOOKS / f"{name}.md"
         assert page.is_file(), f"missing {page}"
         text = page.read_text(encoding="utf-8")
@@ -124,7 +148,7 @@ def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:
 
 def test_no_runbook_page_without_an_alert() -> None:
     pages = {p.stem for p in RUNBOOKS.glob("TA*.md")}
-    assert pages <= CONTRACT_ALERTS, pages - CONTRACT_ALERTS
+    assert pages <= CONTRACT_ALERTS | POSTED_ALERTS, pages - CONTRACT_ALERTS - POSTED_ALERTS
 
 
 def _alert_cases(unit_tests: dict[Path, Any]) -> list[dict[str, Any]]:

@@ -166,3 +166,28 @@ def test_verify_receivers_rejects_a_wrong_expectation(run_tool: Run) -> None:
     labels = {"alertname": "TAKafkaConsumerLagHigh", "procedure": "none", "severity": "warning"}
     result = _routes_test(run_tool, FULL_CONFIG, [REMEDIATOR, "oncall-chat"], labels)
     assert result.returncode != 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("alert", "receiver"),
+    [
+        ("failed", "oncall-pager"),
+        ("awaiting", "oncall-chat"),
+        ("succeeded", "oncall-chat"),
+    ],
+)
+def test_the_remediators_own_alerts_reach_people_never_itself(
+    run_tool: Run, alert: str, receiver: str
+) -> None:
+    """The labels the remediator posts (remediator/actuators/alertmanager.py), procedure A or B
+    included, route by severity to a person and never back to the remediator."""
+    from remediator.actuators import alertmanager as am
+
+    url = "http://remediator:8080/runs/r-1"
+    built = {
+        "failed": am.remediation_failed("r-1", "A", "torghut/torghut-ta", "why", url),
+        "awaiting": am.awaiting_approval("r-1", "B", "torghut/torghut-ta", "restore", url),
+        "succeeded": am.resolved_by_remediation("r-1", "A", "torghut/torghut-ta", "ok", url),
+    }[alert]
+    result = _routes_test(run_tool, FULL_CONFIG, [receiver], dict(built.labels))
+    assert result.returncode == 0, result.output

@@ -36,6 +36,7 @@ from dashboard_lib import (
 
 from dashboards import build
 from exporter.metrics import CATALOGUE
+from remediator.actuators import alertmanager as am
 
 EXPECTED_FILES = {"torghut-ta-overview.json", "torghut-ta-remediation.json"}
 # Grafana unit ids the boards may use (a typo would silently render as a plain number).
@@ -88,6 +89,15 @@ def test_uids_match_the_alerts_dashboard_urls() -> None:
         url = rule["annotations"]["dashboard_url"]
         m = re.fullmatch(r"https://grafana\.example\.com/d/([\w-]+)", url)
         assert m, f"{rule['alert']}: unexpected dashboard_url {url}"
+        linked.add(m.group(1))
+    # the alerts the remediator posts itself (not rules) link the Remediation dashboard
+    for alert in (
+        am.remediation_failed("r", "A", "ns/fd", "why", "http://r/runs/r"),
+        am.awaiting_approval("r", "A", "ns/fd", "step", "http://r/runs/r"),
+    ):
+        url = alert.annotations["dashboard_url"]
+        m = re.fullmatch(r"https://grafana\.example\.com/d/([\w-]+)", url)
+        assert m, url
         linked.add(m.group(1))
     assert linked == uids
 

@@ -168,6 +168,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "identityHeader": "X-Forwarded-User",
             "apiTokens": [{"name": "oncall", "secret": {"name": "ta-oncall", "key": "tok"}}],
             "allow": {"tables": ["ta_signals"]},
+            "rbac": {
+                "applicationNamespace": "gitops",
+                "applications": ["ta-blue", "trader"],
+                "leaseName": "ta-ops-leader",
+            },
             "journal": {
                 "existingClaim": "ta-journal",
                 "storageClass": "fast",

@@ -155,12 +155,13 @@ def test_remediator_enabled_renders_every_component(remediator_objects, kit) -> 
     assert {k for k, _ in remediator_parts(remediator_objects)} == REMEDIATOR_KINDS - {
         "NetworkPolicy"
     }
-    # One Role (the probes' reads in the pipeline's namespace): no Lease, Secrets or Argo CD Role.
+    # The exporter's Role, and the remediator's three: the pipeline's namespace (probes' reads,
+    # job patch, Events), the Argo CD Applications and its leader Lease; each bound once.
     remediator_roles = {(k, n) for k, n in names if k in {"Role", "RoleBinding"}}
     assert remediator_roles == {
         (kind, f"{kit.release}-{component}")
         for kind in ("Role", "RoleBinding")
-        for component in ("exporter", "remediator")
+        for component in ("exporter", "remediator", "remediator-argocd", "remediator-lease")
     }
 
 
@@ -239,9 +240,17 @@ def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
     secret_volumes = {n: v["secret"]["secretName"] for n, v in volumes.items() if "secret" in v}
     assert secret_volumes == {"secret-webhook": "ta-hook", "api-token-oncall": "ta-oncall"}
     assert not kit.find(objects, "PersistentVolumeClaim")  # existingClaim is used as is
-    # every Role sits in the pipeline's namespace: no lease, secrets or Argo CD namespace
-    namespaces = {o["metadata"]["namespace"] for o in kit.find(objects, "Role")}
-    assert namespaces == {"trading-prod"}
+    # the Roles sit in the pipeline's namespace, the Argo CD Applications' namespace from values
+    # and (the remediator's leader Lease) the release namespace
+    namespaces = {
+        o["metadata"]["name"]: o["metadata"]["namespace"] for o in kit.find(objects, "Role")
+    }
+    assert namespaces == {
+        "ta-ops-exporter": "trading-prod",
+        "ta-ops-remediator": "trading-prod",
+        "ta-ops-remediator-argocd": "gitops",
+        "ta-ops-remediator-lease": kit.namespace,
+    }
     config = kit.find(objects, "ConfigMap", "ta-ops-config")[0]
     own = yaml.safe_load(config["data"]["remediator.yaml"])["remediator"]
     assert own["listen"] == {"host": "0.0.0.0", "port": 8099}

@@ -1,5 +1,6 @@
-"""Least privilege: namespaced Roles only, no wildcards, and only `get` on named objects: neither
-component writes, lists or reads Secrets through the API (mounted Secrets need no RBAC)."""
+"""Least privilege: namespaced Roles only, no wildcards, no list/watch, no Secrets (mounted Secrets
+need no RBAC). The exporter only gets named objects; the remediator's writes are exactly its
+actuators' calls, named wherever Kubernetes allows (create cannot be)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,6 @@ SETS = [
     "production",
     "production-remediator",
 ]
-WRITE_VERBS = {
-    "create",
-    "update",
-    "patch",
-    "delete",
-    "deletecollection",
-    "escalate",
-    "bind",
-    "impersonate",
-}
 
 
 def rules_of(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -71,15 +62,23 @@ def test_no_role_reads_secrets(rendered_sets, value_set: str) -> None:
 
 
 @pytest.mark.parametrize("value_set", SETS)
-def test_every_grant_is_a_get_on_a_named_object(rendered_sets, value_set: str) -> None:
-    # No writes (the remediator's actuators are not in this release), no list/watch, and every
-    # rule pinned by resourceNames.
+def test_every_grant_is_named_and_writes_are_the_remediators(
+    rendered_sets, value_set: str, kit
+) -> None:
+    # The exporter only gets; the remediator adds exactly its actuators' writes. No list/watch;
+    # every rule pinned by resourceNames except create, which Kubernetes cannot restrict by name.
     rules = rules_of(rendered_sets[value_set])
     assert rules
     for name, rule in rules:
-        assert not WRITE_VERBS & set(rule["verbs"]), (name, rule)
-        assert rule["verbs"] == ["get"], (name, rule)
-        assert rule.get("resourceNames"), (name, rule)
+        assert not {"list", "watch"} & set(rule["verbs"]), (name, rule)
+        if "remediator" not in name:
+            assert rule["verbs"] == ["get"], (name, rule)
+        assert set(rule["verbs"]) <= {"get", "patch", "update", "create"}, (name, rule)
+        assert "delete" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
+        if rule["verbs"] == ["create"]:
+            assert not rule.get("resourceNames"), (name, rule)
+        else:
+            assert rule.get("resourceNames") and "create" not in rule["verbs"], (name, rule)
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -120,20 +119,40 @@ def test_exporter_may_read_the_trading_switch_configmap(rendered_sets, kit) -> N
     assert all(names for *_, names in got)
 
 
-def test_remediator_role_is_the_probes_reads(remediator_objects, kit) -> None:
-    # Observe mode runs the exporter's probes and reads the FlinkDeployment's pause annotation:
-    # the exporter's GETs, nothing more, and one Role only.
-    name = f"{kit.release}-remediator"
-    assert grants(remediator_objects, name, "torghut") == {
-        ("flink.apache.org", "flinkdeployments", "get", ("torghut-ta",)),
-        ("", "configmaps", "get", ("torghut-ta-config",)),
-        ("serving.knative.dev", "services", "get", ("torghut",)),
+def remediator_grants(objects: list[dict[str, Any]], release: str, target: str, apps: str,
+                      lease_ns: str) -> set[tuple[str, str, str, str, tuple[str, ...]]]:  # fmt: skip
+    """(namespace, group, resource, verb, names) over the remediator's three Roles."""
+    return {
+        (ns, *grant)
+        for role, ns in (
+            (f"{release}-remediator", target),
+            (f"{release}-remediator-argocd", apps),
+            (f"{release}-remediator-lease", lease_ns),
+        )
+        for grant in grants(objects, role, ns)
     }
-    assert grants(remediator_objects, name, "torghut") == grants(
-        remediator_objects, f"{kit.release}-exporter", "torghut"
-    )
-    roles = [o["metadata"]["name"] for o in remediator_objects if o["kind"] == "Role"]
-    assert sorted(roles) == [f"{kit.release}-exporter", name]
+
+
+def test_remediator_roles_are_its_calls(remediator_objects, kit) -> None:
+    # The probes' reads (the exporter's GETs) plus the actuators: patch_job, events.record,
+    # set_self_heal (get + patch the Application) and the leader Lease.
+    name = f"{kit.release}-remediator"
+    assert remediator_grants(
+        remediator_objects, kit.release, "torghut", "argocd", kit.namespace
+    ) == {
+        ("torghut", "flink.apache.org", "flinkdeployments", "get", ("torghut-ta",)),
+        ("torghut", "", "configmaps", "get", ("torghut-ta-config",)),
+        ("torghut", "serving.knative.dev", "services", "get", ("torghut",)),
+        ("torghut", "flink.apache.org", "flinkdeployments", "patch", ("torghut-ta",)),
+        ("torghut", "", "events", "create", ()),
+        ("argocd", "argoproj.io", "applications", "get", ("torghut-ta",)),
+        ("argocd", "argoproj.io", "applications", "patch", ("torghut-ta",)),
+        (kit.namespace, "coordination.k8s.io", "leases", "get", ("torghut-ta-remediator",)),
+        (kit.namespace, "coordination.k8s.io", "leases", "update", ("torghut-ta-remediator",)),
+        (kit.namespace, "coordination.k8s.io", "leases", "create", ()),
+    }
+    reads = {g for g in grants(remediator_objects, name, "torghut") if g[2] == "get"}
+    assert reads == grants(remediator_objects, f"{kit.release}-exporter", "torghut")
     (account,) = [
         o
         for o in remediator_objects
@@ -169,9 +188,16 @@ def test_rbac_follows_custom_targets(rendered_sets) -> None:
     assert ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)) in exporter
     assert ("serving.knative.dev", "services", "get", ("trader",)) in exporter
     assert ("", "configmaps", "get", ("ta-blue-config", "trader-switch")) in exporter
-    remediator = grants(objects, "ta-ops-remediator", "trading-prod")
+    remediator = remediator_grants(objects, "ta-ops", "trading-prod", "gitops", "torghut-ta-ops")
     assert remediator == {
-        ("flink.apache.org", "flinkdeployments", "get", ("ta-blue",)),
-        ("", "configmaps", "get", ("ta-blue-config", "trader-switch")),
-        ("serving.knative.dev", "services", "get", ("trader",)),
+        ("trading-prod", "flink.apache.org", "flinkdeployments", "get", ("ta-blue",)),
+        ("trading-prod", "", "configmaps", "get", ("ta-blue-config", "trader-switch")),
+        ("trading-prod", "serving.knative.dev", "services", "get", ("trader",)),
+        ("trading-prod", "flink.apache.org", "flinkdeployments", "patch", ("ta-blue",)),
+        ("trading-prod", "", "events", "create", ()),
+        ("gitops", "argoproj.io", "applications", "get", ("ta-blue", "trader")),
+        ("gitops", "argoproj.io", "applications", "patch", ("ta-blue", "trader")),
+        ("torghut-ta-ops", "coordination.k8s.io", "leases", "get", ("ta-ops-leader",)),
+        ("torghut-ta-ops", "coordination.k8s.io", "leases", "update", ("ta-ops-leader",)),
+        ("torghut-ta-ops", "coordination.k8s.io", "leases", "create", ()),
     }

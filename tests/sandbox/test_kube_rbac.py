@@ -19,9 +19,9 @@ from sandbox.testing.kube import KubeSandbox
 MERGE = "application/merge-patch+json"
 FLINK = ("flink.apache.org", "v1beta1", "torghut", "flinkdeployments")
 REMEDIATOR = "system:serviceaccount:torghut-ta-ops:torghut-ta-ops-remediator"
-# The chart's observe-mode remediator only gets (tto.probeRules). The verb semantics below need
-# writes, so they run as a test-made ServiceAccount with the Roles an actuating remediator would
-# have: created through the API by the admin, and authorized from the store like the chart's.
+# The verb semantics below run as a test-made ServiceAccount with Roles of their own (created
+# through the API by the admin, and authorized from the store like the chart's), so they do not
+# depend on what the chart grants the remediator.
 ACTUATOR_SA = "torghut-ta-ops-actuator"
 ACTUATOR = f"system:serviceaccount:torghut-ta-ops:{ACTUATOR_SA}"
 ACTUATOR_ROLES: dict[str, list[dict[str, Any]]] = {
@@ -229,10 +229,12 @@ async def test_watch_is_its_own_verb(
     assert 'cannot watch resource "flinkdeployments"' in err.value.reason
 
 
-async def test_the_observe_mode_remediator_only_gets_by_name(
+async def test_the_chart_remediator_role_is_its_calls_by_name(
     kube_api: KubeSandbox, remediator: client.ApiClient
 ) -> None:
-    """The chart's remediator Role as loaded into the stand-in: the exporter's gets, no write."""
+    """The chart's remediator Roles as loaded into the stand-in: the exporter's gets, the
+    FlinkDeployment patch (not update) by name, the Application by name, nothing listed. Its
+    actuators' own calls are proved in tests/remediator/actuators/test_kube_actuator.py."""
     custom = client.CustomObjectsApi(remediator)
     fd = await custom.get_namespaced_custom_object(*FLINK, "torghut-ta")
     assert fd["metadata"]["name"] == "torghut-ta"
@@ -240,23 +242,25 @@ async def test_the_observe_mode_remediator_only_gets_by_name(
         "torghut-ta-config", "torghut"
     )
     assert cm.metadata.name == "torghut-ta-config"
-    message = await forbidden(
-        custom.patch_namespaced_custom_object(
-            *FLINK, "torghut-ta", {"spec": {"restartNonce": 1}}, _content_type=MERGE
-        )
-    )
+    message = await forbidden(custom.replace_namespaced_custom_object(*FLINK, "torghut-ta", fd))
     assert message == (
         f'flinkdeployments.flink.apache.org "torghut-ta" is forbidden: User "{REMEDIATOR}" '
-        'cannot patch resource "flinkdeployments" in API group "flink.apache.org" in the '
+        'cannot update resource "flinkdeployments" in API group "flink.apache.org" in the '
         'namespace "torghut"'
     )
-    message = await forbidden(custom.list_namespaced_custom_object(*FLINK))
-    assert 'cannot list resource "flinkdeployments"' in message
     message = await forbidden(
-        custom.get_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", "argocd", "applications", "torghut-ta"
+        custom.patch_namespaced_custom_object(
+            *FLINK, "torghut-ta-blue", {"spec": {"restartNonce": 1}}, _content_type=MERGE
         )
     )
+    assert 'cannot patch resource "flinkdeployments"' in message
+    message = await forbidden(custom.list_namespaced_custom_object(*FLINK))
+    assert 'cannot list resource "flinkdeployments"' in message
+    app_ref = ("argoproj.io", "v1alpha1", "argocd", "applications")
+    app = await custom.get_namespaced_custom_object(*app_ref, "torghut-ta")
+    message = await forbidden(custom.replace_namespaced_custom_object(*app_ref, "torghut-ta", app))
+    assert 'cannot update resource "applications" in API group "argoproj.io"' in message
+    message = await forbidden(custom.get_namespaced_custom_object(*app_ref, "other-app"))
     assert 'cannot get resource "applications" in API group "argoproj.io"' in message
     lease = client.V1Lease(metadata=client.V1ObjectMeta(name="torghut-ta-ops-remediator"))
     message = await forbidden(
@@ -264,7 +268,22 @@ async def test_the_observe_mode_remediator_only_gets_by_name(
             "torghut-ta-ops-remediator", "torghut-ta-ops", lease
         )
     )
-    assert 'cannot update resource "leases"' in message
-    assert all(a["verb"] == "get" for a in kube_api.audit(REMEDIATOR) if a["allowed"]), (
-        kube_api.audit(REMEDIATOR)
+    assert 'cannot update resource "leases"' in message  # only its own Lease, by name
+    # its own Lease (remediator.rbac.leaseName): create-on-update needs update by name and create
+    coordination = client.CoordinationV1Api(remediator)
+    own = client.V1Lease(
+        metadata=client.V1ObjectMeta(name="torghut-ta-remediator"),
+        spec=client.V1LeaseSpec(holder_identity="r-0", renew_time=datetime.now(UTC)),
     )
+    made = await coordination.replace_namespaced_lease(
+        "torghut-ta-remediator", "torghut-ta-ops", own
+    )
+    read = await coordination.read_namespaced_lease("torghut-ta-remediator", "torghut-ta-ops")
+    assert made.spec.holder_identity == read.spec.holder_identity == "r-0"
+    message = await forbidden(coordination.list_namespaced_lease("torghut-ta-ops"))
+    assert message.startswith("leases.coordination.k8s.io is forbidden:")
+    allowed = {(a["verb"], a["resource"]) for a in kube_api.audit(REMEDIATOR) if a["allowed"]}
+    assert allowed == {
+        ("get", "flinkdeployments"), ("get", "configmaps"), ("get", "applications"),
+        ("update", "leases"), ("create", "leases"), ("get", "leases"),
+    }, kube_api.audit(REMEDIATOR)  # fmt: skip

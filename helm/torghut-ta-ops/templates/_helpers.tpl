@@ -190,6 +190,18 @@ rules: the observe-mode remediator runs the same probes and calls nothing else.
   verbs: [get]
 {{- end }}
 
+{{/* The remediator's writes in the pipeline's namespace (remediator/actuators/kube.py patch_job,
+events.py record). create cannot be restricted by resourceNames. */}}
+{{- define "tto.remediatorRules" -}}
+- apiGroups: [flink.apache.org]
+  resources: [flinkdeployments]
+  resourceNames: [{{ required "config.flink.deployment is required" .Values.config.flink.deployment | quote }}]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
 {{/* Where the config files are mounted; the args point there. */}}
 {{- define "tto.configDir" -}}/etc/torghut-ta-ops{{- end }}
 
