@@ -57,7 +57,7 @@ def test_check_config_ok_and_a_bad_key_is_named(tmp_path: Path) -> None:
     ok = run("check-config", str(write_config(tmp_path)))
     assert (ok.returncode, ok.stdout) == (0, "ok\n")
     bad = run("check-config", str(write_config(tmp_path, mode="auto")))
-    assert bad.returncode == 4 and "remediator.mode: " in bad.stderr
+    assert bad.returncode == 4 and "remediator.gitops: required in mode 'auto'" in bad.stderr
 
 
 def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
