@@ -188,6 +188,30 @@ def _gates(g: Grid) -> None:
         ),
         w=12,
     )
+    g.add(
+        timeseries(
+            "Retries, approvals and escalations",
+            [
+                q(
+                    f"sum by (procedure, step) (increase(torghut_ta_remediation_step_retries_total{{{PROC}}}[$__rate_interval]))",
+                    "retry {{procedure}} {{step}}",
+                ),
+                q(
+                    "sum by (verdict) (increase(torghut_ta_remediation_approvals_total[$__rate_interval]))",
+                    "approval {{verdict}}",
+                ),
+                q(
+                    f"sum by (procedure) (increase(torghut_ta_remediation_escalations_total{{{PROC}}}[$__rate_interval]))",
+                    "escalation {{procedure}}",
+                ),
+            ],
+            unit="short",
+            description="Steps retried after a retryable error, approvals answered or expired, and runs that stopped safe and paged a person.",
+            runbooks=["TARemediationFailed", "TARemediationAwaitingApproval"],
+            custom={"drawStyle": "bars", "stacking": {"mode": "normal", "group": "A"}},
+        ),
+        w=12,
+    )
 
 
 def build() -> Json:

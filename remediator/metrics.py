@@ -26,8 +26,26 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("procedure", "step", "outcome"),
             "Steps ended, by procedure, step and outcome.",
         ),
+        _m(
+            "step_retries_total",
+            "counter",
+            ("procedure", "step"),
+            "Retries of a step after a retryable actuation error.",
+        ),
+        _m(
+            "approvals_total",
+            "counter",
+            ("verdict",),
+            "Approval requests answered or lapsed: approved, denied, expired.",
+        ),
+        _m(
+            "escalations_total",
+            "counter",
+            ("procedure",),
+            "Runs that stopped safe and paged a person (TARemediationFailed).",
+        ),
         _m("in_progress", "gauge", (), "Runs started and not yet ended."),
-        _m("pending_approvals", "gauge", (), "Steps waiting for a person's approval."),
+        _m("pending_approvals", "gauge", (), "Runs waiting for a person's approval."),
         _m("paused", "gauge", (), "1 while the kill switch (config, API or annotation) is on."),
         _m("gate_blocks_total", "counter", ("gate",), "Steps or runs a gate refused, by gate."),
         _m(
@@ -61,6 +79,9 @@ class RemediatorMetrics:
         self.runs = counter("runs_total")
         self.steps = counter("steps_total")
         self.gate_blocks = counter("gate_blocks_total")
+        self.step_retries = counter("step_retries_total")
+        self.approvals = counter("approvals_total")
+        self.escalations = counter("escalations_total")
         self.webhook_requests = counter("webhook_requests_total")
         self.in_progress = gauge("in_progress")
         self.pending_approvals = gauge("pending_approvals")

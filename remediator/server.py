@@ -27,6 +27,7 @@ from remediator.journal import Journal, JournalError
 from remediator.metrics import RemediatorMetrics
 
 log = logging.getLogger("remediator.server")
+RETRIAGE_FROM = ("new", "triage", "observed", "blocked", "refused", "escalated")
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,12 @@ class App:
             if attached is None:
                 continue
             if attached.new_alert and item.status == "firing" and not attached.created:
-                self.journal.update_run(attached.run_id, state="retriage")
+                # a run that acts, waits or is paused keeps its plan; the others plan again
+                for state in RETRIAGE_FROM:
+                    if self.journal.update_run(
+                        attached.run_id, state="retriage", expect_state=state
+                    ):
+                        break
             runs.append(attached.run_id)
         return runs, ignored
 
