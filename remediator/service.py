@@ -14,8 +14,10 @@ from aiohttp import web
 
 from exporter.registry import FAMILIES
 from remediator import sources
-from remediator.config import RemediatorConfig
-from remediator.engine import Engine, Sources
+from remediator.actuators import Fence
+from remediator.config import READ_ONLY_MODES, RemediatorConfig
+from remediator.engine import Engine, Sources, no_lease
+from remediator.execute import Actuators
 from remediator.journal import Journal
 from remediator.metrics import RemediatorMetrics
 from remediator.server import App, Auth, create_app
@@ -30,13 +32,21 @@ def build(
     insecure: bool = False,
     families: Sequence[str] = FAMILIES,
     source: Sources | None = None,
+    actuators: Actuators | None = None,
+    fence: Fence = no_lease,
 ) -> App:
+    """The app; in propose/auto mode without `actuators` given, the real ones (`actuate`).
+    `fence` is the leader Lease's: without it the remediator plans but never acts."""
     metrics = RemediatorMetrics()
     source = source or Sources(
         facts=partial(sources.fresh_facts, cfg=cfg, families=families),
         annotation=partial(sources.annotation_switch, cfg=cfg),
     )
-    engine = Engine(cfg, journal, source, metrics)
+    if actuators is None and cfg.remediator.mode not in READ_ONLY_MODES:
+        from remediator.actuate import RealActuators
+
+        actuators = RealActuators(cfg, facts=source.facts)
+    engine = Engine(cfg, journal, source, metrics, actuators=actuators, fence=fence)
     return App(cfg, journal, engine, metrics, Auth.from_config(cfg, insecure=insecure))
 
 

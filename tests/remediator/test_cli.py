@@ -115,6 +115,16 @@ def test_client_commands_against_a_running_server(server: str, tmp_path: Path) -
     listed = run("runs", "--open", *as_viewer)
     assert [r["id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
     assert run("show", "no-such-run", *as_viewer).returncode == 1
+    for verb in ("approve", "deny"):
+        waits_for_nothing = run(verb, run_id, "--reason", "x", *as_alice)
+        assert waits_for_nothing.returncode == 1 and "not waiting for an approval" in (
+            waits_for_nothing.stderr
+        )
+    resumed = run("trading", "resume", "--reason", "signals fresh", *as_alice)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["change"] is None  # observe mode: recorded, not changed
+    assert run("trading", "resume", "--reason", "x", *as_viewer).returncode == 1
+    assert run("trading", "resume", *as_alice).returncode == 64  # --reason is required
     cancelled = run("cancel", run_id, "--reason", "test over", *as_alice)
     assert cancelled.returncode == 0
     assert run("cancel", run_id, "--reason", "twice", *as_alice).returncode == 1
