@@ -340,6 +340,10 @@ class App:
         except JournalError as exc:
             return _error(503, str(exc))
         self.metrics.paused.set(1 if on or self.cfg.remediator.paused else 0)
+        if not on:  # runs a pause stopped mid-way carry on (each re-checks every switch)
+            for run in await asyncio.to_thread(self.journal.runs, open_only=True, limit=1000):
+                if run.state == "paused":
+                    self.engine.notify(run.id)
         return web.json_response({"paused": on, "by": who, "reason": reason})
 
     async def status(self, request: web.Request) -> web.Response:

@@ -521,3 +521,18 @@ async def test_run_detail_with_steps_and_approvals_conforms_to_the_document(
         OAS30Validator(
             {"$ref": "#/components/schemas/Run", "components": doc["components"]}
         ).validate(bad)
+
+
+async def test_resume_through_the_api_lets_a_run_paused_mid_way_carry_on(acting: Acting) -> None:
+    acting.facts = DISK_FULL_FACTS
+    acting.fake.hooks["suspend_job"] = lambda: acting.journal.set_control(
+        "paused", "true", who="bob", reason="look first"
+    )
+    [run_id] = (await (await acting.post(body(DISK))).json())["runs"]
+    await acting.settled()
+    assert acting.journal.run(run_id).state == "paused"  # type: ignore[union-attr]
+    await acting.api("POST", "/resume", json={"reason": "looked"})
+    await acting.settled()
+    run = acting.journal.run(run_id)
+    assert run is not None and run.outcome == "succeeded"
+    assert acting.fake.acts().count("suspend_job") == 1
