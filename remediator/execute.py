@@ -426,16 +426,20 @@ class Executor:
         log.info("run %s ended: %s (%s)", run.id, outcome, reason)
 
     async def _fail_safe(self, run: Run, outcome: str, reason: str, *, page: bool = True) -> None:
-        """Stop where the run is, page a person, then end it (a crash in between pages again on
-        restart rather than never)."""
+        """Stop where the run is, page a person, then end it. A page that could not be posted
+        keeps the run open (the sweep drives it again, and it pages again): a failure is never
+        ended silently. A crash in between pages again on restart rather than never."""
         full = f"{reason}; {left_safe(run)}"
         if page:
-            self.metrics.escalations.labels(procedure=run.procedure).inc()
             try:
                 await self.actuators.escalate(run, full)
             except Exception as exc:
                 log.exception("run %s: the escalation could not be posted", run.id)
-                await self._decide(run, "escalation", "block", f"not posted: {exc}")
+                note = f"the page could not be posted ({type(exc).__name__}: {exc}); retried"
+                await self._decide(run, "escalation", "block", note)
+                await self._j(self.journal.update_run, run.id, reason=f"{full}; {note}")
+                return
+            self.metrics.escalations.labels(procedure=run.procedure).inc()
         await self._decide(run, "fail_safe", "block", full)
         await self._end(run, outcome, full)
 

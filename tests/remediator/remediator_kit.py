@@ -174,6 +174,8 @@ class FakeActuators:
 
     async def escalate(self, run: Run, reason: str) -> None:
         self.calls.append(("escalate", reason))
+        if self.errors.get("escalate"):
+            raise self.errors["escalate"].pop(0)
 
     async def request_approval(self, run: Run, approval: ApprovalRecord, summary: str) -> None:
         self.calls.append(("request_approval", approval.step, summary))

@@ -436,6 +436,22 @@ async def test_verification_past_its_deadline_fails_safe_and_escalates(
     assert len(w.fake.of("escalate")) == 1
 
 
+async def test_a_page_that_cannot_be_posted_keeps_the_run_open_until_it_is(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    w.fake.errors["resume_job"] = [ActuationError("422 invalid", escalate=True, code="422")]
+    w.fake.errors["escalate"] = [ActuationError("Alertmanager 503", retryable=True)]
+    run_id = w.fire()
+    run = await w.step(run_id)
+    assert run.open and "the page could not be posted" in run.reason
+    assert w.fake.acts().count("resume_job") == 1
+    run = await w.step(run_id)  # the sweep drives it again: it pages, then ends
+    assert run.outcome == "failed" and len(w.fake.of("escalate")) == 2
+    assert w.fake.acts().count("resume_job") == 1  # nothing was acted again
+    assert w.metric("torghut_ta_remediation_escalations_total", procedure="A") == 1
+
+
 def test_pure_decisions() -> None:
     plan = Plan(
         "A",
