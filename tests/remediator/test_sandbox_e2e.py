@@ -143,7 +143,8 @@ async def test_alertmanager_to_remediator_one_run_triaged_on_real_probes_nothing
 
     async def triaged() -> Any:
         runs = await asyncio.to_thread(app.journal.runs)
-        done = [r for r in runs if r.state not in ("new", "triage")]
+        # "retriage": an alert joined after the first triage (Alertmanager may split the group)
+        done = [r for r in runs if r.state not in ("new", "triage", "retriage")]
         return done if runs and len(done) == len(runs) else None
 
     [run] = await apoll_until(triaged, timeout=120, interval=0.5, what="run triaged")
@@ -191,7 +192,7 @@ async def test_trading_gate_on_fresh_signals_is_refused_and_the_annotation_is_re
 
     async def done() -> Any:
         run = await asyncio.to_thread(app.journal.run, run_id)
-        return run if run is not None and run.state not in ("new", "triage") else None
+        return run if run is not None and run.state not in ("new", "triage", "retriage") else None
 
     run = await apoll_until(done, timeout=120, interval=0.5, what="trading gate triaged")
     assert run.state == "refused" and run.reason == "signals are fresh now"
