@@ -11,26 +11,40 @@ stays suspended, trading stays paused), is journaled, and a person is paged (`es
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from remediator.actuators import ActuationError, Fence, NotLeader
 from remediator.config import RemediatorConfig
+from remediator.execute_rules import (
+    GITOPS_STEPS,
+    NextMove,
+    backoff,
+    left_safe,
+    needs_approval,
+    next_move,
+    plan_digest,
+)
 from remediator.journal import Journal, Run
 from remediator.journal_acting import ApprovalRecord, StepRecord
 from remediator.metrics import RemediatorMetrics
-from remediator.plan import Plan, Step
+from remediator.plan import Plan
 from remediator.policy import KillSwitch
 
+__all__ = [
+    "GITOPS_STEPS",
+    "Actuators",
+    "Executor",
+    "NextMove",
+    "VerifyResult",
+    "needs_approval",
+    "next_move",
+    "plan_digest",
+]
 log = logging.getLogger("remediator.execute")
 T = TypeVar("T")
-
-# steps carried by a GitOps change: in propose mode they go out as pull requests a person merges
-GITOPS_STEPS = frozenset({"pause_trading", "suspend_job", "resume_job"})
 
 
 @dataclass(frozen=True)
@@ -67,66 +81,6 @@ class Actuators(Protocol):
     async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
         """A person's decision: TRADING_ENABLED=true through GitOps. Never called by a run."""
         ...
-
-
-# --- pure decisions --------------------------------------------------------------------------
-
-
-def needs_approval(plan: Plan, mode: str) -> list[int]:
-    """Indices of the steps a person must approve first: policy's, and in propose mode every
-    change that is not a pull request a person merges (a merged PR is its approval)."""
-    return [
-        i
-        for i, s in enumerate(plan.steps)
-        if s.needs_approval
-        or (mode == "propose" and s.kind != "verify" and s.name not in GITOPS_STEPS)
-    ]
-
-
-def plan_digest(steps: Sequence[Step]) -> str:
-    """What an approval approves: the steps and their targets, not the prose."""
-    text = json.dumps([[s.name, s.kind, s.target, s.needs_approval] for s in steps], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-Move = Literal["cancel", "resolved", "succeeded", "failed", "act", "recover", "verify"]
-
-
-@dataclass(frozen=True)
-class NextMove:
-    move: Move
-    step: StepRecord | None = None
-
-
-def next_move(run: Run) -> NextMove:
-    if run.cancel_requested:
-        return NextMove("cancel")
-    if not run.firing and not run.acted:
-        return NextMove("resolved")
-    for s in run.steps:
-        if s.status in ("done", "skipped"):
-            continue
-        if s.status == "failed":
-            return NextMove("failed", s)
-        if s.kind == "verify":
-            return NextMove("verify", s)
-        return NextMove("recover" if s.status == "acting" else "act", s)
-    return NextMove("succeeded")
-
-
-def left_safe(run: Run) -> str:
-    """What a run that stops leaves behind, for the journal and the page."""
-    done = {s.name for s in run.steps if s.status in ("done", "acting")}
-    notes = []
-    if "suspend_job" in done and "resume_job" not in done:
-        notes.append("the job this run suspended stays suspended")
-    if "pause_trading" in done:
-        notes.append("trading stays paused until a person resumes it")
-    return "; ".join(notes) or "nothing this run changed is left half-done"
-
-
-def backoff(base: float, attempt: int) -> float:
-    return float(min(60.0, base * 2 ** max(0, attempt - 1)))
 
 
 # --- the loop ----------------------------------------------------------------------------------
