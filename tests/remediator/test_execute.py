@@ -28,6 +28,7 @@ from remediator.execute import VerifyResult, needs_approval, next_move, plan_dig
 from remediator.facts import DAY, Facts
 from remediator.intake import Target, Trigger
 from remediator.journal import Journal, Run
+from remediator.journal_acting import StepRecord
 from remediator.metrics import RemediatorMetrics
 from remediator.plan import Plan, Step
 from remediator.policy import KillSwitch
@@ -93,8 +94,8 @@ class World:
             sleep=sleep,
         )
 
-    def fire(self, fingerprint: str = "f1", status: str = "firing") -> str:
-        trig = Trigger("A", Target("torghut", "torghut-ta"), "TAX", fingerprint, status, {})  # type: ignore[arg-type]
+    def fire(self, fingerprint: str = "f1", status: str = "firing", procedure: str = "A") -> str:
+        trig = Trigger(procedure, Target("torghut", "torghut-ta"), "TAX", fingerprint, status, {})  # type: ignore[arg-type]
         attached = self.journal.attach(trig, mode=self.cfg.remediator.mode)
         assert attached is not None
         return attached.run_id
@@ -450,6 +451,66 @@ async def test_a_page_that_cannot_be_posted_keeps_the_run_open_until_it_is(
     assert run.outcome == "failed" and len(w.fake.of("escalate")) == 2
     assert w.fake.acts().count("resume_job") == 1  # nothing was acted again
     assert w.metric("torghut_ta_remediation_escalations_total", procedure="A") == 1
+
+
+async def test_procedure_b_restores_after_approval_and_escalates_while_still_read_only(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    w.facts = facts(
+        verdicts={"clickhouse-replicas": verdict("clickhouse-replicas", "down", "B", "r1 lost")},
+        readonly=(("r1", "ta_signals"),),
+    )
+    run_id = w.fire(procedure="B")
+    run = await w.step(run_id)
+    assert run.state == "awaiting_approval" and w.fake.acts() == []
+    w.journal.decide_approval(run_id, "approved", who="alice", reason="keeper is back")
+    # the sandbox's honest outcome: the restore is issued, the replica stays read-only
+    w.fake.verify_answers["verify_writable"] = [VerifyResult(False, "r1 ta_signals read-only")]
+    run = await w.step(run_id)
+    assert w.fake.acts() == ["restart_replica", "restore_replica"]
+    assert run.outcome == "failed" and "r1 ta_signals read-only" in run.reason
+    [(_, reason)] = w.fake.of("escalate")
+    assert "verify_writable not verified" in reason
+
+
+async def test_the_trading_gate_pauses_trading_and_verifies_it(world: Callable[..., World]) -> None:
+    w = world()
+    w.facts = facts(verdicts={"freshness": verdict("freshness", "down", summary="stale 20m")})
+    run_id = w.fire(procedure="trading_gate")
+    run = await w.step(run_id)
+    assert w.fake.acts() == ["pause_trading"] and run.outcome == "succeeded"
+    assert [c[1] for c in w.fake.of("verify")] == ["verify_trading_paused"]
+
+
+async def test_a_cancel_while_verifying_stops_the_polling(world: Callable[..., World]) -> None:
+    w = world()
+    run_id = w.fire()
+    answers = iter([False, False])
+
+    async def verify(step: StepRecord, *, run: Run) -> VerifyResult:
+        if next(answers, None) is None:
+            w.journal.request_cancel(run_id, who="alice", reason="enough", executing=True)
+        return VerifyResult(False, "not yet")
+
+    w.fake.verify = verify  # type: ignore[method-assign]
+    run = await w.step(run_id)
+    assert run.outcome == "cancelled" and run.steps[5].status == "acting"
+    assert w.clock[0] - NOW < w.cfg.remediator.policy.verify_timeout
+
+
+async def test_an_acting_run_found_by_an_observe_mode_process_ends_failed_for_a_person(
+    world: Callable[..., World],
+) -> None:
+    first = world()
+    first.fake.errors["suspend_job"] = [Crash()]
+    run_id = first.fire()
+    await first.step(run_id)
+    await first.engine.stop()
+    observer = world("observe")
+    run = await observer.step(run_id)
+    assert run.outcome == "failed" and "cannot finish this run" in run.reason
+    assert observer.fake.calls == []
 
 
 def test_pure_decisions() -> None:
