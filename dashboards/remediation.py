@@ -52,7 +52,7 @@ def _status(g: Grid) -> None:
             "Pending approvals",
             [q("max(torghut_ta_remediation_pending_approvals)", "pending")],
             unit="short",
-            description="Steps waiting for a person's approval; the alert fires after 2 min.",
+            description="Runs waiting for a person's approval; the alert fires after 2 min.",
             runbooks=["TARemediationAwaitingApproval"],
             thresholds=steps(("green", None), ("orange", 1)),
         ),
