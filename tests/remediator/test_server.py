@@ -536,3 +536,38 @@ async def test_resume_through_the_api_lets_a_run_paused_mid_way_carry_on(acting:
     run = acting.journal.run(run_id)
     assert run is not None and run.outcome == "succeeded"
     assert acting.fake.acts().count("suspend_job") == 1
+
+
+async def test_an_acting_build_without_the_lease_plans_but_never_acts(
+    make_config: Callable[..., RemediatorConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from remediator.actuate import RealActuators
+
+    monkeypatch.setattr(config, "ACTING_NEEDS", {})
+    cfg = make_config(mode="auto")
+    journal = Journal(cfg.remediator.journal_path)
+
+    async def read_facts() -> Facts:
+        return DISK_FULL_FACTS
+
+    async def read_annotation() -> KillSwitch:
+        return KillSwitch("annotation", False)
+
+    app = build(cfg, journal, source=Sources(read_facts, read_annotation))
+    assert isinstance(app.engine.actuators, RealActuators)
+    from remediator.intake import Target, Trigger
+
+    attached = journal.attach(
+        Trigger("A", Target("torghut", "torghut-ta"), "TAX", "f1", "firing", {}), mode="auto"
+    )
+    assert attached is not None
+    try:
+        await app.engine.step(attached.run_id)
+        await app.engine.settle()
+        run = journal.run(attached.run_id)
+        assert run is not None and run.open and not run.acted
+        assert {s.status for s in run.steps} == {"pending"}
+        assert "no leader Lease configured" in run.reason
+    finally:
+        await app.engine.stop()
+        journal.close()
