@@ -27,8 +27,9 @@ from remediator.policy import KillSwitch
 
 log = logging.getLogger("remediator.engine")
 
-# "triage" too: a process that died mid-triage left it there, and triage only reads
-NEEDS_TRIAGE = frozenset({"new", "triage", "retriage"})
+# "triage" and "planned" too: a process that died there left it so; triage only reads, and a
+# planned run has not started a step
+NEEDS_TRIAGE = frozenset({"new", "triage", "retriage", "planned"})
 PAUSE_CONTROL = "paused"
 # states the executor carries on from (a restart, a resume, a cancel)
 DRIVING = frozenset({"acting", "paused"})
