@@ -250,6 +250,7 @@ class Executor:
             await self._j(self.journal.update_run, run.id, state="paused", reason=reason)
             self.metrics.paused.set(1)
             return False
+        self.metrics.paused.set(0)
         try:
             self.fence()
         except NotLeader as exc:

@@ -368,6 +368,8 @@ async def test_a_pause_mid_run_stops_before_the_next_step_and_resume_carries_on(
     assert w.fake.acts() == ["pause_trading", "suspend_job"] and run.open
     assert run.state == "paused" and "stopped before drop_partition" in run.reason
     assert ("kill_switch_api", "block") in [(d.gate, d.verdict) for d in run.decisions]
+    assert w.metric("torghut_ta_remediation_paused") == 1
+    assert w.metric("torghut_ta_remediation_gate_blocks_total", gate="kill_switch_api") == 1
     w.annotation = KillSwitch("annotation", None, "403 reading the FlinkDeployment")
     w.journal.set_control("paused", "false", who="alice", reason="done looking")
     run = await w.step(run_id)
@@ -375,6 +377,7 @@ async def test_a_pause_mid_run_stops_before_the_next_step_and_resume_carries_on(
     w.annotation = KillSwitch("annotation", False, "not set")
     run = await w.step(run_id)
     assert w.fake.acts() == A_FULL_ORDER and run.outcome == "succeeded"
+    assert w.metric("torghut_ta_remediation_paused") == 0
 
 
 async def test_losing_the_lease_stops_the_step_and_the_next_leader_re_reads_it(
