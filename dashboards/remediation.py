@@ -52,7 +52,7 @@ def _status(g: Grid) -> None:
             "Pending approvals",
             [q("max(torghut_ta_remediation_pending_approvals)", "pending")],
             unit="short",
-            description="Steps waiting for a person's approval; the alert fires after 2 min.",
+            description="Runs waiting for a person's approval; the alert fires after 2 min.",
             runbooks=["TARemediationAwaitingApproval"],
             thresholds=steps(("green", None), ("orange", 1)),
         ),
@@ -189,6 +189,30 @@ def _gates(g: Grid) -> None:
             unit="reqps",
             description="Alertmanager deliveries to the remediator webhook by HTTP status (202 accepted, 401 bad bearer, 4xx bad payload).",
             runbooks=["TARemediationFailed", "TARemediatorWebhookFailing"],
+        ),
+        w=12,
+    )
+    g.add(
+        timeseries(
+            "Retries, approvals and escalations",
+            [
+                q(
+                    f"sum by (procedure, step) (increase(torghut_ta_remediation_step_retries_total{{{PROC}}}[$__rate_interval]))",
+                    "retry {{procedure}} {{step}}",
+                ),
+                q(
+                    "sum by (verdict) (increase(torghut_ta_remediation_approvals_total[$__rate_interval]))",
+                    "approval {{verdict}}",
+                ),
+                q(
+                    f"sum by (procedure) (increase(torghut_ta_remediation_escalations_total{{{PROC}}}[$__rate_interval]))",
+                    "escalation {{procedure}}",
+                ),
+            ],
+            unit="short",
+            description="Steps retried after a retryable error, approvals answered or expired, and runs that stopped safe and paged a person.",
+            runbooks=["TARemediationFailed", "TARemediationAwaitingApproval"],
+            custom={"drawStyle": "bars", "stacking": {"mode": "normal", "group": "A"}},
         ),
         w=12,
     )

@@ -3,7 +3,9 @@
   ta-remediator check-config FILE
   ta-remediator serve --config FILE [--insecure-no-auth]
   ta-remediator status | runs [--open] | show RUN [--markdown] | cancel RUN --reason TEXT
+  ta-remediator approve RUN --reason TEXT | deny RUN --reason TEXT
   ta-remediator pause --reason TEXT | resume --reason TEXT
+  ta-remediator trading resume --reason TEXT   (a person's decision; never automatic)
 
 Client commands find the server from --url or TA_REMEDIATOR_URL and read the token from
 --token-file or TA_REMEDIATOR_TOKEN_FILE. Exit codes: 0 done, 1 refused or failed, 4 bad
@@ -55,9 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     show = client("show", help="one run: plan, decisions, alerts")
     show.add_argument("run")
     show.add_argument("--markdown", action="store_true", help="the incident timeline for a ticket")
-    cancel = client("cancel", help="end an open run")
-    cancel.add_argument("run")
-    cancel.add_argument("--reason", required=True)
+    for name, text in (
+        ("cancel", "stop an open run before its next step (what it changed stays safe)"),
+        ("approve", "approve what an open run waits for (it re-reads the facts first)"),
+        ("deny", "deny what an open run waits for (it ends without acting further)"),
+    ):
+        p = client(name, help=text)
+        p.add_argument("run")
+        p.add_argument("--reason", required=True)
+    trading = client("trading", help="a person's decision about trading")
+    trading.add_argument("action", choices=["resume"], help="resume: TRADING_ENABLED=true")
+    trading.add_argument("--reason", required=True)
     for name in ("pause", "resume"):
         p = client(name, help=f"{name} the remediator (kill switch; survives restarts)")
         p.add_argument("--reason", required=True)

@@ -67,6 +67,19 @@ def markdown(run: dict[str, Any]) -> str:
         events.append((d["at"], f"{d['gate']}: {d['verdict']} - {d['reason']}"))
     for a in run.get("audit", []):
         events.append((a["at"], f"{a['who']}: {a['action']} - {a['detail']}"))
+    for s in run.get("steps", []):
+        if s["started_at"] is not None:
+            events.append((s["started_at"], f"step {s['index']} {s['name']} started"))
+        if s["ended_at"] is not None:
+            events.append(
+                (s["ended_at"], f"step {s['index']} {s['name']} {s['status']}: {s['detail']}")
+            )
+    for a in run.get("approvals", []):
+        events.append((a["requested_at"], f"approval requested for step {a['step']}"))
+        if a["decided_at"] is not None:
+            events.append(
+                (a["decided_at"], f"approval {a['verdict']} by {a['decided_by']}: {a['reason']}")
+            )
     if run["ended_at"] is not None:
         events.append((run["ended_at"], f"run ended: {run['outcome']}"))
     for at, text in sorted(events, key=lambda e: e[0]):
@@ -80,6 +93,14 @@ def markdown(run: dict[str, Any]) -> str:
         for key in ("refused", "escalate"):
             if plan.get(key):
                 lines.append(f"- {key}: {plan[key]}")
+    evidence = [(s, k, v) for s in run.get("steps", []) for k, v in s["evidence"].items()]
+    if evidence:
+        lines += ["", "### Evidence", ""]
+        for s, key, value in evidence:
+            if "\n" in value:
+                lines += [f"- step {s['index']} `{s['name']}` {key}:", "", "```", value, "```"]
+            else:
+                lines.append(f"- step {s['index']} `{s['name']}` {key}: {value}")
     return "\n".join(lines) + "\n"
 
 
@@ -96,13 +117,17 @@ def run(args: argparse.Namespace, *, url: str, token: str | None) -> int:
         if status == 200 and args.markdown:
             print(markdown(data), end="")
             return OK
-    elif command == "cancel":
+    elif command in ("cancel", "approve", "deny"):
         status, data = request(
             url,
             "POST",
-            f"/runs/{quote(args.run, safe='')}/cancel",
+            f"/runs/{quote(args.run, safe='')}/{command}",
             token=token,
             body={"reason": args.reason},
+        )
+    elif command == "trading":
+        status, data = request(
+            url, "POST", f"/trading/{args.action}", token=token, body={"reason": args.reason}
         )
     elif command in ("pause", "resume"):
         status, data = request(

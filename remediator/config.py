@@ -28,6 +28,13 @@ ProcedureName = Literal["A", "B", "trading_gate"]
 PROCEDURES: tuple[ProcedureName, ...] = ("A", "B", "trading_gate")
 # modes that change nothing outside the remediator's own journal
 READ_ONLY_MODES: frozenset[str] = frozenset({"observe"})
+# what a mode that acts must configure: `remediator.<key>` -> what it is for. The sections are
+# added by the actuators' config models (remediator.gitops, remediator.argocd); a key missing
+# here, or None in the parsed config, is a clear error naming it.
+ACTING_NEEDS: dict[str, str] = {
+    "gitops": "the GitOps repository the changes go to (pull requests or merges)",
+    "argocd": "the Argo CD Application that syncs those changes",
+}
 
 
 class ApiToken(Model):
@@ -72,6 +79,14 @@ class Policy(Model):
     # alerts every repeat_interval, 30m in the shipped route): keep it well above that
     alerts_silent_after: Duration = 7200.0
     drop: DropBounds = DropBounds()
+    # acting (propose/auto)
+    approval_ttl: Duration = 1800.0  # an unanswered approval request expires
+    verify_timeout: Duration = 600.0  # a verify step polls until this deadline
+    verify_every: Duration = 15.0
+    step_attempts: int = Field(default=3, ge=1, le=20)  # per step, for retryable errors
+    retry_backoff: Duration = 5.0  # doubled per attempt, at most 60s
+    # the emergency merge-patch of the FlinkDeployment (recorded as drift, then the git change)
+    emergency_patch: bool = False
 
 
 class ListenConfig(Model):
@@ -128,16 +143,6 @@ class RemediatorSection(Model):
         object.__setattr__(self, "gitops", with_work_dir(self.gitops, self.journal_path))
         return self
 
-    @field_validator("mode")
-    @classmethod
-    def _mode_available(cls, v: str) -> str:
-        if v not in READ_ONLY_MODES:
-            raise ValueError(
-                f"mode {v!r} is not available in this release: its actuators (GitOps, "
-                "Argo CD, ClickHouse) are not built yet; use 'observe'"
-            )
-        return v
-
     @field_validator("api_tokens")
     @classmethod
     def _unique_names(cls, v: list[ApiToken]) -> list[ApiToken]:
@@ -172,7 +177,23 @@ class RemediatorConfig(Config):
 
 
 def parse_remediator_config(data: object) -> RemediatorConfig:
-    return parse_config(data, model=RemediatorConfig)
+    cfg = parse_config(data, model=RemediatorConfig)
+    check_acting_needs(cfg)
+    return cfg
+
+
+def check_acting_needs(cfg: RemediatorConfig) -> None:
+    """A mode that acts must name what acting needs (observe needs none of it)."""
+    mode = cfg.remediator.mode
+    if mode in READ_ONLY_MODES:
+        return
+    missing = [
+        f"remediator.{key}: required in mode {mode!r} ({why}); use mode 'observe' without it"
+        for key, why in ACTING_NEEDS.items()
+        if getattr(cfg.remediator, key, None) is None
+    ]
+    if missing:
+        raise ConfigError("\n".join(missing))
 
 
 def load_remediator_config(path: str | Path) -> RemediatorConfig:
@@ -180,6 +201,7 @@ def load_remediator_config(path: str | Path) -> RemediatorConfig:
 
 
 __all__ = [
+    "ACTING_NEEDS",
     "ApiToken",
     "ConfigError",
     "LeaseConfig",

@@ -1,9 +1,11 @@
-"""Runs the journal's open runs: triage with fresh facts, plan, gates, and close on resolve.
+"""Runs the journal's open runs: triage with fresh facts, plan, gates, then act or stop.
 
-In observe mode (the only mode of this release) a run ends in a journaled plan and the gates'
-verdicts; nothing outside the journal changes. A run stays open while its alerts fire, so the
-re-sends Alertmanager makes never start a second one; when a new alert joins the incident the
-run is triaged again. Everything lives in the journal: a restart picks the open runs up.
+In observe mode (the default) a run ends in a journaled plan and the gates' verdicts; nothing
+outside the journal changes (the actuators are never called). In propose and auto mode a run
+whose gates passed is handed to the executor (`remediator.execute`), each run in its own task.
+A run stays open while its alerts fire, so the re-sends Alertmanager makes never start a second
+one; when a new alert joins the incident the run is triaged again, and an approval re-triages it
+(fresh facts, a new plan). Everything lives in the journal: a restart picks the open runs up.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from remediator import policy, procedures
-from remediator.config import RemediatorConfig
+from remediator.actuators import Fence, NotLeader
+from remediator.config import READ_ONLY_MODES, RemediatorConfig
+from remediator.execute import Actuators, Executor
 from remediator.facts import Facts
 from remediator.journal import Journal, Run
 from remediator.metrics import RemediatorMetrics
@@ -23,9 +27,19 @@ from remediator.policy import KillSwitch
 
 log = logging.getLogger("remediator.engine")
 
-# "triage" too: a process that died mid-triage left it there, and triage only reads
-NEEDS_TRIAGE = frozenset({"new", "triage", "retriage"})
+# "triage" and "planned" too: a process that died there left it so; triage only reads, and a
+# planned run has not started a step
+NEEDS_TRIAGE = frozenset({"new", "triage", "retriage", "planned"})
 PAUSE_CONTROL = "paused"
+# states the executor carries on from (a restart, a resume, a cancel)
+DRIVING = frozenset({"acting", "paused"})
+# open runs the sweep looks at again: a pause lifted, an approval expired, a leader regained
+RESUMABLE = frozenset({"acting", "paused", "awaiting_approval"})
+
+
+def no_lease() -> None:
+    """The fence of a build without the leader Lease: it may plan but never act."""
+    raise NotLeader("this remediator has no leader Lease configured, so it never acts")
 
 
 @dataclass(frozen=True)
@@ -36,12 +50,28 @@ class Sources:
 
 class Engine:
     def __init__(
-        self, cfg: RemediatorConfig, journal: Journal, sources: Sources, metrics: RemediatorMetrics
+        self,
+        cfg: RemediatorConfig,
+        journal: Journal,
+        sources: Sources,
+        metrics: RemediatorMetrics,
+        *,
+        actuators: Actuators | None = None,
+        fence: Fence = no_lease,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.cfg = cfg
         self.journal = journal
         self.sources = sources
         self.metrics = metrics
+        self.actuators = actuators
+        self.fence = fence
+        self.executor: Executor | None = None
+        if actuators is not None and cfg.remediator.mode not in READ_ONLY_MODES:
+            self.executor = Executor(
+                cfg, journal, actuators, metrics, fence=fence, switches=self._switches, sleep=sleep
+            )
+        self._executing: dict[str, asyncio.Task[None]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -58,7 +88,7 @@ class Engine:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="remediator-sweep")
 
     async def stop(self) -> None:
-        for task in (self._task, self._sweeper):
+        for task in (self._task, self._sweeper, *self._executing.values()):
             if task is not None:
                 task.cancel()
                 try:
@@ -92,6 +122,8 @@ class Engine:
                 )
                 self.metrics.runs.labels(procedure=run.procedure, outcome="resolved").inc()
                 ended.append(run.id)
+            elif run.state in RESUMABLE:
+                self.notify(run.id)
         return ended
 
     def notify(self, run_id: str) -> None:
@@ -113,23 +145,67 @@ class Engine:
                     "run %s: unexpected error; it stays open and is retried on restart", run_id
                 )
             finally:
-                if self._queue.empty():
-                    self.idle.set()
+                self._maybe_idle()
         # not reached
+
+    def _maybe_idle(self) -> None:
+        if self._queue.empty() and not self._executing:
+            self.idle.set()
+
+    def executing(self, run_id: str) -> bool:
+        return run_id in self._executing
+
+    async def settle(self) -> None:
+        """Wait for the runs being executed to stop (ended, waiting or stopped)."""
+        while self._executing:
+            await asyncio.gather(*self._executing.values(), return_exceptions=True)
+
+    def _drive(self, run_id: str) -> None:
+        if self.executor is None or run_id in self._executing:
+            return
+        task = asyncio.create_task(self.executor.drive(run_id), name=f"remediator-run-{run_id}")
+        self._executing[run_id] = task
+        self.idle.clear()
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._executing.pop(run_id, None)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("run %s: the executor failed", run_id, exc_info=t.exception())
+            self._maybe_idle()
+
+        task.add_done_callback(done)
 
     # --- one pass over one run -----------------------------------------------------------------
 
     async def step(self, run_id: str) -> None:
         run = await asyncio.to_thread(self.journal.run, run_id)
-        if run is None or not run.open:
+        if run is None or not run.open or run_id in self._executing:
             return
-        if not run.firing:
+        if run.cancel_requested or run.state in DRIVING:
+            if self.executor is None:
+                await self._orphaned(run)
+            else:
+                self._drive(run.id)
+        elif not run.firing:
             await self._close(run)
         elif run.state in NEEDS_TRIAGE:
             await self._triage(run)
-        self.metrics.in_progress.set(
-            len(await asyncio.to_thread(self.journal.runs, open_only=True, limit=10_000))
+        elif run.state == "awaiting_approval" and self.executor is not None:
+            if await self.executor.check_approval(run) == "approved":
+                await self._triage(run)  # fresh facts, a new plan: the approval must still fit
+        runs = await asyncio.to_thread(self.journal.runs, open_only=True, limit=10_000)
+        self.metrics.in_progress.set(len(runs))
+        self.metrics.pending_approvals.set(sum(r.state == "awaiting_approval" for r in runs))
+
+    async def _orphaned(self, run: Run) -> None:
+        """A run that was acting, found by a remediator that cannot act (observe mode now)."""
+        reason = (
+            "the remediator now runs without actuators (observe mode) and cannot finish this run; "
+            "a person must: see its steps"
         )
+        await self._decide(run, [policy.Gate("actuators", "block", reason)])
+        await asyncio.to_thread(self.journal.update_run, run.id, outcome="failed", reason=reason)
+        self.metrics.runs.labels(procedure=run.procedure, outcome="failed").inc()
 
     async def _close(self, run: Run) -> None:
         outcome = {"observed": "observed", "refused": "refused", "escalated": "escalated"}.get(
@@ -176,16 +252,35 @@ class Engine:
         gates = policy.evaluate(plan, ctx, self.cfg)
         await self._decide(run, gates)
         self.metrics.paused.set(1 if any(s.on is not False for s in ctx.switches) else 0)
+        if self.executor is None and self.cfg.remediator.mode not in READ_ONLY_MODES:
+            missing = policy.Gate("actuators", "block", "no actuators are wired in this process")
+            await self._decide(run, [missing])
+            gates.append(missing)
         blocks = policy.blocked(gates)
         reason = "; ".join(f"{g.gate}: {g.reason}" for g in blocks) or "every gate passed"
-        await asyncio.to_thread(
+        if blocks or self.executor is None:
+            await asyncio.to_thread(
+                self.journal.update_run,
+                run.id,
+                state="observed" if self.cfg.remediator.mode in READ_ONLY_MODES else "blocked",
+                reason=reason,
+                plan=record,
+                expect_state="triage",  # a new alert during triage set "retriage": keep it
+            )
+            return
+        planned = await asyncio.to_thread(
             self.journal.update_run,
             run.id,
-            state="observed",
+            state="planned",
             reason=reason,
             plan=record,
-            expect_state="triage",  # a new alert during triage set "retriage": keep it
+            expect_state="triage",
         )
+        fresh = await asyncio.to_thread(self.journal.run, run.id)
+        if not planned or fresh is None:
+            return  # an alert joined meanwhile: the queued retriage plans again
+        if await self.executor.begin(fresh, plan, record):
+            self._drive(run.id)
 
     async def _stop_triage(
         self, run: Run, gate: str, state: str, reason: str, record: dict[str, Any] | None

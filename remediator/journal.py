@@ -20,6 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from remediator.intake import Trigger
+from remediator.journal_acting import (
+    MIGRATION_ACTING,
+    ActingJournal,
+    ApprovalRecord,
+    StepRecord,
+)
 
 Clock = Callable[[], float]
 
@@ -50,10 +56,22 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
         run_id TEXT, detail TEXT NOT NULL);
     """,
+    # 2: acting - steps with idempotency keys, approvals, cancel requests
+    MIGRATION_ACTING,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 ENDED_OUTCOMES = frozenset(
-    {"succeeded", "failed", "escalated", "observed", "resolved", "refused", "cancelled"}
+    {
+        "succeeded",
+        "failed",
+        "escalated",
+        "observed",
+        "resolved",
+        "refused",
+        "cancelled",
+        "denied",
+        "expired",
+    }
 )
 
 
@@ -96,6 +114,9 @@ class Run:
     ended_at: float | None
     alerts: tuple[RunAlert, ...] = ()
     decisions: tuple[Decision, ...] = field(default=())
+    cancel_requested: str | None = None
+    steps: tuple[StepRecord, ...] = ()
+    approvals: tuple[ApprovalRecord, ...] = ()
 
     @property
     def open(self) -> bool:
@@ -122,6 +143,9 @@ class Run:
             "ended_at": self.ended_at,
             "alerts": [a.__dict__ for a in self.alerts],
             "decisions": [d.__dict__ for d in self.decisions],
+            "cancel_requested": self.cancel_requested,
+            "steps": [s.to_json() for s in self.steps],
+            "approvals": [a.to_json() for a in self.approvals],
         }
 
 
@@ -132,7 +156,7 @@ class Attached:
     new_alert: bool  # this alert had not been seen on the run before
 
 
-class Journal:
+class Journal(ActingJournal):
     """Thread-safe; call from a worker thread (`asyncio.to_thread`) in async code."""
 
     def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
@@ -294,7 +318,9 @@ class Journal:
                     (run_id,),
                 )
             )
-        return _run_from_row(found, alerts, decisions)
+        return _run_from_row(
+            found, alerts, decisions, tuple(self.steps(run_id)), tuple(self.approvals(run_id))
+        )
 
     def runs(self, *, open_only: bool = False, limit: int = 100) -> list[Run]:
         where = "WHERE ended_at IS NULL" if open_only else ""
@@ -366,7 +392,7 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for tests and the bench)."""
-        tables = ("notifications", "runs", "run_alerts", "decisions", "audit")
+        tables = ("notifications", "runs", "run_alerts", "decisions", "audit", "steps", "approvals")
         with self._lock:
             return {
                 t: int(self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables
@@ -375,14 +401,18 @@ class Journal:
 
 _RUN_COLUMNS = (
     "id, key, procedure, target, mode, state, outcome, reason, plan, acted, created_at,"
-    " updated_at, ended_at"
+    " updated_at, ended_at, cancel_requested"
 )
 
 
 def _run_from_row(
-    row: tuple[Any, ...], alerts: tuple[RunAlert, ...], decisions: tuple[Decision, ...]
+    row: tuple[Any, ...],
+    alerts: tuple[RunAlert, ...],
+    decisions: tuple[Decision, ...],
+    steps: tuple[StepRecord, ...],
+    approvals: tuple[ApprovalRecord, ...],
 ) -> Run:
-    (rid, key, procedure, target, mode, state, outcome, reason, plan, acted, c, u, e) = row
+    (rid, key, procedure, target, mode, state, outcome, reason, plan, acted, c, u, e, cancel) = row
     return Run(
         id=rid,
         key=key,
@@ -399,6 +429,9 @@ def _run_from_row(
         ended_at=e,
         alerts=alerts,
         decisions=decisions,
+        cancel_requested=cancel,
+        steps=steps,
+        approvals=approvals,
     )
 
 

@@ -28,8 +28,26 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("procedure", "step", "outcome"),
             "Steps ended, by procedure, step and outcome.",
         ),
+        _m(
+            "step_retries_total",
+            "counter",
+            ("procedure", "step"),
+            "Retries of a step after a retryable actuation error.",
+        ),
+        _m(
+            "approvals_total",
+            "counter",
+            ("verdict",),
+            "Approval requests answered or lapsed: approved, denied, expired.",
+        ),
+        _m(
+            "escalations_total",
+            "counter",
+            ("procedure",),
+            "Runs that stopped safe and paged a person (TARemediationFailed).",
+        ),
         _m("in_progress", "gauge", (), "Runs started and not yet ended."),
-        _m("pending_approvals", "gauge", (), "Steps waiting for a person's approval."),
+        _m("pending_approvals", "gauge", (), "Runs waiting for a person's approval."),
         _m("paused", "gauge", (), "1 while the kill switch (config, API or annotation) is on."),
         _m("gate_blocks_total", "counter", ("gate",), "Steps or runs a gate refused, by gate."),
         _m(
@@ -64,11 +82,13 @@ STEPS: dict[str, tuple[str, ...]] = {
     ),
     "trading_gate": ("pause_trading", "verify_trading_paused"),
 }  # fmt: skip
-STEP_OUTCOMES = ("succeeded", "failed")
-# policy.evaluate's gates (kill_switch_<source>), and the two that end a triage (engine.py)
+STEP_OUTCOMES = ("done", "failed")  # remediator/execute.py counts a step done or failed
+# policy.evaluate's gates (kill_switch_<source>), the two that end a triage (engine.py) and the
+# blocks met mid-run (execute.py)
 GATES = (
     "kill_switch_config", "kill_switch_api", "kill_switch_annotation", "cooldown",
     "rate_limit", "single_flight", "mode", "precondition", "escalation",
+    "approval", "lease", "fail_safe",
 )  # fmt: skip
 
 
@@ -93,6 +113,9 @@ class RemediatorMetrics:
         self.runs = counter("runs_total")
         self.steps = counter("steps_total")
         self.gate_blocks = counter("gate_blocks_total")
+        self.step_retries = counter("step_retries_total")
+        self.approvals = counter("approvals_total")
+        self.escalations = counter("escalations_total")
         self.webhook_requests = counter("webhook_requests_total")
         self.in_progress = gauge("in_progress")
         self.pending_approvals = gauge("pending_approvals")

@@ -15,18 +15,21 @@ import json
 import logging
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from remediator.actuators import ActuationError, NotLeader
 from remediator.config import RemediatorConfig
 from remediator.engine import PAUSE_CONTROL, Engine
 from remediator.intake import Ignored, PayloadError, parse_notification, printable, triage
-from remediator.journal import Journal, JournalError
+from remediator.journal import Journal, JournalError, Run
 from remediator.metrics import RemediatorMetrics
 
 log = logging.getLogger("remediator.server")
+TRADING_CONTROL = "trading"
+RETRIAGE_FROM = ("new", "triage", "observed", "blocked", "refused", "escalated")
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,12 @@ class App:
             if attached is None:
                 continue
             if attached.new_alert and item.status == "firing" and not attached.created:
-                self.journal.update_run(attached.run_id, state="retriage")
+                # a run that acts, waits or is paused keeps its plan; the others plan again
+                for state in RETRIAGE_FROM:
+                    if self.journal.update_run(
+                        attached.run_id, state="retriage", expect_state=state
+                    ):
+                        break
             runs.append(attached.run_id)
         return runs, ignored
 
@@ -205,7 +213,8 @@ class App:
             return _error(400, 'a reason is required: {"reason": "..."}')
         return printable(reason.strip(), 500)
 
-    async def cancel(self, request: web.Request) -> web.Response:
+    async def _acting_on_run(self, request: web.Request) -> tuple[str, str, Run] | web.Response:
+        """Who (with may_approve), their reason, and the open run the path names."""
         who = self.person(request, approve=True)
         if isinstance(who, web.Response):
             return who
@@ -218,16 +227,94 @@ class App:
             return _error(404, f"no run {printable(run_id, 80)!r}")
         if not run.open:
             return _error(409, f"run {run.id} already ended ({run.outcome})")
+        return who, reason, run
 
-        def write() -> None:
-            self.journal.audit(who, "cancel", run.id, reason)
-            self.journal.update_run(
-                run.id, outcome="cancelled", reason=f"cancelled by {who}: {reason}"
+    async def cancel(self, request: web.Request) -> web.Response:
+        found = await self._acting_on_run(request)
+        if isinstance(found, web.Response):
+            return found
+        who, reason, run = found
+        outcome = await asyncio.to_thread(
+            self.journal.request_cancel,
+            run.id,
+            who=who,
+            reason=reason,
+            executing=self.engine.executing(run.id),
+        )
+        if outcome == "ended":
+            return _error(409, f"run {run.id} already ended")
+        if outcome == "cancelled":
+            self.metrics.runs.labels(procedure=run.procedure, outcome="cancelled").inc()
+        else:  # the executor stops it before its next step, leaves it safe and pages
+            self.engine.notify(run.id)
+        return web.json_response({"run": run.id, "outcome": outcome, "by": who})
+
+    async def approve(self, request: web.Request) -> web.Response:
+        return await self._decide_approval(request, "approved")
+
+    async def deny(self, request: web.Request) -> web.Response:
+        return await self._decide_approval(request, "denied")
+
+    async def _decide_approval(
+        self, request: web.Request, verdict: Literal["approved", "denied"]
+    ) -> web.Response:
+        found = await self._acting_on_run(request)
+        if isinstance(found, web.Response):
+            return found
+        who, reason, run = found
+        decided = await asyncio.to_thread(
+            self.journal.decide_approval, run.id, verdict, who=who, reason=reason
+        )
+        if decided is None:
+            return _error(409, f"run {run.id} is not waiting for an approval")
+        self.engine.notify(run.id)  # approved: re-read the facts and re-plan; else it ends
+        if decided.verdict == "expired":
+            return _error(409, f"the approval request of run {run.id} had expired")
+        return web.json_response(
+            {"run": run.id, "verdict": decided.verdict, "by": who, "reason": reason}
+        )
+
+    async def resume_trading(self, request: web.Request) -> web.Response:
+        """A person's decision to resume trading: journaled, and with actuators the GitOps
+        change TRADING_ENABLED=true. Never done by a run."""
+        who = self.person(request, approve=True)
+        if isinstance(who, web.Response):
+            return who
+        reason = await self._reason(request)
+        if isinstance(reason, web.Response):
+            return reason
+        try:
+            await asyncio.to_thread(
+                self.journal.set_control, TRADING_CONTROL, "resume", who=who, reason=reason
             )
-
-        await asyncio.to_thread(write)
-        self.metrics.runs.labels(procedure=run.procedure, outcome="cancelled").inc()
-        return web.json_response({"run": run.id, "outcome": "cancelled", "by": who})
+        except JournalError as exc:
+            return _error(503, str(exc))
+        actuators = self.engine.actuators
+        if actuators is None or self.engine.executor is None:
+            return web.json_response(
+                {
+                    "by": who,
+                    "reason": reason,
+                    "change": None,
+                    "note": f"recorded; this remediator does not act ({self.cfg.remediator.mode}"
+                    " mode): set TRADING_ENABLED=true in the GitOps repository by hand",
+                }
+            )
+        try:
+            change = await actuators.resume_trading(who=who, reason=reason, fence=self.engine.fence)
+        except NotLeader as exc:
+            return _error(503, f"recorded, but not changed: {exc}")
+        except ActuationError as exc:
+            await asyncio.to_thread(
+                self.journal.audit, who, "trading resume failed", None, str(exc)
+            )
+            return _error(502, f"recorded, but the change failed: {exc}")
+        await asyncio.to_thread(
+            self.journal.audit, who, "trading resumed", None, json.dumps(change, sort_keys=True)
+        )
+        return web.json_response(
+            {"by": who, "reason": reason, "change": change, "note": "TRADING_ENABLED=true"}
+        )
 
     async def pause(self, request: web.Request) -> web.Response:
         return await self._set_paused(request, True)
@@ -253,6 +340,10 @@ class App:
         except JournalError as exc:
             return _error(503, str(exc))
         self.metrics.paused.set(1 if on or self.cfg.remediator.paused else 0)
+        if not on:  # runs a pause stopped mid-way carry on (each re-checks every switch)
+            for run in await asyncio.to_thread(self.journal.runs, open_only=True, limit=1000):
+                if run.state == "paused":
+                    self.engine.notify(run.id)
         return web.json_response({"paused": on, "by": who, "reason": reason})
 
     async def status(self, request: web.Request) -> web.Response:
@@ -302,6 +393,9 @@ def create_app(app: App) -> web.Application:
     web_app.router.add_get("/runs", app.list_runs)
     web_app.router.add_get("/runs/{run_id}", app.show_run)
     web_app.router.add_post("/runs/{run_id}/cancel", app.cancel)
+    web_app.router.add_post("/runs/{run_id}/approve", app.approve)
+    web_app.router.add_post("/runs/{run_id}/deny", app.deny)
+    web_app.router.add_post("/trading/resume", app.resume_trading)
     web_app.router.add_post("/pause", app.pause)
     web_app.router.add_post("/resume", app.resume)
     web_app.router.add_get("/status", app.status)

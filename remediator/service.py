@@ -12,11 +12,15 @@ from functools import partial
 
 from aiohttp import web
 
+from exporter.clients import kube
 from exporter.registry import FAMILIES
 from remediator import sources
-from remediator.config import RemediatorConfig
-from remediator.engine import Engine, Sources
+from remediator.actuators import Fence
+from remediator.config import READ_ONLY_MODES, RemediatorConfig
+from remediator.engine import Engine, Sources, no_lease
+from remediator.execute import Actuators
 from remediator.journal import Journal
+from remediator.lease import LeaseKeeper
 from remediator.metrics import RemediatorMetrics
 from remediator.server import App, Auth, create_app
 
@@ -30,13 +34,21 @@ def build(
     insecure: bool = False,
     families: Sequence[str] = FAMILIES,
     source: Sources | None = None,
+    actuators: Actuators | None = None,
+    fence: Fence = no_lease,
 ) -> App:
+    """The app; in propose/auto mode without `actuators` given, the real ones (`actuate`).
+    `fence` is the leader Lease's: without it the remediator plans but never acts."""
     metrics = RemediatorMetrics()
     source = source or Sources(
         facts=partial(sources.fresh_facts, cfg=cfg, families=families),
         annotation=partial(sources.annotation_switch, cfg=cfg),
     )
-    engine = Engine(cfg, journal, source, metrics)
+    if actuators is None and cfg.remediator.mode not in READ_ONLY_MODES:
+        from remediator.actuate import RealActuators
+
+        actuators = RealActuators(cfg, facts=source.facts)
+    engine = Engine(cfg, journal, source, metrics, actuators=actuators, fence=fence)
     return App(cfg, journal, engine, metrics, Auth.from_config(cfg, insecure=insecure))
 
 
@@ -56,7 +68,10 @@ async def serve(
     journal = Journal(cfg.remediator.journal_path)
     async with AsyncExitStack() as stack:
         stack.callback(journal.close)
-        app = build(cfg, journal, insecure=insecure)
+        keeper = await _lease(cfg, stack)
+        app = build(cfg, journal, insecure=insecure, fence=keeper.fence if keeper else no_lease)
+        if keeper is not None:
+            keeper.bind_gauge(app.metrics.leader)
         runner = web.AppRunner(create_app(app))
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -69,3 +84,32 @@ async def serve(
         )
         await stop.wait()
         log.info("stopping")
+
+
+async def _lease(cfg: RemediatorConfig, stack: AsyncExitStack) -> LeaseKeeper | None:
+    """The leader Lease's keeper, running until shutdown (then released so a successor need not
+    wait). In every mode, so the leader gauge says who would act; without Kubernetes access the
+    remediator still serves and plans, and never acts (the fence refuses)."""
+    try:
+        api = await kube.open_api(cfg.kubernetes)
+    except Exception as exc:
+        log.error("no leader Lease: no Kubernetes access (%s); nothing will be acted on", exc)
+        return None
+    stack.push_async_callback(api.close)
+    try:
+        keeper = LeaseKeeper.from_config(
+            api, cfg.remediator.lease, request_timeout=cfg.kubernetes.request_timeout
+        )
+    except ValueError as exc:
+        log.error("no leader Lease: %s; nothing will be acted on", exc)
+        return None
+    task = asyncio.create_task(keeper.run(), name="remediator-lease")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await keeper.release()
+
+    stack.push_async_callback(stop)
+    return keeper

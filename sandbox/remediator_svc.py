@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from remediator.config import RemediatorSection
 from sandbox import kube
+from sandbox.kube.chart import NAMESPACE as LEASE_NAMESPACE
 from sandbox.util import Service, free_port, python_module_args, spawn, wait_started
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,8 +90,12 @@ def remediator_config(
     clickhouse_user: str,
     clickhouse_password_file: Path,
     alertmanager_url: str,
+    gitops: dict[str, Any] | None = None,
+    argocd: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The stack exporter's config plus the `remediator:` section."""
+    """The stack exporter's config plus the `remediator:` section. `gitops`/`argocd`: the
+    actuators' sections (what propose and auto need), from the stack's git remote, GitHub
+    stand-in and Argo CD."""
     cfg = copy.deepcopy(exporter_cfg)
     cfg["kubernetes"] = {**cfg.get("kubernetes", {}), "kubeconfig": str(creds.kubeconfig)}
     cfg["probes"] = {**cfg.get("probes", {}), "default": dict(PROBES)}
@@ -106,7 +111,13 @@ def remediator_config(
             }
         ],
         "journal_path": str(journal),
+        # the chart's Role grants the Lease in the release namespace; outside a pod it is named
+        "lease": {"namespace": LEASE_NAMESPACE},
     }
+    if gitops is not None:
+        section["gitops"] = gitops
+    if argocd is not None:
+        section["argocd"] = argocd
     fields = RemediatorSection.model_fields
     if "clickhouse_remediation" in fields:  # the ClickHouse actuator's own identity
         section["clickhouse_remediation"] = {
@@ -150,6 +161,8 @@ def start(
     clickhouse_user: str,
     clickhouse_password_file: Path,
     alertmanager_url: str,
+    gitops: dict[str, Any] | None = None,
+    argocd: dict[str, Any] | None = None,
 ) -> Service:
     """Credentials, config (DIR/remediator.yaml) and the process."""
     creds = credentials(kube_service, workdir / "secrets")
@@ -165,10 +178,32 @@ def start(
         clickhouse_user=clickhouse_user,
         clickhouse_password_file=clickhouse_password_file,
         alertmanager_url=alertmanager_url,
+        gitops=gitops,
+        argocd=argocd,
     )
     config_path = workdir / "remediator.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return launch(workdir, config_path, port, creds)
+
+
+def actuator_sections(
+    *, git_remote: str, github: Service, kube_service: Service, repo: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`remediator.gitops` and `remediator.argocd` for the stack: the protected git remote, the
+    GitHub stand-in's write token (PRs, merges) and Argo CD's API and token."""
+    gitops = {
+        "remote_url": git_remote,
+        "github": {
+            "api_url": github.endpoints["github_api"],
+            "repo": repo,
+            "token": {"file": github.endpoints["github_token_file"]},
+        },
+    }
+    argocd = {
+        "api_url": kube_service.endpoints["argocd_api"],
+        "token": {"file": kube_service.endpoints["argocd_token_file"]},
+    }
+    return gitops, argocd
 
 
 def alertmanager_config(remediator: Service) -> dict[str, Any]:

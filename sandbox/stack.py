@@ -190,7 +190,7 @@ def _start_all(
     services.append(
         Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
     )
-    started(github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}))
+    gh = started(github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}))
     kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
     exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)
@@ -224,12 +224,16 @@ def _start_all(
     exp = started(launch_exporter(workdir, config_path, exp_port))
 
     am_port = free_port()
+    gitops_section, argocd_section = remediator_svc.actuator_sections(
+        git_remote=str(repo.remote), github=gh, kube_service=kb, repo=GITHUB_REPO
+    )
     rem = started(
         remediator_svc.start(
             workdir, mode=remediator_mode, exporter_cfg=cfg, kube_service=kb,
             clickhouse_user=CH_IDENTITIES["remediator"],
             clickhouse_password_file=Path(ch_endpoints["clickhouse_remediator_password_file"]),
             alertmanager_url=f"http://127.0.0.1:{am_port}",
+            gitops=gitops_section, argocd=argocd_section,
         )
     )  # fmt: skip
     am_config = remediator_svc.alertmanager_config(rem)

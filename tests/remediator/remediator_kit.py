@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 
 from exporter.verdict import Verdict
+from remediator.actuators import Fence
 from remediator.config import RemediatorConfig, parse_remediator_config
+from remediator.execute import VerifyResult
 from remediator.facts import DAY, Facts, PartitionFact
+from remediator.journal import Run
+from remediator.journal_acting import ApprovalRecord, StepRecord
 
 NOW = 1_800_000_000.0
 WEBHOOK_TOKEN = "wh-token-3f9a"
@@ -128,3 +132,57 @@ def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
 
 def body(*alerts: dict[str, Any]) -> bytes:
     return json.dumps(notification(*alerts)).encode()
+
+
+class Crash(BaseException):
+    """The process dies mid-actuation (after the idempotency key, before the outcome)."""
+
+
+class FakeActuators:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.errors: dict[str, list[BaseException]] = {}
+        self.hooks: dict[str, Callable[[], None]] = {}
+        self.done_answer: bool | None = True
+        self.verify_answers: dict[str, list[VerifyResult]] = {}
+
+    def acts(self) -> list[str]:
+        return [c[1] for c in self.calls if c[0] == "act"]
+
+    def of(self, kind: str) -> list[tuple[str, ...]]:
+        return [c for c in self.calls if c[0] == kind]
+
+    async def act(self, step: StepRecord, *, run: Run, key: str, fence: Fence) -> dict[str, str]:
+        self.calls.append(("act", step.name, key))
+        if (hook := self.hooks.pop(step.name, None)) is not None:
+            hook()
+        fence()  # as every actuator does, right before the change
+        if self.errors.get(step.name):
+            raise self.errors[step.name].pop(0)
+        return {"pr_url": f"https://github.test/pull/{step.index}", "diff": "-a\n+b"}
+
+    async def already_done(self, step: StepRecord, *, run: Run) -> bool | None:
+        self.calls.append(("already_done", step.name))
+        return self.done_answer
+
+    async def verify(self, step: StepRecord, *, run: Run) -> VerifyResult:
+        self.calls.append(("verify", step.name))
+        answers = self.verify_answers.get(step.name)
+        if answers:
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+        return VerifyResult(True, f"{step.name} ok")
+
+    async def escalate(self, run: Run, reason: str) -> None:
+        self.calls.append(("escalate", reason))
+        if self.errors.get("escalate"):
+            raise self.errors["escalate"].pop(0)
+
+    async def request_approval(self, run: Run, approval: ApprovalRecord, summary: str) -> None:
+        self.calls.append(("request_approval", approval.step, summary))
+
+    async def succeeded(self, run: Run, summary: str) -> None:
+        self.calls.append(("succeeded", summary))
+
+    async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
+        self.calls.append(("resume_trading", who, reason))
+        return {}

@@ -57,7 +57,7 @@ def test_check_config_ok_and_a_bad_key_is_named(tmp_path: Path) -> None:
     ok = run("check-config", str(write_config(tmp_path)))
     assert (ok.returncode, ok.stdout) == (0, "ok\n")
     bad = run("check-config", str(write_config(tmp_path, mode="auto")))
-    assert bad.returncode == 4 and "remediator.mode: " in bad.stderr
+    assert bad.returncode == 4 and "remediator.gitops: required in mode 'auto'" in bad.stderr
 
 
 def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
@@ -115,6 +115,16 @@ def test_client_commands_against_a_running_server(server: str, tmp_path: Path) -
     listed = run("runs", "--open", *as_viewer)
     assert [r["id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
     assert run("show", "no-such-run", *as_viewer).returncode == 1
+    for verb in ("approve", "deny"):
+        waits_for_nothing = run(verb, run_id, "--reason", "x", *as_alice)
+        assert waits_for_nothing.returncode == 1 and "not waiting for an approval" in (
+            waits_for_nothing.stderr
+        )
+    resumed = run("trading", "resume", "--reason", "signals fresh", *as_alice)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["change"] is None  # observe mode: recorded, not changed
+    assert run("trading", "resume", "--reason", "x", *as_viewer).returncode == 1
+    assert run("trading", "resume", *as_alice).returncode == 64  # --reason is required
     cancelled = run("cancel", run_id, "--reason", "test over", *as_alice)
     assert cancelled.returncode == 0
     assert run("cancel", run_id, "--reason", "twice", *as_alice).returncode == 1

@@ -9,6 +9,7 @@ import yaml
 from remediator_kit import remediator_data
 
 from exporter.config import ConfigError, load_config
+from remediator import config
 from remediator.config import load_remediator_config, parse_remediator_config
 
 
@@ -31,7 +32,8 @@ def test_tokens_in_lists_are_resolved_by_their_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"mode": "auto"}, "remediator.mode: .*not available in this release"),
+        ({"mode": "auto"}, r"remediator.gitops: required in mode 'auto' \(the GitOps"),
+        ({"mode": "propose"}, r"remediator.argocd: required in mode 'propose'"),
         ({"mode": "yolo"}, "remediator.mode: Input should be 'observe', 'propose' or 'auto'"),
         ({"policy": {"cooldown": "soon"}}, "remediator.policy.cooldown: expected a duration"),
         ({"policy": {"drop": {"keep_days": 0}}}, "remediator.policy.drop.keep_days: "),
@@ -47,6 +49,29 @@ def test_tokens_in_lists_are_resolved_by_their_path(tmp_path: Path) -> None:
 def test_bad_values_name_the_key(tmp_path: Path, section: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_remediator_config(remediator_data(tmp_path, **section))
+
+
+def test_propose_and_auto_parse_once_what_acting_needs_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the hook the actuators' config sections extend: with nothing required, the modes parse
+    monkeypatch.setattr(config, "ACTING_NEEDS", {})
+    for mode in ("propose", "auto"):
+        cfg = parse_remediator_config(remediator_data(tmp_path, mode=mode))
+        assert cfg.remediator.mode == mode
+    monkeypatch.setattr(config, "ACTING_NEEDS", {"listen": "the port", "surely_absent": "x"})
+    with pytest.raises(ConfigError) as err:
+        parse_remediator_config(remediator_data(tmp_path, mode="auto"))
+    assert str(err.value) == (
+        "remediator.surely_absent: required in mode 'auto' (x); use mode 'observe' without it"
+    )
+    # observe needs none of it
+    assert parse_remediator_config(remediator_data(tmp_path)).remediator.mode == "observe"
+
+
+def test_acting_policy_defaults(tmp_path: Path) -> None:
+    pol = parse_remediator_config(remediator_data(tmp_path)).remediator.policy
+    assert (pol.approval_ttl, pol.verify_timeout, pol.emergency_patch) == (1800.0, 600.0, False)
 
 
 def test_a_missing_token_file_names_the_secret(tmp_path: Path) -> None:

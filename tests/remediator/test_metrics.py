@@ -35,7 +35,7 @@ def test_known_series_exist_at_zero_before_anything_happened() -> None:
     for line in (
         'torghut_ta_remediation_runs_total{outcome="failed",procedure="A"} 0.0',
         'torghut_ta_remediation_runs_total{outcome="observed",procedure="trading_gate"} 0.0',
-        'torghut_ta_remediation_steps_total{outcome="succeeded",procedure="A",step="drop_partition"} 0.0',
+        'torghut_ta_remediation_steps_total{outcome="done",procedure="A",step="drop_partition"} 0.0',
         'torghut_ta_remediation_steps_total{outcome="failed",procedure="B",step="restore_replica"} 0.0',
         'torghut_ta_remediation_gate_blocks_total{gate="mode"} 0.0',
         "torghut_ta_remediation_in_progress 0.0",

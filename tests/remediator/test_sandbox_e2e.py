@@ -199,7 +199,7 @@ async def test_trading_gate_on_fresh_signals_is_refused_and_the_annotation_is_re
 
     async def done() -> Any:
         run = await asyncio.to_thread(app.journal.run, run_id)
-        return run if run is not None and run.state not in ("new", "triage") else None
+        return run if run is not None and run.state not in ("new", "triage", "retriage") else None
 
     run = await apoll_until(done, timeout=120, interval=0.5, what="trading gate triaged")
     assert run.state == "refused" and run.reason == "signals are fresh now"
