@@ -1,12 +1,13 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
-ta-sandbox up [--dir DIR] [--timings fast|middle|realistic]
+ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--disk-limit SIZE]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -15,6 +16,14 @@ from pathlib import Path
 
 from exporter import exitcodes
 from sandbox import stack, state
+from sandbox.clickhouse.pressure import parse_size_mib
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size_mib(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def summary(workdir: Path) -> dict[str, object]:
@@ -42,14 +51,22 @@ def _main(argv: Sequence[str] | None) -> int:
                 default="middle",
                 help="pace of the simulated operator and Argo CD (default: middle, for the demo)",
             )
+            sp.add_argument(
+                "--disk-limit",
+                type=_size,
+                metavar="SIZE",
+                help="ClickHouse's data on a tmpfs of SIZE (e.g. 64M, 1G) for disk-pressure "
+                "scenarios; needs root (CAP_SYS_ADMIN to mount)",
+            )
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
     if a.cmd == "up":
-        print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings})")
+        limit = f", ClickHouse disk limit {a.disk_limit} MiB" if a.disk_limit else ""
+        print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings}{limit})")
         t0 = time.monotonic()
         try:
-            stack.up(workdir, timings=a.timings)
+            stack.up(workdir, timings=a.timings, disk_limit_mib=a.disk_limit)
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
             print(f"ta-sandbox: {why}", file=sys.stderr)

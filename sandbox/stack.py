@@ -8,6 +8,7 @@ is spawned, before its start is waited on, and again with its endpoints once it 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import urllib.request
@@ -17,7 +18,9 @@ from pathlib import Path
 import yaml
 
 from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox.clickhouse import pressure
 from sandbox.clickhouse.grants import ROLES
+from sandbox.clickhouse.pressure import DiskLimitError
 from sandbox.util import (
     Service,
     free_port,
@@ -112,13 +115,35 @@ def _fresh_dir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
+def _needs_root(mib: int, why: str) -> DiskLimitError:
+    return DiskLimitError(
+        f"--disk-limit {mib}M needs root (CAP_SYS_ADMIN) to mount a tmpfs for ClickHouse's data: "
+        f"{why}; run it as root, or without --disk-limit"
+    )
+
+
+def _mount_disk_limit(mount: Path, mib: int) -> None:
+    try:
+        pressure.mount_tmpfs(mount, mib)
+    except OSError as exc:  # PermissionError from mount, FileNotFoundError without mount(8)
+        raise _needs_root(mib, str(exc).splitlines()[0]) from exc
+
+
 def up(
-    workdir: Path, *, timings: str = "middle", log: Callable[[str], None] = print
+    workdir: Path,
+    *,
+    timings: str = "middle",
+    disk_limit_mib: int | None = None,
+    log: Callable[[str], None] = print,
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
-    `timings`: the kube stand-in's controller pace (fast, middle, realistic)."""
+    `timings`: the kube stand-in's controller pace (fast, middle, realistic).
+    `disk_limit_mib`: ClickHouse's data directory on a tmpfs of that size (root only; the mount
+    is recorded before it is made, and `down` undoes it)."""
     workdir = workdir.resolve()
-    if any(s for s in state.load(workdir) if s.pid > 0):
+    if disk_limit_mib is not None and os.geteuid() != 0:
+        raise _needs_root(disk_limit_mib, f"this process runs as uid {os.geteuid()}")
+    if any(s for s in state.load(workdir) if s.pid > 0 or state.mounted(s)):
         raise RuntimeError(
             f"a sandbox is already recorded in {workdir}; run `ta-sandbox down` first"
         )
@@ -138,7 +163,7 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(workdir, services, started, timings)
+        _start_all(workdir, services, started, timings, disk_limit_mib)
     return services
 
 
@@ -147,6 +172,7 @@ def _start_all(
     services: list[Service],
     started: Callable[[Service], Service],
     timings: str,
+    disk_limit_mib: int | None,
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -161,6 +187,17 @@ def _start_all(
         (secrets_dir / name).write_text("sandbox")
 
     ch_users, ch_endpoints = _clickhouse_identities(secrets_dir, password_file)
+    if disk_limit_mib is not None:
+        mount = workdir / "clickhouse" / "clickhouse-data"
+        services.append(
+            Service(
+                "clickhouse-disk",
+                0,
+                {"disk_limit": f"{disk_limit_mib}MiB", "disk_limit_mount": str(mount)},
+            )
+        )
+        state.save(workdir, services)  # before mounting: an interrupted start is undone by down
+        _mount_disk_limit(mount, disk_limit_mib)
     ch = clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password, users=ch_users)
     ch.endpoints.update(ch_endpoints)
     started(ch)
@@ -237,6 +274,9 @@ def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:
             log(f"  {svc.name:<13} stopped (pid {svc.pid})")
         if svc.name == "clickhouse":
             clickhouse.stop(svc)
+        if state.mounted(svc):
+            pressure.unmount(Path(svc.endpoints["disk_limit_mount"]))
+            log(f"  {svc.name:<13} unmounted {svc.endpoints['disk_limit_mount']}")
     if services:  # never mark a foreign directory as a sandbox's (the next `up` would wipe it)
         state.save(workdir, [])
     return stopped

@@ -39,7 +39,15 @@ PUBLIC_NAMES = {
     "argocd_api": "argocd_api",
     "argocd_token_file": "argocd_token_file",
     "exporter_token_file": "exporter_kube_token_file",
+    "disk_limit": "clickhouse_disk_limit",  # `up --disk-limit`: the tmpfs under ClickHouse's data
+    "disk_limit_mount": "clickhouse_data_mount",
 }
+
+
+def mounted(service: Service) -> bool:
+    """Whether this record is a `--disk-limit` tmpfs that is still mounted."""
+    path = service.endpoints.get("disk_limit_mount")
+    return path is not None and os.path.ismount(path)
 
 
 def load(workdir: Path) -> list[Service]:
@@ -62,6 +70,8 @@ def status(services: list[Service]) -> dict[str, object]:
     up: dict[str, bool] = {}
     for s in services:
         alive = pid_alive(s.pid) if s.pid > 0 else True
+        if "disk_limit_mount" in s.endpoints:
+            alive = mounted(s)
         up[s.name] = alive
         if alive:
             out.update({PUBLIC_NAMES[k]: v for k, v in s.endpoints.items() if k in PUBLIC_NAMES})
