@@ -1,6 +1,6 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
-ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--disk-limit SIZE]
+ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--disk-limit SIZE] [--replicated]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
 """
@@ -58,15 +58,24 @@ def _main(argv: Sequence[str] | None) -> int:
                 help="ClickHouse's data on a tmpfs of SIZE (e.g. 64M, 1G) for disk-pressure "
                 "scenarios; needs root (CAP_SYS_ADMIN to mount)",
             )
+            sp.add_argument(
+                "--replicated",
+                action="store_true",
+                help="a ZooKeeper and replicated TA tables, to stage Keeper outage and metadata "
+                "loss (chdb's replicas are read-only: the TA writer's inserts fail)",
+            )
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
     if a.cmd == "up":
         limit = f", ClickHouse disk limit {a.disk_limit} MiB" if a.disk_limit else ""
+        limit += ", replicated ClickHouse on ZooKeeper" if a.replicated else ""
         print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings}{limit})")
         t0 = time.monotonic()
         try:
-            stack.up(workdir, timings=a.timings, disk_limit_mib=a.disk_limit)
+            stack.up(
+                workdir, timings=a.timings, disk_limit_mib=a.disk_limit, replicated=a.replicated
+            )
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
             print(f"ta-sandbox: {why}", file=sys.stderr)

@@ -134,12 +134,14 @@ def up(
     *,
     timings: str = "middle",
     disk_limit_mib: int | None = None,
+    replicated: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
     `disk_limit_mib`: ClickHouse's data directory on a tmpfs of that size (root only; the mount
-    is recorded before it is made, and `down` undoes it)."""
+    is recorded before it is made, and `down` undoes it). `replicated`: a ZooKeeper, and the TA
+    tables as ReplicatedReplacingMergeTree on it (read-only replicas in chdb, see docs/sandbox.md)."""
     workdir = workdir.resolve()
     if disk_limit_mib is not None and os.geteuid() != 0:
         raise _needs_root(disk_limit_mib, f"this process runs as uid {os.geteuid()}")
@@ -163,7 +165,7 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(workdir, services, started, timings, disk_limit_mib)
+        _start_all(workdir, services, started, timings, disk_limit_mib, replicated)
     return services
 
 
@@ -173,6 +175,7 @@ def _start_all(
     started: Callable[[Service], Service],
     timings: str,
     disk_limit_mib: int | None,
+    replicated: bool,
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -198,7 +201,12 @@ def _start_all(
         )
         state.save(workdir, services)  # before mounting: an interrupted start is undone by down
         _mount_disk_limit(mount, disk_limit_mib)
-    ch = clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password, users=ch_users)
+    keeper = None
+    if replicated:
+        keeper = started(clickhouse.launch_zookeeper(workdir / "zookeeper")).endpoints["zookeeper"]
+    ch = clickhouse.launch(
+        workdir / "clickhouse", user=CH_USER, password=password, users=ch_users, replicated=keeper
+    )
     ch.endpoints.update(ch_endpoints)
     started(ch)
     ch_url = ch.endpoints["http"]

@@ -39,6 +39,7 @@ PUBLIC_NAMES = {
     "argocd_api": "argocd_api",
     "argocd_token_file": "argocd_token_file",
     "exporter_token_file": "exporter_kube_token_file",
+    "zookeeper": "zookeeper",  # `up --replicated`: the Keeper of the replicated TA tables
     "disk_limit": "clickhouse_disk_limit",  # `up --disk-limit`: the tmpfs under ClickHouse's data
     "disk_limit_mount": "clickhouse_data_mount",
 }
