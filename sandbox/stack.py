@@ -37,11 +37,12 @@ CH_USER = "torghut"  # the TA job's writer
 CH_IDENTITIES = {"writer": CH_USER, "ops": "torghut_ops", "remediator": "torghut_remediator"}
 GITHUB_REPO = "torghut/gitops"
 INGEST_TOPICS = ("trades", "quotes", "bars1m", "microbars", "signals")
+KAFKA_EXPORTER_USER = "torghut-ta-exporter"  # the exporter's own SCRAM user (SASL listener)
 
 
 def exporter_config(
-    *, clickhouse_url: str, kafka_bootstrap: str, kubeconfig: str, s3_url: str, jangar_url: str,
-    password_file: Path, topics: list[str], port: int,
+    *, clickhouse_url: str, kafka_sasl_bootstrap: str, kafka_password_file: Path, kubeconfig: str,
+    s3_url: str, jangar_url: str, password_file: Path, topics: list[str], port: int,
 ) -> dict[str, object]:  # fmt: skip
     """The exporter's config for the sandbox. The market is open around the clock here, so the
     freshness signals and alerts are live whenever the demo runs."""
@@ -54,7 +55,16 @@ def exporter_config(
             "user": CH_IDENTITIES["ops"],  # read only: what the exporter needs and no more
             "password": {"file": str(password_file)},
         },
-        "kafka": {"bootstrap_servers": [kafka_bootstrap], "topics": topics},
+        "kafka": {
+            "bootstrap_servers": [kafka_sasl_bootstrap],
+            "security": {  # its own SCRAM user, as in production (no PLAINTEXT for the exporter)
+                "protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "username": KAFKA_EXPORTER_USER,
+                "password": {"file": str(kafka_password_file)},
+            },
+            "topics": topics,
+        },
         "kubernetes": {"kubeconfig": kubeconfig},
         "checkpoint_storage": {
             "endpoint_url": s3_url,
@@ -210,7 +220,17 @@ def _start_all(
     ch.endpoints.update(ch_endpoints)
     started(ch)
     ch_url = ch.endpoints["http"]
-    kf = started(kafka.launch(workdir / "kafka"))
+    kafka_password_file = secrets_dir / "kafka-exporter-password"
+    kafka_password_file.write_text(secrets.token_urlsafe(18))
+    kafka_password_file.chmod(0o600)
+    kf = kafka.launch(
+        workdir / "kafka", users={KAFKA_EXPORTER_USER: kafka_password_file.read_text()}
+    )
+    kf.endpoints.update(
+        kafka_exporter_user=KAFKA_EXPORTER_USER,
+        kafka_exporter_password_file=str(kafka_password_file),
+    )
+    started(kf)
     bootstrap = kf.endpoints["kafka_bootstrap"]
     s3svc = started(s3.launch(workdir / "s3"))
     s3_url = s3svc.endpoints["s3"]
@@ -252,7 +272,8 @@ def _start_all(
     config_path = workdir / "exporter.yaml"
     exp_port = free_port()
     cfg = exporter_config(
-        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=str(exporter_kube), s3_url=s3_url,
+        clickhouse_url=ch_url, kafka_sasl_bootstrap=kf.endpoints["kafka_sasl_bootstrap"],
+        kafka_password_file=kafka_password_file, kubeconfig=str(exporter_kube), s3_url=s3_url,
         jangar_url=jg.endpoints["jangar"], password_file=Path(ch_endpoints["clickhouse_ops_password_file"]),
         topics=[settings.trades_topic],
         port=exp_port,

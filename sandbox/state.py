@@ -16,7 +16,9 @@ STATE_FILE = "sandbox.json"
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
-    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",  # SCRAM users: sandbox.kafka.SCRAM_USERS
+    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",
+    "kafka_exporter_user": "kafka_exporter_user",  # the exporter's SCRAM user on the SASL listener
+    "kafka_exporter_password_file": "kafka_exporter_password_file",
     "kafka_ssl_bootstrap": "kafka_ssl_bootstrap",
     "kafka_ca_file": "kafka_ca_file",
     "kubeconfig": "kubeconfig",
