@@ -1,6 +1,6 @@
 """Sandbox figures: what the HTTP front costs over chdb in-process, and the stack at rest.
 
-Run `python bench/sandbox.py [--n 500] [--rest-minutes 3] [--every-minutes M] [--only-rest]`. Each figure is a function returning a `Figure`; add one
+Run `python bench/sandbox.py [--n 500] [--rest-minutes 3] [--every-minutes M] [--only-rest] [--only-up RUNS]`. Each figure is a function returning a `Figure`; add one
 by writing another `measure_*` function and listing it in `main`.
 """
 
@@ -81,14 +81,14 @@ def measure_inprocess_select1(n: int) -> Figure:
     return Figure("SELECT 1 on chdb in-process", samples)
 
 
-def measure_stack_up() -> float:
+def measure_stack_up(timings: str = "middle") -> float:
     """Seconds for `ta-sandbox up` (the whole stack and the exporter) to report ready."""
     from sandbox import stack
 
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
         start = time.perf_counter()
         try:
-            stack.up(Path(tmp), log=lambda _m: None)
+            stack.up(Path(tmp), timings=timings, log=lambda _m: None)
             return time.perf_counter() - start
         finally:
             stack.down(Path(tmp), log=lambda _m: None)
@@ -197,6 +197,19 @@ def measure_stack_at_rest(
     return "\n".join(lines)
 
 
+def stack_up_figures(runs: int) -> str:
+    """`ta-sandbox up` until ready, `runs` times with each of the fast and middle timings."""
+    lines = [f"ta-sandbox up until ready, {runs} runs each, load average {os.getloadavg()[0]:.1f}"]
+    for timings in ("fast", "middle"):
+        samples = sorted(measure_stack_up(timings) for _ in range(runs))
+        lines.append(
+            f"  --timings {timings:<7} median {statistics.median(samples):5.1f} s   "
+            f"min {samples[0]:5.1f} s   max {samples[-1]:5.1f} s   (target < 30 s on 2 cores)"
+        )
+    lines.append(f"  load average after: {os.getloadavg()[0]:.1f}")
+    return "\n".join(lines)
+
+
 def suite_wall_time(run: bool) -> str:
     """The test suite's wall time: run it now with --run-tests, else the last recorded run."""
     root = Path(__file__).resolve().parents[1]
@@ -227,7 +240,16 @@ def main(argv: list[str] | None = None) -> int:
         help="also print the stack's CPU/RSS every so many minutes while at rest (flatness)",
     )
     parser.add_argument("--only-rest", action="store_true", help="only the stack-at-rest figure")
+    parser.add_argument(
+        "--only-up",
+        type=int,
+        metavar="RUNS",
+        help="only the stack start time, RUNS times with --timings fast and middle",
+    )
     args = parser.parse_args(argv)
+    if args.only_up:
+        print(stack_up_figures(args.only_up))
+        return 0
     if args.only_rest:
         print(measure_stack_at_rest(args.rest_minutes, every_minutes=args.every_minutes))
         return 0
