@@ -1,6 +1,6 @@
 """Sandbox figures: what the HTTP front costs over chdb in-process, and the stack at rest.
 
-Run `python bench/sandbox.py [--n 500] [--rest-minutes 3] [--only-rest]`. Each figure is a function returning a `Figure`; add one
+Run `python bench/sandbox.py [--n 500] [--rest-minutes 3] [--every-minutes M] [--only-rest] [--only-up RUNS]`. Each figure is a function returning a `Figure`; add one
 by writing another `measure_*` function and listing it in `main`.
 """
 
@@ -81,14 +81,14 @@ def measure_inprocess_select1(n: int) -> Figure:
     return Figure("SELECT 1 on chdb in-process", samples)
 
 
-def measure_stack_up() -> float:
+def measure_stack_up(timings: str = "middle") -> float:
     """Seconds for `ta-sandbox up` (the whole stack and the exporter) to report ready."""
     from sandbox import stack
 
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
         start = time.perf_counter()
         try:
-            stack.up(Path(tmp), log=lambda _m: None)
+            stack.up(Path(tmp), timings=timings, log=lambda _m: None)
             return time.perf_counter() - start
         finally:
             stack.down(Path(tmp), log=lambda _m: None)
@@ -140,8 +140,20 @@ def _window(pids: dict[str, int], seconds: float) -> dict[str, tuple[Sample, Sam
     return {name: (first[name], session_sample(pid)) for name, pid in pids.items()}
 
 
-def measure_stack_at_rest(rest_minutes: float, window_s: float = 30.0) -> str:
-    """Start the stack, measure a window just after start and one after `rest_minutes`."""
+def _progress(minute: float, pair: dict[str, tuple[Sample, Sample]]) -> str:
+    """One line: the stack's cores and RSS over one window, then each service's cores."""
+    stack_only = {n: v for n, v in pair.items() if n != "(idle python)"}
+    total = sum(cores(a, b) for a, b in stack_only.values())
+    rss = sum(b.rss_mb for _a, b in stack_only.values())
+    each = " ".join(f"{n}={cores(a, b):.3f}" for n, (a, b) in stack_only.items())
+    return f"+{minute:6.1f} min  total {total:.3f} cores  rss {rss:.0f} MiB  | {each}"
+
+
+def measure_stack_at_rest(
+    rest_minutes: float, window_s: float = 30.0, every_minutes: float = 0.0
+) -> str:
+    """Start the stack, measure a window just after start and one after `rest_minutes`;
+    with `every_minutes`, also print (flushed) one progress line per window in between."""
     from sandbox import stack
 
     idle = subprocess.Popen(
@@ -153,8 +165,16 @@ def measure_stack_at_rest(rest_minutes: float, window_s: float = 30.0) -> str:
             services = stack.up(Path(tmp), log=lambda _m: None)
             pids = {s.name: s.pid for s in services if s.pid > 0}
             pids["(idle python)"] = idle.pid
+            t0 = time.monotonic()
             start = _window(pids, window_s)
-            rest = max(0.0, rest_minutes * 60 - window_s)
+            if every_minutes > 0:
+                print(_progress(0.0, start), flush=True)
+                while time.monotonic() - t0 + every_minutes * 60 < rest_minutes * 60:
+                    time.sleep(max(0.0, every_minutes * 60 - window_s))  # unattended, as at rest
+                    print(
+                        _progress((time.monotonic() - t0) / 60, _window(pids, window_s)), flush=True
+                    )
+            rest = max(0.0, rest_minutes * 60 - (time.monotonic() - t0))
             time.sleep(rest)  # the stack runs unattended, as in the demo between scenarios
             later = _window(pids, window_s)
         finally:
@@ -174,6 +194,19 @@ def measure_stack_at_rest(rest_minutes: float, window_s: float = 30.0) -> str:
         f"{'total (stack)':<16}{totals[0]:>11.3f}{totals[1]:>11.3f}{totals[2]:>12.0f}"
         f"{totals[3]:>12.0f}   target < 0.3 core, flat"
     )
+    return "\n".join(lines)
+
+
+def stack_up_figures(runs: int) -> str:
+    """`ta-sandbox up` until ready, `runs` times with each of the fast and middle timings."""
+    lines = [f"ta-sandbox up until ready, {runs} runs each, load average {os.getloadavg()[0]:.1f}"]
+    for timings in ("fast", "middle"):
+        samples = sorted(measure_stack_up(timings) for _ in range(runs))
+        lines.append(
+            f"  --timings {timings:<7} median {statistics.median(samples):5.1f} s   "
+            f"min {samples[0]:5.1f} s   max {samples[-1]:5.1f} s   (target < 30 s on 2 cores)"
+        )
+    lines.append(f"  load average after: {os.getloadavg()[0]:.1f}")
     return "\n".join(lines)
 
 
@@ -200,10 +233,25 @@ def main(argv: list[str] | None = None) -> int:
         default=3.0,
         help="how long the stack runs before the second CPU window",
     )
+    parser.add_argument(
+        "--every-minutes",
+        type=float,
+        default=0.0,
+        help="also print the stack's CPU/RSS every so many minutes while at rest (flatness)",
+    )
     parser.add_argument("--only-rest", action="store_true", help="only the stack-at-rest figure")
+    parser.add_argument(
+        "--only-up",
+        type=int,
+        metavar="RUNS",
+        help="only the stack start time, RUNS times with --timings fast and middle",
+    )
     args = parser.parse_args(argv)
+    if args.only_up:
+        print(stack_up_figures(args.only_up))
+        return 0
     if args.only_rest:
-        print(measure_stack_at_rest(args.rest_minutes))
+        print(measure_stack_at_rest(args.rest_minutes, every_minutes=args.every_minutes))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         service = launch(Path(tmp), seed=False)

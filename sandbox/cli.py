@@ -1,12 +1,14 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
-ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--remediator-mode observe|propose|auto]
+ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--disk-limit SIZE] [--replicated]
+           [--remediator-mode observe|propose|auto]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -15,6 +17,14 @@ from pathlib import Path
 
 from exporter import exitcodes
 from sandbox import remediator_svc, stack, state
+from sandbox.clickhouse.pressure import parse_size_mib
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size_mib(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def summary(workdir: Path) -> dict[str, object]:
@@ -48,6 +58,19 @@ def _main(argv: Sequence[str] | None) -> int:
                 default="observe",
                 help="the mode `ta-remediator serve` runs in on the stack (default: observe)",
             )
+            sp.add_argument(
+                "--disk-limit",
+                type=_size,
+                metavar="SIZE",
+                help="ClickHouse's data on a tmpfs of SIZE (e.g. 64M, 1G) for disk-pressure "
+                "scenarios; needs root (CAP_SYS_ADMIN to mount)",
+            )
+            sp.add_argument(
+                "--replicated",
+                action="store_true",
+                help="a ZooKeeper and replicated TA tables, to stage Keeper outage and metadata "
+                "loss (chdb's replicas are read-only: the TA writer's inserts fail)",
+            )
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
@@ -57,10 +80,18 @@ def _main(argv: Sequence[str] | None) -> int:
         except remediator_svc.ModeRefused as exc:  # before anything starts
             print(f"ta-sandbox: {exc}", file=sys.stderr)
             return exitcodes.USAGE
-        print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings})")
+        limit = f", ClickHouse disk limit {a.disk_limit} MiB" if a.disk_limit else ""
+        limit += ", replicated ClickHouse on ZooKeeper" if a.replicated else ""
+        print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings}{limit})")
         t0 = time.monotonic()
         try:
-            stack.up(workdir, timings=a.timings, remediator_mode=a.remediator_mode)
+            stack.up(
+                workdir,
+                timings=a.timings,
+                disk_limit_mib=a.disk_limit,
+                replicated=a.replicated,
+                remediator_mode=a.remediator_mode,
+            )
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
             print(f"ta-sandbox: {why}", file=sys.stderr)

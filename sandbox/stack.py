@@ -8,6 +8,7 @@ is spawned, before its start is waited on, and again with its endpoints once it 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import urllib.request
@@ -18,7 +19,9 @@ import yaml
 
 import sandbox.remediator_svc as remediator_svc
 from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox.clickhouse import pressure
 from sandbox.clickhouse.grants import ROLES
+from sandbox.clickhouse.pressure import DiskLimitError
 from sandbox.util import (
     Service,
     free_port,
@@ -35,11 +38,12 @@ CH_USER = "torghut"  # the TA job's writer
 CH_IDENTITIES = {"writer": CH_USER, "ops": "torghut_ops", "remediator": "torghut_remediator"}
 GITHUB_REPO = "torghut/gitops"
 INGEST_TOPICS = ("trades", "quotes", "bars1m", "microbars", "signals")
+KAFKA_EXPORTER_USER = "torghut-ta-exporter"  # the exporter's own SCRAM user (SASL listener)
 
 
 def exporter_config(
-    *, clickhouse_url: str, kafka_bootstrap: str, kubeconfig: str, s3_url: str, jangar_url: str,
-    password_file: Path, topics: list[str], port: int,
+    *, clickhouse_url: str, kafka_sasl_bootstrap: str, kafka_password_file: Path, kubeconfig: str,
+    s3_url: str, jangar_url: str, password_file: Path, topics: list[str], port: int,
 ) -> dict[str, object]:  # fmt: skip
     """The exporter's config for the sandbox. The market is open around the clock here, so the
     freshness signals and alerts are live whenever the demo runs."""
@@ -52,7 +56,16 @@ def exporter_config(
             "user": CH_IDENTITIES["ops"],  # read only: what the exporter needs and no more
             "password": {"file": str(password_file)},
         },
-        "kafka": {"bootstrap_servers": [kafka_bootstrap], "topics": topics},
+        "kafka": {
+            "bootstrap_servers": [kafka_sasl_bootstrap],
+            "security": {  # its own SCRAM user, as in production (no PLAINTEXT for the exporter)
+                "protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "username": KAFKA_EXPORTER_USER,
+                "password": {"file": str(kafka_password_file)},
+            },
+            "topics": topics,
+        },
         "kubernetes": {"kubeconfig": kubeconfig},
         "checkpoint_storage": {
             "endpoint_url": s3_url,
@@ -113,19 +126,40 @@ def _fresh_dir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
 
+def _needs_root(mib: int, why: str) -> DiskLimitError:
+    return DiskLimitError(
+        f"--disk-limit {mib}M needs root (CAP_SYS_ADMIN) to mount a tmpfs for ClickHouse's data: "
+        f"{why}; run it as root, or without --disk-limit"
+    )
+
+
+def _mount_disk_limit(mount: Path, mib: int) -> None:
+    try:
+        pressure.mount_tmpfs(mount, mib)
+    except OSError as exc:  # PermissionError from mount, FileNotFoundError without mount(8)
+        raise _needs_root(mib, str(exc).splitlines()[0]) from exc
+
+
 def up(
     workdir: Path,
     *,
     timings: str = "middle",
+    disk_limit_mib: int | None = None,
+    replicated: bool = False,
     log: Callable[[str], None] = print,
     remediator_mode: str = "observe",
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
-    `remediator_mode`: refused here, before anything starts, while the config refuses it."""
+    `disk_limit_mib`: ClickHouse's data directory on a tmpfs of that size (root only; the mount
+    is recorded before it is made, and `down` undoes it). `replicated`: a ZooKeeper, and the TA
+    tables as ReplicatedReplacingMergeTree on it (read-only replicas in chdb, see docs/sandbox.md).
+    `remediator_mode`: refused here, before anything starts, when the config refuses it."""
     remediator_svc.check_mode(remediator_mode)
     workdir = workdir.resolve()
-    if any(s for s in state.load(workdir) if s.pid > 0):
+    if disk_limit_mib is not None and os.geteuid() != 0:
+        raise _needs_root(disk_limit_mib, f"this process runs as uid {os.geteuid()}")
+    if any(s for s in state.load(workdir) if s.pid > 0 or state.mounted(s)):
         raise RuntimeError(
             f"a sandbox is already recorded in {workdir}; run `ta-sandbox down` first"
         )
@@ -145,7 +179,9 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(workdir, services, started, timings, remediator_mode)
+        _start_all(
+            workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode
+        )
     return services
 
 
@@ -154,6 +190,8 @@ def _start_all(
     services: list[Service],
     started: Callable[[Service], Service],
     timings: str,
+    disk_limit_mib: int | None,
+    replicated: bool,
     remediator_mode: str = "observe",
 ) -> None:
     secrets_dir = workdir / "secrets"
@@ -169,11 +207,37 @@ def _start_all(
         (secrets_dir / name).write_text("sandbox")
 
     ch_users, ch_endpoints = _clickhouse_identities(secrets_dir, password_file)
-    ch = clickhouse.launch(workdir / "clickhouse", user=CH_USER, password=password, users=ch_users)
+    if disk_limit_mib is not None:
+        mount = workdir / "clickhouse" / "clickhouse-data"
+        services.append(
+            Service(
+                "clickhouse-disk",
+                0,
+                {"disk_limit": f"{disk_limit_mib}MiB", "disk_limit_mount": str(mount)},
+            )
+        )
+        state.save(workdir, services)  # before mounting: an interrupted start is undone by down
+        _mount_disk_limit(mount, disk_limit_mib)
+    keeper = None
+    if replicated:
+        keeper = started(clickhouse.launch_zookeeper(workdir / "zookeeper")).endpoints["zookeeper"]
+    ch = clickhouse.launch(
+        workdir / "clickhouse", user=CH_USER, password=password, users=ch_users, replicated=keeper
+    )
     ch.endpoints.update(ch_endpoints)
     started(ch)
     ch_url = ch.endpoints["http"]
-    kf = started(kafka.launch(workdir / "kafka"))
+    kafka_password_file = secrets_dir / "kafka-exporter-password"
+    kafka_password_file.write_text(secrets.token_urlsafe(18))
+    kafka_password_file.chmod(0o600)
+    kf = kafka.launch(
+        workdir / "kafka", users={KAFKA_EXPORTER_USER: kafka_password_file.read_text()}
+    )
+    kf.endpoints.update(
+        kafka_exporter_user=KAFKA_EXPORTER_USER,
+        kafka_exporter_password_file=str(kafka_password_file),
+    )
+    started(kf)
     bootstrap = kf.endpoints["kafka_bootstrap"]
     s3svc = started(s3.launch(workdir / "s3"))
     s3_url = s3svc.endpoints["s3"]
@@ -215,7 +279,8 @@ def _start_all(
     config_path = workdir / "exporter.yaml"
     exp_port = free_port()
     cfg = exporter_config(
-        clickhouse_url=ch_url, kafka_bootstrap=bootstrap, kubeconfig=str(exporter_kube), s3_url=s3_url,
+        clickhouse_url=ch_url, kafka_sasl_bootstrap=kf.endpoints["kafka_sasl_bootstrap"],
+        kafka_password_file=kafka_password_file, kubeconfig=str(exporter_kube), s3_url=s3_url,
         jangar_url=jg.endpoints["jangar"], password_file=Path(ch_endpoints["clickhouse_ops_password_file"]),
         topics=[settings.trades_topic],
         port=exp_port,
@@ -262,6 +327,9 @@ def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:
             log(f"  {svc.name:<13} stopped (pid {svc.pid})")
         if svc.name == "clickhouse":
             clickhouse.stop(svc)
+        if state.mounted(svc):
+            pressure.unmount(Path(svc.endpoints["disk_limit_mount"]))
+            log(f"  {svc.name:<13} unmounted {svc.endpoints['disk_limit_mount']}")
     if services:  # never mark a foreign directory as a sandbox's (the next `up` would wipe it)
         state.save(workdir, [])
     return stopped

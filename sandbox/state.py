@@ -16,7 +16,9 @@ STATE_FILE = "sandbox.json"
 PUBLIC_NAMES = {
     "http": "clickhouse_http",
     "kafka_bootstrap": "kafka_bootstrap",
-    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",  # SCRAM users: sandbox.kafka.SCRAM_USERS
+    "kafka_sasl_bootstrap": "kafka_sasl_bootstrap",
+    "kafka_exporter_user": "kafka_exporter_user",  # the exporter's SCRAM user on the SASL listener
+    "kafka_exporter_password_file": "kafka_exporter_password_file",
     "kafka_ssl_bootstrap": "kafka_ssl_bootstrap",
     "kafka_ca_file": "kafka_ca_file",
     "kubeconfig": "kubeconfig",
@@ -43,7 +45,16 @@ PUBLIC_NAMES = {
     "remediator_token_file": "remediator_token_file",  # an operator's: read and approve
     "remediator_config": "remediator_config",
     "remediator_kube_token_file": "remediator_kube_token_file",
+    "zookeeper": "zookeeper",  # `up --replicated`: the Keeper of the replicated TA tables
+    "disk_limit": "clickhouse_disk_limit",  # `up --disk-limit`: the tmpfs under ClickHouse's data
+    "disk_limit_mount": "clickhouse_data_mount",
 }
+
+
+def mounted(service: Service) -> bool:
+    """Whether this record is a `--disk-limit` tmpfs that is still mounted."""
+    path = service.endpoints.get("disk_limit_mount")
+    return path is not None and os.path.ismount(path)
 
 
 def load(workdir: Path) -> list[Service]:
@@ -66,6 +77,8 @@ def status(services: list[Service]) -> dict[str, object]:
     up: dict[str, bool] = {}
     for s in services:
         alive = pid_alive(s.pid) if s.pid > 0 else True
+        if "disk_limit_mount" in s.endpoints:
+            alive = mounted(s)
         up[s.name] = alive
         if alive:
             out.update({PUBLIC_NAMES[k]: v for k, v in s.endpoints.items() if k in PUBLIC_NAMES})

@@ -197,19 +197,37 @@ def check_settings(settings: Iterable[str], formatted: str = "") -> None:
             )
 
 
-def authorize(
-    user: str, grants: list[Grant], sql: str, params: dict[str, str], database: str,
-    run: Runner,
-) -> None:  # fmt: skip
-    """Raise ACCESS_DENIED (or the parser's own error) unless `grants` cover `sql`."""
+# What a statement needs depends on its text, parameters and database only (the analysis is
+# syntactic), so it is kept: the exporter and the TA writer repeat the same statements, and two
+# engine calls per statement were most of the server's CPU at rest. Errors are not kept.
+_NEEDS_KEPT = 1024
+_needs_by_statement: dict[tuple[str, tuple[tuple[str, str], ...], str], list[Grant]] = {}
+
+
+def _needs(sql: str, params: dict[str, str], database: str, run: Runner) -> list[Grant]:
+    key = (sql, tuple(sorted(params.items())), database)
+    kept = _needs_by_statement.get(key)
+    if kept is not None:
+        return kept
     try:
         formatted = run(f"SELECT formatQuerySingleLine({quote_literal(sql)})", {}).strip()
     except ClickHouseError as err:
         err.message = _IN_SCOPE.sub("", err.message)
         raise
     check_settings((), formatted)
-    ast = run("EXPLAIN AST " + formatted, params)
-    for need in required(formatted, ast, database):
+    needs = required(formatted, run("EXPLAIN AST " + formatted, params), database)
+    if len(_needs_by_statement) >= _NEEDS_KEPT:
+        _needs_by_statement.clear()
+    _needs_by_statement[key] = needs
+    return needs
+
+
+def authorize(
+    user: str, grants: list[Grant], sql: str, params: dict[str, str], database: str,
+    run: Runner,
+) -> None:  # fmt: skip
+    """Raise ACCESS_DENIED (or the parser's own error) unless `grants` cover `sql`."""
+    for need in _needs(sql, params, database, run):
         if not any(g.covers(need) for g in grants):
             raise denied(user, need)
 

@@ -8,8 +8,29 @@ A small tmpfs gives realistic totals, and dropping partitions really frees it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
+
+MIN_DISK_LIMIT_MIB = 16  # the seeded server and a few parts; less fails at start, not in a test
+_UNITS = {"m": 1, "mi": 1, "g": 1024, "gi": 1024}
+
+
+class DiskLimitError(RuntimeError):
+    """`--disk-limit` cannot be honoured here (no root / CAP_SYS_ADMIN, or the mount failed)."""
+
+
+def parse_size_mib(text: str) -> int:
+    """`64M`, `64MiB`, `1G`, `1GiB` (case-insensitive) -> MiB; a clear ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([mMgG][iI]?)[bB]?\s*", text)
+    if m is None:
+        raise ValueError(f"expected a size in MiB or GiB such as 64M or 1G, got {text!r}")
+    mib = int(m[1]) * _UNITS[m[2].lower()]
+    if mib < MIN_DISK_LIMIT_MIB:
+        raise ValueError(
+            f"{text!r} is below the {MIN_DISK_LIMIT_MIB} MiB ClickHouse needs to start"
+        )
+    return mib
 
 
 def is_mounted(path: Path) -> bool:

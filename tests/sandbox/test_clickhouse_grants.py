@@ -230,3 +230,25 @@ async def test_ops_user_runs_every_exporter_query(granted_clickhouse: ClickHouse
         await ch.replicas(client, **scope)
     finally:
         await client.close()
+
+
+def test_a_repeated_statement_is_judged_for_each_user(as_user: dict[str, Client]) -> None:
+    """The front keeps what a statement needs, not who may run it: the same text, repeated,
+    stays allowed for the writer and denied to the ops user, in either order."""
+    count = "SELECT count() FROM torghut.ta_signals"
+    drop = "ALTER TABLE torghut.ta_signals DROP PARTITION '2020-01-02'"
+    for _ in range(2):
+        assert as_user["ops"].query(count).result_rows[0][0] >= 0
+        _denied(
+            lambda: as_user["ops"].command(drop),
+            "torghut_ops",
+            "ALTER DELETE ON torghut.ta_signals",
+        )
+        as_user["remediator"].command(drop)
+        _denied(
+            lambda: as_user["writer"].command(drop), "torghut", "ALTER DELETE ON torghut.ta_signals"
+        )
+        _denied(
+            lambda: as_user["remediator"].query(count),
+            "torghut_remediator", "SELECT ON torghut.ta_signals",
+        )  # fmt: skip

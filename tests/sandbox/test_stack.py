@@ -11,7 +11,10 @@ from typing import Any
 
 import clickhouse_connect
 import pytest
+import yaml
 
+from sandbox import kafka
+from sandbox.testing.stack import exported
 from sandbox.util import poll_until
 
 pytestmark = pytest.mark.slow
@@ -19,7 +22,8 @@ pytestmark = pytest.mark.slow
 KEYS = (
     "clickhouse_http", "kafka_bootstrap", "kafka_sasl_bootstrap", "kafka_ssl_bootstrap",
     "kafka_ca_file", "kubeconfig", "git_remote", "git_workdir", "prometheus", "alertmanager",
-    "exporter", "exporter_kube_token_file", "argocd_token_file",
+    "exporter", "exporter_kube_token_file", "argocd_token_file", "kafka_exporter_user",
+    "kafka_exporter_password_file",
 )  # fmt: skip
 
 
@@ -45,7 +49,7 @@ def test_status_json_names_every_endpoint_and_every_service_is_up(
     for path in secret_files:
         if path.is_file() and path.stat().st_size >= 8:
             assert path.read_text().strip() not in out.stdout, path
-    for key in ("exporter_kube_token_file", "argocd_token_file"):
+    for key in ("exporter_kube_token_file", "argocd_token_file", "kafka_exporter_password_file"):
         secret = Path(status[key]).read_text().strip()
         assert len(secret) > 20 and secret not in out.stdout
     admin = json.loads(Path(sandbox_stack["dir"], "kube", "kube-standin.json").read_text())["token"]
@@ -108,3 +112,32 @@ def test_exporter_serves_metrics_from_the_stack(sandbox_stack: dict[str, Any]) -
     text = poll_until(exported, timeout=60, what="freshness metric exported")
     assert 'torghut_ta_flink_job_state{deployment="torghut-ta",state="RUNNING"} 1.0' in text
     assert "torghut_ta_trading_enabled 1.0" in text
+
+
+def test_the_exporter_reads_kafka_as_its_own_sasl_user(sandbox_stack: dict[str, Any]) -> None:
+    """SCRAM-SHA-512 on the SASL listener with the stack's generated password, and its Kafka
+    probes succeed over it."""
+    cfg = yaml.safe_load(Path(sandbox_stack["dir"], "exporter.yaml").read_text())["kafka"]
+    assert cfg["bootstrap_servers"] == [sandbox_stack["kafka_sasl_bootstrap"]]
+    assert cfg["security"] == {
+        "protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "username": sandbox_stack["kafka_exporter_user"],
+        "password": {"file": sandbox_stack["kafka_exporter_password_file"]},
+    }
+    password = Path(sandbox_stack["kafka_exporter_password_file"]).read_text()
+    assert password not in kafka.SCRAM_USERS.values()  # generated per stack, not the default
+
+    def probes_ok() -> dict[str, float] | None:
+        samples = exported(sandbox_stack["exporter"], "torghut_ta_probe_success")
+        kafka_probes = {dict(k)["probe"]: v for k, v in samples.items()}
+        kafka_probes = {p: v for p, v in kafka_probes.items() if p.startswith("kafka")}
+        ok = set(kafka_probes) == {"kafka_lag", "kafka_retention"}
+        return kafka_probes if ok and all(v == 1.0 for v in kafka_probes.values()) else None
+
+    poll_until(probes_ok, timeout=90, what="the exporter's Kafka probes succeeding over SASL")
+    # what it read over SASL: lag per partition of the trades topic, no partition unknown
+    lag = exported(sandbox_stack["exporter"], "torghut_ta_kafka_consumer_lag_messages")
+    assert lag and all(v >= 0 for v in lag.values())
+    unknown = exported(sandbox_stack["exporter"], "torghut_ta_kafka_partitions_unknown")
+    assert unknown and set(unknown.values()) == {0.0}

@@ -1,0 +1,234 @@
+"""`ta-sandbox up --disk-limit SIZE`: ClickHouse's data on a tmpfs of that size. The exporter's
+disk probe reports the tmpfs; pressure, a full disk (inserts and DROP PARTITION refused with
+Code 243) and relief by dropping a partition are seen through the stack's own identities.
+Without CAP_SYS_ADMIN the option is refused, naming itself, and nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandbox.util import poll_until
+
+pytestmark = pytest.mark.slow
+
+MIB = 2**20
+LIMIT_MIB = 64
+DISK = "SELECT free_space, total_space FROM system.disks WHERE name = 'default'"
+FULL_DISK_CODES = {243, 74, 1001}  # as tests/sandbox/test_clickhouse_pressure.py measured
+
+
+def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "sandbox.cli", *args],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline and b"sandbox.cli" not in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_without_cap_sys_admin_the_option_is_refused_and_nothing_starts(tmp_path: Path) -> None:
+    workdir = tmp_path / "stack"
+    # as root, drop CAP_SYS_ADMIN from the bounding set: what an unprivileged CI runner has
+    prefix = ("setpriv", "--bounding-set=-sys_admin") if os.geteuid() == 0 else ()
+    done = _cli("up", "--dir", str(workdir), "--disk-limit", "32M", prefix=prefix)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--disk-limit" in done.stderr and "CAP_SYS_ADMIN" in done.stderr, done.stderr
+    assert json.loads((workdir / "sandbox.json").read_text())["services"] == []
+    assert not os.path.ismount(workdir / "clickhouse" / "clickhouse-data")
+    assert _processes_naming(str(workdir)) == []
+
+
+def test_a_bad_size_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    done = _cli("up", "--dir", str(tmp_path / "s"), "--disk-limit", "lots")
+    assert done.returncode == 64
+    assert "--disk-limit" in done.stderr and "'lots'" in done.stderr
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.fixture(scope="module")
+def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if os.geteuid() != 0:
+        pytest.skip(f"--disk-limit mounts a tmpfs: needs root (euid {os.geteuid()})")
+    workdir = tmp_path_factory.mktemp("limited") / "stack"
+    mount = workdir / "clickhouse" / "clickhouse-data"
+    try:
+        done = _cli(
+            "up", "--dir", str(workdir), "--timings", "fast", "--disk-limit", f"{LIMIT_MIB}M"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        status = json.loads(_cli("status", "--dir", str(workdir), "--json").stdout)
+        status["dir"] = str(workdir)
+        yield status
+    finally:
+        down = _cli("down", "--dir", str(workdir))
+        assert down.returncode == 0, down.stderr
+        assert "unmounted" in down.stdout
+        assert not os.path.ismount(mount)
+
+
+def _client(status: dict[str, Any], role: str) -> Client:
+    host, _, port = status["clickhouse_http"].removeprefix("http://").rpartition(":")
+    return clickhouse_connect.get_client(
+        host=host, port=int(port), username=status[f"clickhouse{role}_user"],
+        password=Path(status[f"clickhouse{role}_password_file"]).read_text(),
+    )  # fmt: skip
+
+
+def _exported_disk(status: dict[str, Any]) -> tuple[float, float] | None:
+    """(free, total) bytes of the `default` disk as the exporter last reported them."""
+    with urllib.request.urlopen(status["exporter"] + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("torghut_ta_clickhouse_disk_") and s.labels["disk"] == "default":
+                values[s.name] = s.value
+    free = values.get("torghut_ta_clickhouse_disk_free_bytes")
+    total = values.get("torghut_ta_clickhouse_disk_total_bytes")
+    return None if free is None or total is None else (free, total)
+
+
+def _old_partition_rows(day: date, n: int) -> list[list[object]]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rnd = random.Random(7)
+    return [
+        [start + timedelta(milliseconds=i), f"S{i % 50}", rnd.random(), rnd.random(),
+         rnd.random(), rnd.random(), rnd.random(), rnd.getrandbits(32)]
+        for i in range(n)
+    ]  # fmt: skip
+
+
+COLUMNS = ["event_ts", "symbol", "open", "high", "low", "close", "volume", "trade_count"]
+
+
+def test_clickhouse_runs_on_the_tmpfs_and_the_exporter_reports_it(
+    limited_stack: dict[str, Any],
+) -> None:
+    status = limited_stack
+    mount = Path(status["clickhouse_data_mount"])
+    assert status["clickhouse_disk_limit"] == f"{LIMIT_MIB}MiB"
+    assert status["up"]["clickhouse-disk"] and os.path.ismount(mount)
+    vfs = os.statvfs(mount)
+    assert vfs.f_blocks * vfs.f_frsize == LIMIT_MIB * MIB
+
+    ops = _client(status, "_ops")
+    try:
+        free_ch, total_ch = ops.query(DISK).result_rows[0]
+    finally:
+        ops.close()
+    assert total_ch == LIMIT_MIB * MIB and free_ch < total_ch
+    free, total = poll_until(lambda: _exported_disk(status), timeout=60, what="exported disk")
+    assert total == LIMIT_MIB * MIB
+    assert 0 < free < total
+
+
+def test_pressure_full_disk_and_relief_by_dropping_a_partition(
+    limited_stack: dict[str, Any],
+) -> None:
+    status = limited_stack
+    mount = Path(status["clickhouse_data_mount"])
+    writer, ops, remediator = (_client(status, r) for r in ("", "_ops", "_remediator"))
+    day = datetime.now(UTC).date() - timedelta(days=5)
+    filler = mount / "filler.bin"  # another tenant of the volume
+    try:
+        free0 = poll_until(lambda: _exported_disk(status), timeout=60, what="exported disk")[0]
+        # pressure: a day of incompressible microbars lands in its own partition
+        writer.insert(
+            "torghut.ta_microbars", _old_partition_rows(day, 300_000), column_names=COLUMNS
+        )
+        part_bytes = ops.query(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'torghut' "
+            f"AND table = 'ta_microbars' AND partition = '{day}'"
+        ).result_rows[0][0]
+        assert part_bytes > 2 * MIB
+        poll_until(
+            lambda: (d := _exported_disk(status)) and d[0] < free0 - part_bytes / 2,
+            timeout=60, what="the exporter sees the space the partition took",
+        )  # fmt: skip
+
+        # a full disk: what is left goes to the other tenant
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for size in (MIB, 1 << 16, 1 << 12):
+                try:
+                    while True:
+                        os.write(fd, bytes(size))
+                except OSError as exc:
+                    assert exc.errno == 28  # ENOSPC
+        finally:
+            os.close(fd)
+        poll_until(
+            lambda: (d := _exported_disk(status)) and d[0] < MIB,
+            timeout=60, what="the exporter sees the disk full",
+        )  # fmt: skip
+        with pytest.raises(DatabaseError) as ins:
+            writer.insert(
+                "torghut.ta_signals", [[datetime.now(UTC), "NVDA", 1.0]],
+                column_names=["event_ts", "symbol", "macd"],
+            )  # fmt: skip
+        assert ins.value.code in FULL_DISK_CODES, str(ins.value)
+        drop = f"ALTER TABLE torghut.ta_microbars DROP PARTITION '{day}'"
+        with pytest.raises(DatabaseError) as dropped:  # 100% full: the drop cannot write either
+            remediator.command(drop)
+        assert dropped.value.code == 243, str(dropped.value)
+
+        # relief: a little space freed outside ClickHouse, then the remediator drops the day
+        os.truncate(filler, max(0, filler.stat().st_size - MIB))
+        free_before = ops.query(DISK).result_rows[0][0]
+        remediator.command(drop)
+        poll_until(
+            lambda: (d := _exported_disk(status)) and d[0] > free_before + part_bytes / 2,
+            timeout=60, what="the exporter sees the space the drop freed",
+        )  # fmt: skip
+    finally:
+        filler.unlink(missing_ok=True)
+        for c in (writer, ops, remediator):
+            c.close()
+
+
+def test_down_unmounts_after_a_start_killed_once_mounted(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"--disk-limit mounts a tmpfs: needs root (euid {os.geteuid()})")
+    workdir = tmp_path / "stack"
+    mount = workdir / "clickhouse" / "clickhouse-data"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.cli", "up", "--dir", str(workdir), "--disk-limit", "32M"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        poll_until(lambda: os.path.ismount(mount), timeout=120, interval=0.05, what="the tmpfs")
+    finally:
+        up.kill()  # no cleanup runs: the state file alone must let `down` undo the mount
+        up.wait()
+    recorded = json.loads((workdir / "sandbox.json").read_text())["services"]
+    assert recorded[0]["endpoints"]["disk_limit_mount"] == str(mount)
+    done = _cli("down", "--dir", str(workdir))
+    assert done.returncode == 0, done.stderr
+    assert not os.path.ismount(mount)
+    assert _processes_naming(str(workdir)) == []
