@@ -179,9 +179,7 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(
-            workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode
-        )
+        _start_all(workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode)
     return services
 
 
