@@ -8,6 +8,7 @@ import ast
 from typing import Any
 
 import pytest
+import yaml
 
 SETS = [
     "default",
@@ -228,3 +229,37 @@ def test_rbac_follows_custom_targets(rendered_sets) -> None:
         ("torghut-ta-ops", "coordination.k8s.io", "leases", "update", ("ta-ops-leader",)),
         ("torghut-ta-ops", "coordination.k8s.io", "leases", "create", ()),
     }
+
+
+REMEDIATOR_SETS = [
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "production-remediator",
+    "production-auto",
+]
+
+
+@pytest.mark.parametrize("value_set", REMEDIATOR_SETS)
+def test_the_config_names_the_lease_and_application_its_roles_grant(
+    rendered_sets, value_set: str, kit
+) -> None:
+    # The Lease the remediator holds and the Application it turns self-heal off on are the
+    # objects its Roles name: the chart derives the config's names from the same values.
+    objects = rendered_sets[value_set]
+    values = kit.value_sets[value_set]["remediator"]
+    assert values["enabled"] is True
+    prefix = kit.value_sets[value_set].get("fullnameOverride") or kit.release
+    config = kit.find(objects, "ConfigMap", f"{prefix}-config")[0]
+    section = yaml.safe_load(config["data"]["remediator.yaml"])["remediator"]
+    (lease_role,) = kit.find(objects, "Role", f"{prefix}-remediator-lease")
+    named = [r for r in lease_role["rules"] if r.get("resourceNames")]
+    assert [r["resourceNames"] for r in named] == [[section["lease"]["name"]]]
+    assert lease_role["metadata"]["namespace"] == section["lease"]["namespace"] == kit.namespace
+    expected = values.get("rbac", {}).get("leaseName", "torghut-ta-remediator")
+    assert section["lease"]["name"] == expected
+    (apps_role,) = kit.find(objects, "Role", f"{prefix}-remediator-argocd")
+    if "argocd" in section:
+        assert section["argocd"]["app"] in apps_role["rules"][0]["resourceNames"]
+    else:
+        assert values.get("mode", "observe") == "observe", value_set
