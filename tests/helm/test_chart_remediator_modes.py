@@ -29,6 +29,7 @@ ACTING_SECTIONS = {"gitops", "argocd", "clickhouse_remediation", "alertmanager"}
 def _acting(kit, mode: str) -> dict[str, Any]:
     values = copy.deepcopy(kit.value_sets["production-auto"])
     values["remediator"]["mode"] = mode
+    values["remediator"]["rbac"] = {"applicationNamespace": "argocd"}
     return values
 
 
@@ -112,6 +113,11 @@ MISSING = [
         'remediator.argocd.app: "torghut-trading" is not in remediator.rbac.applications',
     ),
     (
+        lambda v: v["remediator"]["rbac"].update(applicationNamespace="gitops"),
+        "remediator.policy.emergency_patch: the remediator turns Argo CD self-heal off on the "
+        'Application in namespace "argocd"',
+    ),
+    (
         lambda v: v["secrets"].update(gitopsPushOption={"name": "git-bypass", "key": "option"}),
         "secrets.gitopsPushOption: set, but remediator.gitops.direct_push is false",
     ),
@@ -162,7 +168,7 @@ def test_clickhouse_remediation_is_optional_and_said_so(kit) -> None:
 def test_the_application_defaults_to_the_first_the_role_names(kit) -> None:
     values = _acting(kit, "propose")
     values["remediator"]["argocd"].pop("app", None)
-    values["remediator"]["rbac"] = {"applications": ["ta-blue", "trader"]}
+    values["remediator"]["rbac"]["applications"] = ["ta-blue", "trader"]
     objects = kit.render(values)
     assert _remediator_yaml(kit, objects)["remediator"]["argocd"]["app"] == "ta-blue"
     values["remediator"]["argocd"]["app"] = "trader"
