@@ -30,6 +30,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# git (and ssh for an ssh:// remote) is a runtime need: the remediator's GitOps actuator runs it
+# (remediator/actuators/gitrepo.py) to clone, commit and push its changes.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git openssh-client \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 ta \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin ta

@@ -130,6 +130,87 @@ PRODUCTION_REMEDIATOR: dict[str, Any] = {
     },
 }
 
+# The production install with the remediator acting (`auto`): the GitOps repository on GitHub
+# over https, Argo CD's API with a private CA, its own ClickHouse user, Alertmanager behind
+# a bearer token, every acting Secret, and the egress policy opened to exactly those peers.
+PRODUCTION_AUTO: dict[str, Any] = {
+    **PRODUCTION_REMEDIATOR,
+    "secrets": {
+        **PRODUCTION_REMEDIATOR["secrets"],
+        "githubToken": {"name": "torghut-ta-ops-github", "key": "token"},
+        "argocdToken": {"name": "torghut-ta-ops-argocd", "key": "argocd-token"},
+        "argocdCa": {"name": "argocd-server-tls", "key": "ca.crt"},
+        "clickhouseRemediationPassword": {
+            "name": "torghut-ta-ops-clickhouse-remediator",
+            "key": "password",
+        },
+        "alertmanagerToken": {"name": "torghut-ta-ops-alertmanager-api", "key": "token"},
+    },
+    "remediator": {
+        **PRODUCTION_REMEDIATOR["remediator"],
+        "mode": "auto",
+        "gitops": {
+            "remote_url": "https://github.com/torghut/gitops.git",
+            "branch": "main",
+            "app_path": "argocd/applications/torghut",
+            "merge_timeout": "2h",
+            "github": {"repo": "torghut/gitops", "merge_method": "squash"},
+        },
+        "argocd": {"api_url": "https://argocd-server.argocd.svc", "sync_timeout": "15m"},
+        "clickhouseRemediation": {"user": "torghut_remediator", "query_timeout": "5m"},
+        "alertmanager": {
+            "urls": [
+                "https://alertmanager-0.monitoring.svc:9093",
+                "https://alertmanager-1.monitoring.svc:9093",
+            ],
+        },
+        "lease": {"duration": "30s", "renew_every": "10s"},
+        "policy": {
+            **PRODUCTION_REMEDIATOR["remediator"]["policy"],
+            "approval_ttl": "1h",
+            "verify_timeout": "20m",
+            "verify_every": "30s",
+            "step_attempts": 4,
+            "retry_backoff": "10s",
+            "emergency_patch": True,
+        },
+    },
+    "networkPolicy": {
+        **PRODUCTION["networkPolicy"],
+        "egress": {
+            **PRODUCTION["networkPolicy"]["egress"],
+            # GitHub's published web/api/git ranges (https://api.github.com/meta)
+            "github": {
+                "to": [
+                    {"ipBlock": {"cidr": cidr}}
+                    for cidr in ("140.82.112.0/20", "192.30.252.0/22", "143.55.64.0/20")
+                ],
+                "ports": [{"port": 443, "protocol": "TCP"}],
+            },
+            "argocd": {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "argocd"}
+                        },
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "argocd-server"}},
+                    }
+                ]
+            },
+            "alertmanager": {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                        },
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}},
+                    }
+                ]
+            },
+        },
+    },
+}
+
 # Value sets every structural test runs against: the default and the shapes operators use.
 # The remediator is off by default, so the sets that check its objects switch it on explicitly.
 VALUE_SETS: dict[str, dict[str, Any]] = {
@@ -200,6 +281,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "production": PRODUCTION,
     "production-remediator": PRODUCTION_REMEDIATOR,
+    "production-auto": PRODUCTION_AUTO,
 }
 
 

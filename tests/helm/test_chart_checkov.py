@@ -66,9 +66,10 @@ def _scan(kit, values: dict[str, Any], out: Path, **render: Any) -> set[Finding]
 
 
 def every_component(kit) -> dict[str, Any]:
-    # production values with the remediator on (its webhook token, two API tokens)
-    values = copy.deepcopy(kit.value_sets["production-remediator"])
-    assert values["remediator"]["enabled"] is True
+    # production values with the remediator acting (auto: its webhook token, two API tokens,
+    # the GitHub, Argo CD, ClickHouse and Alertmanager credentials, egress to those peers)
+    values = copy.deepcopy(kit.value_sets["production-auto"])
+    assert values["remediator"]["enabled"] is True and values["remediator"]["mode"] == "auto"
     return values
 
 

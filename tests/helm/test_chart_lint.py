@@ -13,6 +13,7 @@ SETS = [
     "no-secrets",
     "production",
     "production-remediator",
+    "production-auto",
 ]
 
 

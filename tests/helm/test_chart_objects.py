@@ -29,6 +29,7 @@ SETS = [
     "no-secrets",
     "production",
     "production-remediator",
+    "production-auto",
 ]
 
 

@@ -42,6 +42,19 @@ def _pod_files(pki, values: dict[str, Any]) -> dict[tuple[str, str], str]:
     }
     if "webhookToken" in refs:
         text["webhookToken"] = "alertmanager-bearer"
+    # the acting remediator's credentials (production-auto)
+    acting_pem = {"githubCa", "argocdCa"} & set(refs)
+    pem |= {k: pki.ca for k in acting_pem}
+    for key in (
+        "githubToken",
+        "argocdToken",
+        "clickhouseRemediationPassword",
+        "alertmanagerToken",
+        "alertmanagerPassword",
+        "gitopsPushOption",
+    ):
+        if refs.get(key, {}).get("name"):
+            text[key] = f"{key}-value"
     contents = {(refs[k]["name"], refs[k]["key"]): p.read_text() for k, p in pem.items()}
     contents |= {(refs[k]["name"], refs[k]["key"]): v for k, v in text.items()}
     for entry in values.get("remediator", {}).get("apiTokens", []):
@@ -306,3 +319,107 @@ def test_the_rendered_remediator_serves_with_its_container_args(kit, pki, tmp_pa
     finally:
         process.terminate()
         process.communicate(timeout=60)
+
+
+def _mount_of(pod: dict[str, Any], path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The container mount holding `path` (the longest mountPath above it) and its volume."""
+    mounts = [
+        m
+        for m in pod["containers"][0]["volumeMounts"]
+        if path == Path(m["mountPath"]) or Path(m["mountPath"]) in path.parents
+    ]
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return mount, volume
+
+
+def test_production_auto_remediator_config_passes_check_config(kit, pki, tmp_path) -> None:
+    # The acting remediator as production runs it: GitHub, Argo CD behind a private CA, its own
+    # ClickHouse user, Alertmanager with a bearer token; every file where the pod sees it.
+    values = copy.deepcopy(kit.value_sets["production-auto"])
+    values["secretMountRoot"] = str(tmp_path / "secrets")
+    journal = tmp_path / "journal"
+    values["remediator"]["journal"] = {"mountPath": str(journal), "size": "5Gi"}
+    objects = kit.render(values)
+    contents = _pod_files(pki, values)
+    remediator = kit.find(objects, "Deployment", f"{kit.release}-remediator")[0]
+    written = _lay_out(remediator, contents)
+    # observe's 12, plus the GitHub and Argo CD tokens, Argo CD's CA, the ClickHouse
+    # remediation password and Alertmanager's API token
+    assert len(written) == 17
+    exporter = kit.find(objects, "Deployment", f"{kit.release}-exporter")[0]
+    exporter_files = set(_lay_out(exporter, contents))
+    assert exporter_files < set(written)
+    assert not {p for p in exporter_files if "remediation" in str(p) or "github" in str(p)}
+    exporter_yaml, remediator_yaml = _write_configs(kit, objects, tmp_path)
+
+    done = _check_config(kit, remediator_yaml, "remediator")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    done = _check_config(kit, exporter_yaml)
+    assert done.returncode == 0, done.stderr
+
+    cfg = load_remediator_config(remediator_yaml)
+    section = cfg.remediator
+    assert section.mode == "auto"
+    assert section.gitops is not None and section.argocd is not None
+    assert section.gitops.remote_url == "https://github.com/torghut/gitops.git"
+    assert (section.gitops.github.repo, section.gitops.github.merge_method) == (
+        "torghut/gitops",
+        "squash",
+    )
+    assert section.gitops.direct_push is False and section.gitops.direct_push_option is None
+    assert section.gitops.merge_timeout == 2 * 3600
+    for dotted, key in (
+        ("remediator.gitops.github.token", "githubToken"),
+        ("remediator.argocd.token", "argocdToken"),
+        ("remediator.clickhouse_remediation.password", "clickhouseRemediationPassword"),
+        ("remediator.alertmanager.bearer_token", "alertmanagerToken"),
+    ):
+        secret = cfg.secret(dotted)
+        assert secret is not None and secret.get() == f"{key}-value", dotted
+    assert section.argocd.ca_file is not None
+    assert section.argocd.ca_file.read_text() == pki.ca.read_text()
+    assert section.argocd.sync_timeout == 15 * 60
+    assert section.clickhouse_remediation is not None
+    assert section.clickhouse_remediation.user == "torghut_remediator"
+    assert section.clickhouse_remediation.query_timeout == 5 * 60
+    assert section.alertmanager is not None and len(section.alertmanager.urls) == 2
+    # its alerts link where the PrometheusRule's do (prometheusRule.* defaults here)
+    chart = yaml.safe_load((kit.chart_dir / "values.yaml").read_text())["prometheusRule"]
+    assert section.alertmanager.runbook_base == chart["runbookBaseUrl"]
+    assert section.alertmanager.dashboard_url == f"{chart['grafanaUrl']}/d/torghut-ta-remediation"
+    policy = section.policy
+    assert (policy.approval_ttl, policy.verify_timeout, policy.verify_every) == (3600, 1200, 30)
+    assert (policy.step_attempts, policy.retry_backoff, policy.emergency_patch) == (4, 10, True)
+    assert (section.lease.duration, section.lease.renew_every) == (30, 10)
+
+    # What the chart derives so the config and the objects agree: the Lease and the Application
+    # its Roles name, and a clone on a writable volume (the root file system is read-only).
+    lease_role = kit.find(objects, "Role", f"{kit.release}-remediator-lease")[0]
+    assert lease_role["metadata"]["namespace"] == kit.namespace == section.lease.namespace
+    assert lease_role["rules"][0]["resourceNames"] == [section.lease.name]
+    apps_role = kit.find(objects, "Role", f"{kit.release}-remediator-argocd")[0]
+    assert section.argocd.app in apps_role["rules"][0]["resourceNames"]
+    pod = remediator["spec"]["template"]["spec"]
+    assert section.gitops.work_dir == journal / "gitops"
+    mount, volume = _mount_of(pod, section.gitops.work_dir)
+    assert not mount.get("readOnly")
+    assert "persistentVolumeClaim" in volume or "emptyDir" in volume
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_a_missing_acting_secret_fails_check_config_naming_the_key(kit, pki, tmp_path) -> None:
+    values = copy.deepcopy(kit.value_sets["production-auto"])
+    values["secretMountRoot"] = str(tmp_path / "secrets")
+    objects = kit.render(values)
+    remediator = kit.find(objects, "Deployment", f"{kit.release}-remediator")[0]
+    _lay_out(remediator, _pod_files(pki, values))
+    token = tmp_path / "secrets" / "argocd-token" / "argocd-token"
+    assert token.exists()  # secrets.argocdToken's key, under its slot's directory ...
+    token.unlink()  # ... but the Secret lacks it
+    _, remediator_yaml = _write_configs(kit, objects, tmp_path)
+
+    done = _check_config(kit, remediator_yaml, "remediator")
+    assert done.returncode == CONFIG_ERROR, done.stderr
+    assert f"remediator.argocd.token: cannot read secret file {token}" in done.stderr

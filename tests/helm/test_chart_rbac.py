@@ -8,6 +8,7 @@ import ast
 from typing import Any
 
 import pytest
+import yaml
 
 SETS = [
     "default",
@@ -17,6 +18,7 @@ SETS = [
     "no-secrets",
     "production",
     "production-remediator",
+    "production-auto",
 ]
 
 
@@ -175,11 +177,37 @@ def _kube_calls(path) -> set[str]:
     }
 
 
-def test_remediator_code_makes_only_the_calls_its_role_allows(kit) -> None:
-    # Its own Kubernetes calls are the FlinkDeployment get (the pause annotation); the probes
-    # it runs are the exporter's. A new call here must come with its grant in the chart.
+# What each Kubernetes call the remediator's own modules make needs, as (namespace kind, group,
+# resource, verb): "target" is config.namespace, "apps" the Applications' namespace. The
+# actuators' own calls (remediator/actuators/kube.py, events.py, lease.py) are proved against
+# the sandbox's RBAC; these are the names remediator/*.py uses on the `kube` modules.
+KUBE_CALL_GRANTS: dict[str, set[tuple[str, str, str, str]]] = {
+    "open_api": set(),  # the client, no call
+    "KubeError": set(),
+    "get_flinkdeployment": {("target", "flink.apache.org", "flinkdeployments", "get")},
+    "read_job": {("target", "flink.apache.org", "flinkdeployments", "get")},
+    "patch_job": {("target", "flink.apache.org", "flinkdeployments", "patch")},
+    "set_self_heal": {
+        ("apps", "argoproj.io", "applications", "get"),
+        ("apps", "argoproj.io", "applications", "patch"),
+    },
+}
+
+
+def test_remediator_code_makes_only_the_calls_its_role_allows(remediator_objects, kit) -> None:
+    # The pause annotation's get and the executor's wiring (remediator/actuate.py) of the kube
+    # actuator; the probes it runs are the exporter's. A new call here must come with its grant
+    # in the chart (and an entry above).
     calls = set().union(*(_kube_calls(p) for p in (kit.repo / "remediator").glob("*.py")))
-    assert calls == {"open_api", "get_flinkdeployment", "KubeError"}
+    assert calls <= set(KUBE_CALL_GRANTS), calls - set(KUBE_CALL_GRANTS)
+    assert {"get_flinkdeployment", "patch_job", "set_self_heal"} <= calls
+    granted = remediator_grants(remediator_objects, kit.release, "torghut", "argocd", kit.namespace)
+    where = {"target": "torghut", "apps": "argocd"}
+    for call in calls:
+        for ns, group, resource, verb in KUBE_CALL_GRANTS[call]:
+            assert any(g[:4] == (where[ns], group, resource, verb) for g in granted), (
+                f"{call} needs {verb} {resource} in {where[ns]}"
+            )
 
 
 def test_rbac_follows_custom_targets(rendered_sets) -> None:
@@ -201,3 +229,37 @@ def test_rbac_follows_custom_targets(rendered_sets) -> None:
         ("torghut-ta-ops", "coordination.k8s.io", "leases", "update", ("ta-ops-leader",)),
         ("torghut-ta-ops", "coordination.k8s.io", "leases", "create", ()),
     }
+
+
+REMEDIATOR_SETS = [
+    "network-policy",
+    "remediator-enabled",
+    "custom-names",
+    "production-remediator",
+    "production-auto",
+]
+
+
+@pytest.mark.parametrize("value_set", REMEDIATOR_SETS)
+def test_the_config_names_the_lease_and_application_its_roles_grant(
+    rendered_sets, value_set: str, kit
+) -> None:
+    # The Lease the remediator holds and the Application it turns self-heal off on are the
+    # objects its Roles name: the chart derives the config's names from the same values.
+    objects = rendered_sets[value_set]
+    values = kit.value_sets[value_set]["remediator"]
+    assert values["enabled"] is True
+    prefix = kit.value_sets[value_set].get("fullnameOverride") or kit.release
+    config = kit.find(objects, "ConfigMap", f"{prefix}-config")[0]
+    section = yaml.safe_load(config["data"]["remediator.yaml"])["remediator"]
+    (lease_role,) = kit.find(objects, "Role", f"{prefix}-remediator-lease")
+    named = [r for r in lease_role["rules"] if r.get("resourceNames")]
+    assert [r["resourceNames"] for r in named] == [[section["lease"]["name"]]]
+    assert lease_role["metadata"]["namespace"] == section["lease"]["namespace"] == kit.namespace
+    expected = values.get("rbac", {}).get("leaseName", "torghut-ta-remediator")
+    assert section["lease"]["name"] == expected
+    (apps_role,) = kit.find(objects, "Role", f"{prefix}-remediator-argocd")
+    if "argocd" in section:
+        assert section["argocd"]["app"] in apps_role["rules"][0]["resourceNames"]
+    else:
+        assert values.get("mode", "observe") == "observe", value_set

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import helm_python as helm
 import pytest
 import yaml
 
-from remediator.config import READ_ONLY_MODES, Allowlist, DropBounds, Policy
+from remediator.config import Allowlist, DropBounds, LeaseConfig, Mode, Policy
+from remediator.config_cluster import AlertmanagerConfig, BasicAuth, ClickHouseRemediation
+from remediator.config_gitops import ArgoConfig, GitHubConfig, GitOpsConfig
+
+# Keys of the remediator's sections the chart sets itself (never values): the Secrets' files,
+# the clone beside the journal, the Lease its Role names.
+CHART_OWNED = {
+    "gitops": {"work_dir", "direct_push_option"},
+    "github": {"token", "ca_file"},
+    "argocd": {"token", "ca_file"},
+    "clickhouseRemediation": {"password"},
+    "alertmanager": {"bearer_token"},
+    "basic_auth": {"password"},
+    "lease": {"name", "namespace"},
+}
 
 VALUE_SET_NAMES = (
     "default",
@@ -19,6 +33,7 @@ VALUE_SET_NAMES = (
     "no-secrets",
     "production",
     "production-remediator",
+    "production-auto",
 )
 BAD_VALUES = [
     ({"secrets": {"kafkaCa": {"name": "kafka-ca", "key": "ca crt"}}}, "/secrets/kafkaCa/key"),
@@ -29,8 +44,17 @@ BAD_VALUES = [
     ({"exporter": {"replicas": "two"}}, "/exporter/replicas"),
     ({"exporter": {"port": 70000}}, "/exporter/port"),
     ({"remediator": {"journal": {"size": 5}}}, "/remediator/journal/size"),
-    ({"remediator": {"mode": "auto"}}, "/remediator/mode"),  # not in this release
-    ({"remediator": {"lease": {"name": "x"}}}, "'lease'"),  # comes with the actuators
+    ({"remediator": {"mode": "act"}}, "/remediator/mode"),
+    # the chart owns these: the Lease its Role names, the clone on the journal volume, tokens
+    ({"remediator": {"lease": {"name": "x"}}}, "/remediator/lease"),
+    ({"remediator": {"gitops": {"work_dir": "/tmp/git"}}}, "/remediator/gitops"),
+    ({"remediator": {"argocd": {"token": {"file": "/t"}}}}, "/remediator/argocd"),
+    (
+        {"remediator": {"gitops": {"github": {"repo": "no-slash"}}}},
+        "/remediator/gitops/github/repo",
+    ),
+    ({"remediator": {"alertmanager": {"urls": ["alertmanager:9093"]}}}, "/remediator/alertmanager"),
+    ({"remediator": {"policy": {"step_attempts": 0}}}, "/remediator/policy/step_attempts"),
     ({"remediator": {"config": {"mode": "observe"}}}, "'config'"),  # the guessed pass-through
     ({"remediator": {"policy": {"cooldwn": "5m"}}}, "'cooldwn'"),
     ({"remediator": {"policy": {"procedures": ["C"]}}}, "/remediator/policy/procedures/0"),
@@ -89,7 +113,20 @@ def test_remediator_values_follow_its_config_model(kit) -> None:
     policy = remediator["policy"]["properties"]
     assert set(policy) == set(Policy.model_fields)
     assert set(policy["drop"]["properties"]) == set(DropBounds.model_fields)
-    assert set(remediator["mode"]["enum"]) == READ_ONLY_MODES  # the modes this release accepts
+    assert remediator["mode"]["enum"] == list(get_args(Mode))
+    # the acting sections: the model's keys minus those the chart owns
+    sections = {
+        "gitops": (remediator["gitops"], GitOpsConfig),
+        "github": (remediator["gitops"]["properties"]["github"], GitHubConfig),
+        "argocd": (remediator["argocd"], ArgoConfig),
+        "clickhouseRemediation": (remediator["clickhouseRemediation"], ClickHouseRemediation),
+        "alertmanager": (remediator["alertmanager"], AlertmanagerConfig),
+        "basic_auth": (remediator["alertmanager"]["properties"]["basic_auth"], BasicAuth),
+        "lease": (remediator["lease"], LeaseConfig),
+    }
+    for key, (section, model) in sections.items():
+        assert section["additionalProperties"] is False, key
+        assert set(section["properties"]) == set(model.model_fields) - CHART_OWNED[key], key
 
 
 def test_values_file_with_a_wrong_type_is_rejected(kit, tmp_path) -> None:

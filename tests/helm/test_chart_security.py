@@ -17,6 +17,7 @@ SETS = [
     "no-secrets",
     "production",
     "production-remediator",
+    "production-auto",
 ]
 
 

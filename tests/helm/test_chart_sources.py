@@ -219,14 +219,19 @@ def test_remediator_config_is_the_pipeline_plus_its_own_section(rendered_sets, k
         exporter = files["exporter.yaml"]
         exporter.pop("server")
         assert remediator == exporter, value_set  # the same pipeline, the same secret files
-        assert cfg.remediator.mode == "observe"
+        assert cfg.remediator.mode == values.get("mode", "observe")
         assert cfg.remediator.listen.port == values.get("port", 8080), value_set
         assert set(own) <= set(type(cfg.remediator).model_fields)
         assert [t.name for t in cfg.remediator.api_tokens] == [
             t["name"] for t in values.get("apiTokens", [])
         ]
         checked.append(value_set)
-    assert {"remediator-enabled", "custom-names", "production-remediator"} <= set(checked)
+    assert {
+        "remediator-enabled",
+        "custom-names",
+        "production-remediator",
+        "production-auto",
+    } <= set(checked)
 
 
 def test_remediator_settings_pass_through_to_its_model(rendered_sets, kit) -> None:

@@ -84,6 +84,42 @@ s3AccessKeyId: {dir: s3-access-key-id, config: checkpoint_storage.access_key_id,
 s3SecretAccessKey: {dir: s3-secret-access-key, config: checkpoint_storage.secret_access_key, ref: true, components: [exporter, remediator]}
 s3Ca: {dir: s3-ca, config: checkpoint_storage.ca_file, ref: false, components: [exporter, remediator]}
 webhookToken: {dir: webhook, config: remediator.webhook_token, ref: true, components: [remediator]}
+githubToken: {dir: github-token, config: remediator.gitops.github.token, ref: true, components: [remediator], section: gitops}
+githubCa: {dir: github-ca, config: remediator.gitops.github.ca_file, ref: false, components: [remediator], section: gitops}
+gitopsPushOption: {dir: gitops-push-option, config: remediator.gitops.direct_push_option, ref: true, components: [remediator], section: gitops}
+argocdToken: {dir: argocd-token, config: remediator.argocd.token, ref: true, components: [remediator], section: argocd}
+argocdCa: {dir: argocd-ca, config: remediator.argocd.ca_file, ref: false, components: [remediator], section: argocd}
+clickhouseRemediationPassword: {dir: clickhouse-remediation-password, config: remediator.clickhouse_remediation.password, ref: true, components: [remediator], section: clickhouse_remediation}
+alertmanagerToken: {dir: alertmanager-token, config: remediator.alertmanager.bearer_token, ref: true, components: [remediator], section: alertmanager}
+alertmanagerPassword: {dir: alertmanager-password, config: remediator.alertmanager.basic_auth.password, ref: true, components: [remediator], section: alertmanager}
+{{- end }}
+
+{{/*
+Which of the remediator's acting sections are rendered: none in observe mode (it calls no
+actuator, so its pod mounts none of their Secrets); in propose/auto gitops, argocd and
+alertmanager (required: tto.remediatorConfig fails without them) and clickhouse_remediation
+when its password Secret is named. A slot with a `section` is mounted only when it is on.
+*/}}
+{{- define "tto.remediatorSections" -}}
+{{- $r := .Values.remediator }}
+{{- $on := dict "gitops" false "argocd" false "alertmanager" false "clickhouse_remediation" false }}
+{{- if ne $r.mode "observe" }}
+{{- $_ := set $on "gitops" true }}
+{{- $_ := set $on "argocd" true }}
+{{- $_ := set $on "alertmanager" true }}
+{{- if .Values.secrets.clickhouseRemediationPassword.name }}
+{{- $_ := set $on "clickhouse_remediation" true }}
+{{- end }}
+{{- end }}
+{{- toJson $on }}
+{{- end }}
+
+{{/* Whether a slot's Secret is used: named, and its remediator section (if any) rendered. */}}
+{{- define "tto.slotActive" -}}
+{{- $sections := include "tto.remediatorSections" .ctx | fromJson }}
+{{- if and (index .ctx.Values.secrets .key).name (or (not .slot.section) (index $sections (default "" .slot.section))) -}}
+true
+{{- end }}
 {{- end }}
 
 {{/* The slots a component mounts, with their Secret set: list of {key, slot, ref}. */}}
@@ -92,7 +128,7 @@ webhookToken: {dir: webhook, config: remediator.webhook_token, ref: true, compon
 {{- $out := list }}
 {{- range $key, $slot := fromYaml (include "tto.secretSlots" $ctx) }}
 {{- $ref := index $ctx.Values.secrets $key }}
-{{- if and $ref.name (has $.component $slot.components) }}
+{{- if and (include "tto.slotActive" (dict "ctx" $ctx "key" $key "slot" $slot)) (has $.component $slot.components) }}
 {{- $out = append $out (dict "key" $key "slot" $slot "ref" $ref) }}
 {{- end }}
 {{- end }}
@@ -110,7 +146,7 @@ webhookToken: {dir: webhook, config: remediator.webhook_token, ref: true, compon
 {{- $ctx := . }}
 {{- $overlay := dict }}
 {{- range $key, $slot := fromYaml (include "tto.secretSlots" $ctx) }}
-{{- if (index $ctx.Values.secrets $key).name }}
+{{- if include "tto.slotActive" (dict "ctx" $ctx "key" $key "slot" $slot) }}
 {{- $file := include "tto.secretFile" (dict "ctx" $ctx "key" $key) }}
 {{- $leaf := ternary (dict "file" $file) $file $slot.ref }}
 {{- $parts := splitList "." $slot.config }}
