@@ -82,6 +82,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     ),
     "trading_gate": ("pause_trading", "verify_trading_paused"),
 }  # fmt: skip
+APPROVAL_VERDICTS = ("approved", "denied", "expired")
 STEP_OUTCOMES = ("done", "failed")  # remediator/execute.py counts a step done or failed
 # policy.evaluate's gates (kill_switch_<source>), the two that end a triage (engine.py) and the
 # blocks met mid-run (execute.py)
@@ -131,5 +132,9 @@ class RemediatorMetrics:
             for step in STEPS[procedure]:
                 for outcome in STEP_OUTCOMES:
                     self.steps.labels(procedure=procedure, step=step, outcome=outcome)
+                self.step_retries.labels(procedure=procedure, step=step)
+            self.escalations.labels(procedure=procedure)
+        for verdict in APPROVAL_VERDICTS:
+            self.approvals.labels(verdict=verdict)
         for gate in GATES:
             self.gate_blocks.labels(gate=gate)

@@ -39,6 +39,9 @@ def test_known_series_exist_at_zero_before_anything_happened() -> None:
         'torghut_ta_remediation_steps_total{outcome="failed",procedure="B",step="restore_replica"} 0.0',
         'torghut_ta_remediation_gate_blocks_total{gate="mode"} 0.0',
         "torghut_ta_remediation_in_progress 0.0",
+        'torghut_ta_remediation_approvals_total{verdict="expired"} 0.0',
+        'torghut_ta_remediation_escalations_total{procedure="B"} 0.0',
+        'torghut_ta_remediation_step_retries_total{procedure="A",step="suspend_job"} 0.0',
     ):
         assert line in text, line
     # a step never planned for a procedure gets no series
