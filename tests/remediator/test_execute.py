@@ -463,6 +463,7 @@ async def test_procedure_b_restores_after_approval_and_escalates_while_still_rea
     w.facts = facts(
         verdicts={"clickhouse-replicas": verdict("clickhouse-replicas", "down", "B", "r1 lost")},
         readonly=(("r1", "ta_signals"),),
+        metadata_lost=(("r1", "ta_signals"),),
     )
     run_id = w.fire(procedure="B")
     run = await w.step(run_id)
