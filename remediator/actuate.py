@@ -288,8 +288,18 @@ class RealActuators:
 
     async def _post(self, builder: str, run: Run, reason: str) -> None:
         am = am_actuator
-        alert = getattr(am, builder)(run.id, run.procedure, run.target, reason, f"runs/{run.id}")
+        alert = getattr(am, builder)(run.id, run.procedure, run.target, reason, self._run_url(run))
         await am.post(cfg=self.cfg, alerts=[alert])
+
+    def _run_url(self, run: Run) -> str:
+        """The run in the API, absolute (Alertmanager refuses a relative generatorURL)."""
+        am, listen = self.cfg.remediator.alertmanager, self.cfg.remediator.listen
+        if am is not None and am.api_url is not None:
+            base = str(am.api_url).rstrip("/")
+        else:
+            host = "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
+            base = f"http://{host}:{listen.port}"
+        return f"{base}/runs/{run.id}"
 
     async def escalate(self, run: Run, reason: str) -> None:
         await self._post("remediation_failed", run, reason)

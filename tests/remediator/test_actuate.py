@@ -279,7 +279,7 @@ async def test_escalation_and_approval_requests_go_to_alertmanager(make: Any) ->
     await acts.escalate(RUN, "drop failed: Code 243")
     posted = [kw["alerts"] for n, kw in stand.calls if n == "alertmanager.post"]
     assert posted == [[("TARemediationFailed", "run-1", "A", "torghut/torghut-ta",
-                        "drop failed: Code 243", "runs/run-1")]]  # fmt: skip
+                        "drop failed: Code 243", "http://127.0.0.1:8080/runs/run-1")]]  # fmt: skip
 
 
 async def test_trading_resume_sets_the_switch_true(make: Any) -> None:
