@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from remediator_e2e_kit import (
     Remediator,
+    am_alerts,
     as_stack,
     env_pid,
     git_head,
@@ -331,3 +333,50 @@ def test_two_processes_one_lease_only_the_holder_acts(stack, r1) -> None:
         assert _trading_enabled(stack) == 1.0
     finally:
         r2.stop()
+
+
+def _gate_failed(stack: dict[str, Any], r1: Remediator, attempt: str) -> dict[str, Any]:
+    """Post the trading gate alert (label `attempt`) and wait for its run to end."""
+    before = _ids(stack, r1)
+    post_alerts(stack, [{"labels": {**GATE, "attempt": attempt}}])
+    gate = wait(lambda: _gate_run(stack, r1, before), f"the {attempt} run")
+    return wait_for(stack, r1, gate["id"], lambda r: r["state"] == "ended", what="it ends")
+
+
+def _paged(stack: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+    return [
+        a for a in am_alerts(stack, "TARemediationFailed") if a["labels"].get("run_id") == run_id
+    ]
+
+
+def test_argo_cd_refusing_the_sync_fails_safe_at_once_and_pages(stack, r1) -> None:
+    wait(lambda: _lease_holder(stack) == "r1", "r1 leads again (r2 released the Lease)")
+    _resume_trading(stack, r1)
+    token_file = Path(
+        yaml.safe_load(r1.config.read_text())["remediator"]["argocd"]["token"]["file"]
+    )
+    token = token_file.read_text()
+    token_file.write_text("revoked-token")  # Argo CD answers 401 from now on
+    try:
+        done = _gate_failed(stack, r1, "argo-denied")
+    finally:
+        token_file.write_text(token)
+    pause = done["steps"][0]
+    assert done["outcome"] == "failed" and pause["status"] == "failed", done
+    assert pause["attempts"] == 1, pause  # a refusal is not retried
+    assert "401" in pause["detail"] and "remediator.argocd.token" in pause["detail"], pause
+    assert done["steps"][1]["status"] == "pending"
+    wait(lambda: _paged(stack, done["id"]), "TARemediationFailed for the run")
+
+
+def test_github_unreachable_retries_within_the_limit_then_fails_safe_and_pages(stack, r1) -> None:
+    # the previous run merged TRADING_ENABLED=false but never synced it: a person resumes
+    _resume_trading(stack, r1)
+    stop_pid(env_pid(stack, "github"))  # the last test: nothing after it needs GitHub
+    done = _gate_failed(stack, r1, "github-down")
+    pause = done["steps"][0]
+    assert done["outcome"] == "failed" and pause["status"] == "failed", done
+    assert pause["attempts"] == 3, pause  # policy.step_attempts (default 3)
+    assert "GitHub" in pause["detail"] and "attempts exhausted" in done["reason"], done["reason"]
+    wait(lambda: _paged(stack, done["id"]), "TARemediationFailed for the run")
+    assert _trading_enabled(stack) == 1.0  # nothing changed where it counts
