@@ -366,6 +366,8 @@ def test_argo_cd_refusing_the_sync_fails_safe_at_once_and_pages(stack, r1) -> No
     assert pause["attempts"] == 1, pause  # a refusal is not retried
     assert "401" in pause["detail"] and "remediator.argocd.token" in pause["detail"], pause
     assert done["steps"][1]["status"] == "pending"
+    # the change was merged before Argo CD refused: the page says git may be ahead
+    assert "its git change may already be merged" in done["reason"], done["reason"]
     wait(lambda: _paged(stack, done["id"]), "TARemediationFailed for the run")
 
 
