@@ -331,6 +331,10 @@ def test_two_processes_one_lease_only_the_holder_acts(stack, r1) -> None:
         assert _lease_holder(stack) == "r2"
         assert _commits(stack, head, "Remediator-Run: ") == []
         assert _trading_enabled(stack) == 1.0
+        # the fenced run stays open and would act once r1 leads again: cancelled here
+        code, body = call(as_stack(stack, r1), "POST", f"/runs/{late}/cancel",
+                          body={"reason": "test: fencing checked"})  # fmt: skip
+        assert code == 200, (code, body)
     finally:
         r2.stop()
 
