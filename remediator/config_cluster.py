@@ -49,6 +49,9 @@ class AlertmanagerConfig(Model):
     # unset keeps the repository's defaults
     runbook_base: HttpUrl | None = None
     dashboard_url: HttpUrl | None = None
+    # the remediator's API as people reach it: the alerts link to the run there (Alertmanager
+    # takes only absolute URLs); unset: http://<listen host>:<listen port>
+    api_url: HttpUrl | None = None
 
     @model_validator(mode="after")
     def _one_auth(self) -> AlertmanagerConfig:

@@ -67,6 +67,14 @@ def left_safe(run: Run) -> str:
         notes.append("the job this run suspended stays suspended")
     if "pause_trading" in done:
         notes.append("trading stays paused until a person resumes it")
+    # a GitOps step can fail after its change was merged (e.g. Argo CD refused the sync): the
+    # tracked branch may already carry what the cluster does not run yet
+    notes.extend(
+        f"{s.name} failed, but its git change may already be merged on the tracked branch "
+        "without being synced: read git and Argo CD before acting by hand"
+        for s in run.steps
+        if s.status == "failed" and s.name in GITOPS_STEPS
+    )
     return "; ".join(notes) or "nothing this run changed is left half-done"
 
 

@@ -46,6 +46,8 @@ class Facts:
     partitions: tuple[PartitionFact, ...] = ()
     replay_window_start: float | None = None  # oldest record still retained on every input
     readonly: tuple[tuple[str, str], ...] = ()  # (replica, table)
+    # (replica, table) whose Keeper metadata is gone: what SYSTEM RESTORE REPLICA is for
+    metadata_lost: tuple[tuple[str, str], ...] = ()
     unreadable: tuple[str, ...] = field(default=())  # probes that failed this cycle
 
     def status(self, component: str) -> str:
@@ -66,6 +68,7 @@ class Facts:
             },
             "replay_window_start": self.replay_window_start,
             "readonly": [list(r) for r in self.readonly],
+            "metadata_lost": [list(r) for r in self.metadata_lost],
             "unreadable": list(self.unreadable),
         }
 
@@ -109,15 +112,18 @@ def _replay_window_start(view: View, cfg: RemediatorConfig) -> float | None:
     return max(earliest[t] for t in cfg.kafka.topics)
 
 
-def gather(view: View, report: Report, cfg: RemediatorConfig) -> Facts:
-    deployment = cfg.flink.deployment
-    readonly = tuple(
+def _replica_tables(view: View, name: str) -> tuple[tuple[str, str], ...]:
+    """(replica, table) of the samples of `name` that are set (>= 1)."""
+    return tuple(
         sorted(
-            (s.labels["replica"], s.labels["table"])
-            for s in series_of(view, "clickhouse_replica_readonly")
-            if s.value >= 1
+            (s.labels["replica"], s.labels["table"]) for s in series_of(view, name) if s.value >= 1
         )
     )
+
+
+def gather(view: View, report: Report, cfg: RemediatorConfig) -> Facts:
+    deployment = cfg.flink.deployment
+    readonly = _replica_tables(view, "clickhouse_replica_readonly")
     desired = [
         s.value
         for s in series_of(view, "flink_job_desired_running")
@@ -135,5 +141,6 @@ def gather(view: View, report: Report, cfg: RemediatorConfig) -> Facts:
         partitions=_partitions(view),
         replay_window_start=_replay_window_start(view, cfg),
         readonly=readonly,
+        metadata_lost=_replica_tables(view, "clickhouse_replica_metadata_lost"),
         unreadable=tuple(sorted(p.name for p in report.probes if not p.success)),
     )

@@ -210,8 +210,17 @@ def plan_b(facts: Facts, cfg: RemediatorConfig) -> Plan:
             f"read-only replicas, but not from lost metadata on a reachable Keeper "
             f"({replicas.summary}): SYSTEM RESTORE REPLICA is the wrong action",
         )
+    # only the tables whose metadata is lost: RESTORE on a table with its metadata is refused by
+    # ClickHouse, and a table read-only for another reason is not Procedure B's to fix
+    lost = [rt for rt in facts.readonly if rt in facts.metadata_lost]
+    if not lost:
+        return refused(
+            "B",
+            f"read-only replicas, but none with lost Keeper metadata ({replicas.summary}): "
+            "SYSTEM RESTORE REPLICA is the wrong action",
+        )
     steps: list[Step] = []
-    for replica, table in facts.readonly:
+    for replica, table in lost:
         target = {"replica": replica, "table": f"{cfg.clickhouse.database}.{table}"}
         steps.append(
             Step(

@@ -209,6 +209,7 @@ async def test_retries_are_bounded_then_the_run_fails_safe(world: Callable[..., 
     assert w.fake.acts().count("resume_job") == w.cfg.remediator.policy.step_attempts == 3
     assert run.outcome == "failed" and "3 attempts exhausted" in run.reason
     assert "the job this run suspended stays suspended" in run.reason
+    assert "resume_job failed, but its git change may already be merged" in run.reason
 
 
 async def test_an_escalating_error_fails_safe_the_job_stays_suspended_and_a_person_is_paged(
@@ -463,6 +464,7 @@ async def test_procedure_b_restores_after_approval_and_escalates_while_still_rea
     w.facts = facts(
         verdicts={"clickhouse-replicas": verdict("clickhouse-replicas", "down", "B", "r1 lost")},
         readonly=(("r1", "ta_signals"),),
+        metadata_lost=(("r1", "ta_signals"),),
     )
     run_id = w.fire(procedure="B")
     run = await w.step(run_id)

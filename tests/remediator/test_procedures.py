@@ -129,23 +129,32 @@ READONLY = {
 
 
 def test_b_restarts_then_restores_each_lost_table_and_needs_approval(rcfg) -> None:
-    p = plan(
-        "B", facts(verdicts=READONLY, readonly=(("r2", "ta_signals"), ("r2", "ta_microbars"))), rcfg
-    )
+    both = (("r2", "ta_microbars"), ("r2", "ta_signals"))
+    p = plan("B", facts(verdicts=READONLY, readonly=both, metadata_lost=both), rcfg)
     assert names(p)[:4] == [
         "restart_replica",
         "restore_replica",
         "restart_replica",
         "restore_replica",
     ]
-    assert p.steps[0].target == {"replica": "r2", "table": "torghut.ta_signals"}
+    assert p.steps[0].target == {"replica": "r2", "table": "torghut.ta_microbars"}
     assert [s.needs_approval for s in p.steps if s.name == "restore_replica"] == [True, True]
     assert "resume_job" not in names(p)  # the job runs: it is not restarted
 
 
+def test_b_restores_only_the_tables_whose_metadata_is_lost(rcfg) -> None:
+    readonly = (("r2", "ta_microbars"), ("r2", "ta_signals"))
+    p = plan("B", facts(verdicts=READONLY, readonly=readonly, metadata_lost=readonly[1:]), rcfg)
+    targets = {s.target["table"] for s in p.steps if s.name.endswith("_replica")}
+    assert targets == {"torghut.ta_signals"}
+    none_lost = plan("B", facts(verdicts=READONLY, readonly=readonly), rcfg)
+    assert none_lost.refused is not None and "none with lost Keeper metadata" in none_lost.refused
+
+
 def test_b_restarts_a_failed_job_only_after_clickhouse_is_writable(rcfg) -> None:
+    lost = (("r2", "ta_signals"),)
     p = plan(
-        "B", facts(verdicts=READONLY, readonly=(("r2", "ta_signals"),), job_state="FAILED"), rcfg
+        "B", facts(verdicts=READONLY, readonly=lost, metadata_lost=lost, job_state="FAILED"), rcfg
     )
     n = names(p)
     assert n.index("verify_writable") < n.index("pause_trading") < n.index("resume_job")
