@@ -23,6 +23,7 @@ from sandbox.kafka_broker import SCRAM_MECHANISM as SCRAM_MECHANISM
 from sandbox.kafka_broker import SCRAM_USERS as SCRAM_USERS
 from sandbox.kafka_broker import kafka_libs as kafka_libs
 from sandbox.kafka_broker import launch as launch
+from sandbox.kafka_broker import start as start
 from sandbox.util import apoll_until
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("NVDA", "AAPL", "MSFT", "AMZN", "TSLA")

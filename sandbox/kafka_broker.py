@@ -22,7 +22,8 @@ import base64
 import shutil
 import subprocess
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.tls import make_server_tls
@@ -132,6 +133,15 @@ def _format(
         raise RuntimeError(f"Kafka storage format failed: {(done.stdout + done.stderr)[-2000:]}")
 
 
+@dataclass
+class Starting:
+    """A broker spawned (and recorded) but not yet waited for: its endpoints are already known,
+    so services that only need the address can start meanwhile. `wait()` returns the Service."""
+
+    endpoints: dict[str, str]
+    wait: Callable[[], Service]
+
+
 def launch(
     workdir: Path,
     *,
@@ -150,6 +160,24 @@ def launch(
     `users` (name -> password) are the SCRAM users; they are created when the workdir's storage
     is formatted, i.e. on the first launch only.
     """
+    return start(
+        workdir, port=port, sasl_port=sasl_port, ssl_port=ssl_port, users=users,
+        heap_mb=heap_mb, version=version, timeout=timeout,
+    ).wait()  # fmt: skip
+
+
+def start(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    sasl_port: int | None = None,
+    ssl_port: int | None = None,
+    users: Mapping[str, str] | None = None,
+    heap_mb: int = 256,
+    version: str = KAFKA_VERSION,
+    timeout: float = 120.0,
+) -> Starting:
+    """`launch` in two steps: format (if needed) and spawn now, wait for the broker later."""
     libs = kafka_libs(version)
     java = _java()
     workdir = workdir.resolve()
@@ -188,11 +216,15 @@ def launch(
         # the log line alone is not enough: the port could belong to another process
         return started and port_open(port)
 
-    wait_started(proc.pid, ready, log=log, what="kafka", timeout=timeout, interval=0.1)
     endpoints = {
         "kafka_bootstrap": f"127.0.0.1:{port}",
         "kafka_sasl_bootstrap": f"127.0.0.1:{sasl_port}",
         "kafka_ssl_bootstrap": f"127.0.0.1:{ssl_port}",
         "kafka_ca_file": str(tls.ca_cert),
     }
-    return Service("kafka", proc.pid, endpoints, str(log))
+
+    def wait() -> Service:
+        wait_started(proc.pid, ready, log=log, what="kafka", timeout=timeout, interval=0.1)
+        return Service("kafka", proc.pid, dict(endpoints), str(log))
+
+    return Starting(dict(endpoints), wait)

@@ -224,6 +224,15 @@ def _start_all(
         )
         state.save(workdir, services)  # before mounting: an interrupted start is undone by down
         _mount_disk_limit(mount, disk_limit_mib)
+    kafka_password_file = secrets_dir / "kafka-exporter-password"
+    kafka_password_file.write_text(secrets.token_urlsafe(18))
+    kafka_password_file.chmod(0o600)
+    # Kafka's broker takes the longest to boot and needs nothing: it boots while the services
+    # that only need its address start, and is waited for before its topics are created
+    kafka_starting = kafka.start(
+        workdir / "kafka", users={KAFKA_EXPORTER_USER: kafka_password_file.read_text()}
+    )
+    bootstrap = kafka_starting.endpoints["kafka_bootstrap"]
     keeper = None
     if replicated:
         keeper = started(clickhouse.launch_zookeeper(workdir / "zookeeper")).endpoints["zookeeper"]
@@ -233,26 +242,10 @@ def _start_all(
     ch.endpoints.update(ch_endpoints)
     started(ch)
     ch_url = ch.endpoints["http"]
-    kafka_password_file = secrets_dir / "kafka-exporter-password"
-    kafka_password_file.write_text(secrets.token_urlsafe(18))
-    kafka_password_file.chmod(0o600)
-    kf = kafka.launch(
-        workdir / "kafka", users={KAFKA_EXPORTER_USER: kafka_password_file.read_text()}
-    )
-    kf.endpoints.update(
-        kafka_exporter_user=KAFKA_EXPORTER_USER,
-        kafka_exporter_password_file=str(kafka_password_file),
-    )
-    started(kf)
-    bootstrap = kf.endpoints["kafka_bootstrap"]
     s3svc = started(s3.launch(workdir / "s3"))
     s3_url = s3svc.endpoints["s3"]
 
     settings = gitops.Settings(kafka_bootstrap=bootstrap, s3_endpoint=s3_url, clickhouse_url=ch_url)
-    topics = [getattr(settings, f"{t}_topic") for t in INGEST_TOPICS]
-    asyncio.run(
-        kafka.create_topics(bootstrap, {t: kafka.TopicSpec(3, 7 * 86400_000) for t in topics})
-    )
     s3.ensure_bucket(s3_url, settings.checkpoint_bucket)  # the TA writer checkpoints into it
     repo = gitops.create_repo(
         workdir / "git", kafka_bootstrap=bootstrap, s3_endpoint=s3_url, clickhouse_url=ch_url
@@ -261,6 +254,17 @@ def _start_all(
         Service("gitops", 0, {"git_remote": str(repo.remote), "git_workdir": str(repo.workdir)})
     )
     gh = started(github.launch(workdir / "github", repos={GITHUB_REPO: repo.remote}))
+
+    kf = kafka_starting.wait()
+    kf.endpoints.update(
+        kafka_exporter_user=KAFKA_EXPORTER_USER,
+        kafka_exporter_password_file=str(kafka_password_file),
+    )
+    started(kf)
+    topics = [getattr(settings, f"{t}_topic") for t in INGEST_TOPICS]
+    asyncio.run(
+        kafka.create_topics(bootstrap, {t: kafka.TopicSpec(3, 7 * 86400_000) for t in topics})
+    )
     kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
     exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)

@@ -5,12 +5,12 @@ Without CAP_SYS_ADMIN the option is refused, naming itself, and nothing is left 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,8 +20,9 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
-from prometheus_client.parser import text_string_to_metric_families
 
+from sandbox.clickhouse.pressure import parse_size_mib
+from sandbox.testing.stack import exported, run_cli
 from sandbox.util import poll_until
 
 pytestmark = pytest.mark.slow
@@ -30,13 +31,6 @@ MIB = 2**20
 LIMIT_MIB = 64
 DISK = "SELECT free_space, total_space FROM system.disks WHERE name = 'default'"
 FULL_DISK_CODES = {243, 74, 1001}  # as tests/sandbox/test_clickhouse_pressure.py measured
-
-
-def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "sandbox.cli", *args],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
 
 
 def _processes_naming(text: str) -> list[int]:
@@ -56,7 +50,7 @@ def test_without_cap_sys_admin_the_option_is_refused_and_nothing_starts(tmp_path
     workdir = tmp_path / "stack"
     # as root, drop CAP_SYS_ADMIN from the bounding set: what an unprivileged CI runner has
     prefix = ("setpriv", "--bounding-set=-sys_admin") if os.geteuid() == 0 else ()
-    done = _cli("up", "--dir", str(workdir), "--disk-limit", "32M", prefix=prefix)
+    done = run_cli("up", "--dir", str(workdir), "--disk-limit", "32M", prefix=prefix)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--disk-limit" in done.stderr and "CAP_SYS_ADMIN" in done.stderr, done.stderr
     assert json.loads((workdir / "sandbox.json").read_text())["services"] == []
@@ -64,8 +58,21 @@ def test_without_cap_sys_admin_the_option_is_refused_and_nothing_starts(tmp_path
     assert _processes_naming(str(workdir)) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "mib"), [("64M", 64), ("64MiB", 64), ("64mb", 64), ("1G", 1024), ("2GiB", 2048)]
+)
+def test_sizes_are_read_in_mib(text: str, mib: int) -> None:
+    assert parse_size_mib(text) == mib
+
+
+@pytest.mark.parametrize("text", ["64", "1T", "8M", "-1G", "sixty"])
+def test_sizes_without_a_unit_or_too_small_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=repr(text)):
+        parse_size_mib(text)
+
+
 def test_a_bad_size_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
-    done = _cli("up", "--dir", str(tmp_path / "s"), "--disk-limit", "lots")
+    done = run_cli("up", "--dir", str(tmp_path / "s"), "--disk-limit", "lots")
     assert done.returncode == 64
     assert "--disk-limit" in done.stderr and "'lots'" in done.stderr
     assert not (tmp_path / "s").exists()
@@ -78,15 +85,15 @@ def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     workdir = tmp_path_factory.mktemp("limited") / "stack"
     mount = workdir / "clickhouse" / "clickhouse-data"
     try:
-        done = _cli(
+        done = run_cli(
             "up", "--dir", str(workdir), "--timings", "fast", "--disk-limit", f"{LIMIT_MIB}M"
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        status = json.loads(_cli("status", "--dir", str(workdir), "--json").stdout)
+        status = json.loads(run_cli("status", "--dir", str(workdir), "--json").stdout)
         status["dir"] = str(workdir)
         yield status
     finally:
-        down = _cli("down", "--dir", str(workdir))
+        down = run_cli("down", "--dir", str(workdir))
         assert down.returncode == 0, down.stderr
         assert "unmounted" in down.stdout
         assert not os.path.ismount(mount)
@@ -102,16 +109,17 @@ def _client(status: dict[str, Any], role: str) -> Client:
 
 def _exported_disk(status: dict[str, Any]) -> tuple[float, float] | None:
     """(free, total) bytes of the `default` disk as the exporter last reported them."""
-    with urllib.request.urlopen(status["exporter"] + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.startswith("torghut_ta_clickhouse_disk_") and s.labels["disk"] == "default":
-                values[s.name] = s.value
-    free = values.get("torghut_ta_clickhouse_disk_free_bytes")
-    total = values.get("torghut_ta_clickhouse_disk_total_bytes")
-    return None if free is None or total is None else (free, total)
+    free, total = (
+        [
+            v
+            for labels, v in exported(
+                status["exporter"], f"torghut_ta_clickhouse_disk_{w}_bytes"
+            ).items()
+            if dict(labels)["disk"] == "default"
+        ]
+        for w in ("free", "total")
+    )
+    return (free[0], total[0]) if len(free) == len(total) == 1 else None
 
 
 def _old_partition_rows(day: date, n: int) -> list[list[object]]:
@@ -125,6 +133,21 @@ def _old_partition_rows(day: date, n: int) -> list[list[object]]:
 
 
 COLUMNS = ["event_ts", "symbol", "open", "high", "low", "close", "volume", "trade_count"]
+
+
+def _take_what_is_left(filler: Path) -> None:
+    """Append to `filler` until the volume is full (ENOSPC), down to the last page."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for size in (MIB, 1 << 16, 1 << 12):
+            try:
+                while True:
+                    os.write(fd, bytes(size))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
 
 
 def test_clickhouse_runs_on_the_tmpfs_and_the_exporter_reports_it(
@@ -172,21 +195,25 @@ def test_pressure_full_disk_and_relief_by_dropping_a_partition(
             timeout=60, what="the exporter sees the space the partition took",
         )  # fmt: skip
 
-        # a full disk: what is left goes to the other tenant
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        # a full disk: what is left goes to the other tenant, who keeps writing (merges of the
+        # running TA writer's parts free a little now and then; the tenant takes that too)
+        seen: list[object] = []
+
+        def full() -> bool:
+            _take_what_is_left(filler)
+            seen[:] = [
+                _exported_disk(status),
+                exported(status["exporter"], "torghut_ta_probe_success"),
+                os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize,
+            ]
+            disk = seen[0]
+            return isinstance(disk, tuple) and disk[0] < MIB
+
         try:
-            for size in (MIB, 1 << 16, 1 << 12):
-                try:
-                    while True:
-                        os.write(fd, bytes(size))
-                except OSError as exc:
-                    assert exc.errno == 28  # ENOSPC
-        finally:
-            os.close(fd)
-        poll_until(
-            lambda: (d := _exported_disk(status)) and d[0] < MIB,
-            timeout=60, what="the exporter sees the disk full",
-        )  # fmt: skip
+            poll_until(full, timeout=90, interval=0.5, what="the exporter sees the disk full")
+        except TimeoutError as exc:  # say what the exporter showed instead
+            raise AssertionError(f"{exc}; exported (free, total), probes, statvfs: {seen}") from exc
+        _take_what_is_left(filler)
         with pytest.raises(DatabaseError) as ins:
             writer.insert(
                 "torghut.ta_signals", [[datetime.now(UTC), "NVDA", 1.0]],
@@ -194,6 +221,7 @@ def test_pressure_full_disk_and_relief_by_dropping_a_partition(
             )  # fmt: skip
         assert ins.value.code in FULL_DISK_CODES, str(ins.value)
         drop = f"ALTER TABLE torghut.ta_microbars DROP PARTITION '{day}'"
+        _take_what_is_left(filler)
         with pytest.raises(DatabaseError) as dropped:  # 100% full: the drop cannot write either
             remediator.command(drop)
         assert dropped.value.code == 243, str(dropped.value)
@@ -228,7 +256,7 @@ def test_down_unmounts_after_a_start_killed_once_mounted(tmp_path: Path) -> None
         up.wait()
     recorded = json.loads((workdir / "sandbox.json").read_text())["services"]
     assert recorded[0]["endpoints"]["disk_limit_mount"] == str(mount)
-    done = _cli("down", "--dir", str(workdir))
+    done = run_cli("down", "--dir", str(workdir))
     assert done.returncode == 0, done.stderr
     assert not os.path.ismount(mount)
     assert _processes_naming(str(workdir)) == []
