@@ -1,20 +1,25 @@
 """The real `Actuators`: step names wired to the actuator functions (GitOps first, Argo CD sync,
 the operator's reconcile read back, ClickHouse, Events, Alertmanager).
 
-The actuator modules are imported when a step runs (`_mod`), so this wiring imports and
-type-checks on its own; their signatures are the shared contract in
-`remediator/actuators/__init__.py` and COMMON10.
+The actuator modules are imported directly, so `mypy --strict` checks every call against their
+real signatures (the shared contract is in `remediator/actuators/__init__.py`).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from remediator.actuators import ActuationError, Fence
+from remediator.actuators import alertmanager as am_actuator
+from remediator.actuators import argocd as argocd_actuator
+from remediator.actuators import clickhouse as ch_actuator
+from remediator.actuators import events as events_actuator
+from remediator.actuators import gitops as gitops_actuator
+from remediator.actuators import kube as kube_actuator
 from remediator.config import RemediatorConfig
+from remediator.config_gitops import ArgoConfig, GitOpsConfig
 from remediator.execute import VerifyResult
 from remediator.facts import Facts
 from remediator.journal import Run
@@ -25,15 +30,20 @@ TRADING_FILE = "knative-service.yaml"
 Edit = Callable[[str], str]
 
 
-def _mod(name: str) -> Any:
-    return importlib.import_module(f"remediator.actuators.{name}")
+def _unset(key: str) -> ActuationError:
+    return ActuationError(f"remediator.{key} is not configured", escalate=True, code="config")
 
 
-def _need(cfg: RemediatorConfig, key: str) -> Any:
-    section = getattr(cfg.remediator, key, None)
-    if section is None:
-        raise ActuationError(f"remediator.{key} is not configured", escalate=True, code="config")
-    return section
+def _gitops(cfg: RemediatorConfig) -> GitOpsConfig:
+    if cfg.remediator.gitops is None:
+        raise _unset("gitops")
+    return cfg.remediator.gitops
+
+
+def _argocd(cfg: RemediatorConfig) -> ArgoConfig:
+    if cfg.remediator.argocd is None:
+        raise _unset("argocd")
+    return cfg.remediator.argocd
 
 
 def _bare(table: str) -> str:
@@ -49,19 +59,18 @@ class RealActuators:
 
     # --- the GitOps path -----------------------------------------------------------------
 
-    def _how(self) -> str:
+    def _how(self) -> gitops_actuator.How:
         if self.cfg.remediator.mode == "propose":
             return "pull_request"  # a person merges: the merged PR is the approval
-        return "push" if getattr(_need(self.cfg, "gitops"), "direct_push", False) else "merge"
+        return "push" if _gitops(self.cfg).direct_push else "merge"
 
     async def _git(
         self, run_id: str, step: str, edits: Mapping[str, Edit], title: str, fence: Fence
     ) -> dict[str, str]:
-        gitops, argo = _mod("gitops"), _mod("argocd")
-        section, argocd = _need(self.cfg, "gitops"), _need(self.cfg, "argocd")
+        section, argocd = _gitops(self.cfg), _argocd(self.cfg)
         how = self._how()
-        change = await gitops.change(
-            cfg=self.cfg,
+        change = await gitops_actuator.change(
+            cfg=section,
             run_id=run_id,
             step=step,
             edits=edits,
@@ -71,12 +80,12 @@ class RealActuators:
             fence=fence,
         )
         if how == "pull_request" and change.changed and change.merged_sha is None:
-            change = await gitops.wait_merged(
-                cfg=self.cfg, change=change, timeout=section.merge_timeout
+            change = await gitops_actuator.wait_merged(
+                cfg=section, change=change, timeout=section.merge_timeout
             )
         revision = change.merged_sha or change.commit
-        synced = await argo.sync(
-            cfg=self.cfg,
+        synced = await argocd_actuator.sync(
+            cfg=argocd,
             app=argocd.app,
             revision=revision,
             timeout=argocd.sync_timeout,
@@ -87,7 +96,7 @@ class RealActuators:
             "commit": str(change.commit),
             "changed": str(change.changed).lower(),
             "diff": str(change.diff),
-            "synced": str(getattr(synced, "revision", revision)),
+            "synced": synced.revision,
         }
         if change.pr_url:
             evidence["pr_url"] = str(change.pr_url)
@@ -97,7 +106,7 @@ class RealActuators:
 
     async def _job_until(self, ok: Callable[[Any], bool], what: str) -> Any:
         """Poll the FlinkDeployment until the operator reconciled `what` (never Argo's health)."""
-        kube, pol = _mod("kube"), self.cfg.remediator.policy
+        kube, pol = kube_actuator, self.cfg.remediator.policy
         deadline = self.clock() + pol.verify_timeout
         while True:
             job = await kube.read_job(
@@ -117,7 +126,7 @@ class RealActuators:
     async def _emergency(self, state: str, bump: bool, fence: Fence) -> dict[str, str]:
         """The emergency merge-patch, only with self-heal off (else Argo CD undoes it at once):
         turned off first and recorded; the caller's git change follows and restores it."""
-        kube, argocd = _mod("kube"), _need(self.cfg, "argocd")
+        kube, argocd = kube_actuator, _argocd(self.cfg)
         try:
             was = await kube.set_self_heal(cfg=self.cfg, app=argocd.app, enabled=False, fence=fence)
         except ActuationError as exc:
@@ -137,15 +146,15 @@ class RealActuators:
 
     async def _restore_self_heal(self, evidence: dict[str, str], fence: Fence) -> None:
         if evidence.get("self_heal_was") == "true":
-            await _mod("kube").set_self_heal(
-                cfg=self.cfg, app=_need(self.cfg, "argocd").app, enabled=True, fence=fence
+            await kube_actuator.set_self_heal(
+                cfg=self.cfg, app=_argocd(self.cfg).app, enabled=True, fence=fence
             )
             evidence["self_heal"] = "restored after the git change synced"
 
     async def _job_state(
         self, run: Run, step: StepRecord, state: str, fence: Fence
     ) -> dict[str, str]:
-        gitops = _mod("gitops")
+        gitops = gitops_actuator
         bump = state == "running"
         evidence: dict[str, str] = {}
         if self.cfg.remediator.policy.emergency_patch and self.cfg.remediator.mode == "auto":
@@ -179,7 +188,7 @@ class RealActuators:
     async def _act(self, step: StepRecord, *, run: Run, fence: Fence) -> dict[str, str]:
         t = step.target
         if step.name == "pause_trading":
-            edit = _mod("gitops").set_env
+            edit = gitops_actuator.set_env
             return await self._git(
                 run.id,
                 step.name,
@@ -191,7 +200,7 @@ class RealActuators:
             return await self._job_state(run, step, "suspended", fence)
         if step.name == "resume_job":
             return await self._job_state(run, step, "running", fence)
-        ch = _mod("clickhouse")
+        ch = ch_actuator
         replica = t.get("replica") or self.cfg.clickhouse.replicas[0].name
         if step.name == "drop_partition":
             await ch.drop_partition(
@@ -213,7 +222,7 @@ class RealActuators:
     async def already_done(self, step: StepRecord, *, run: Run) -> bool | None:
         try:
             if step.name in ("suspend_job", "resume_job"):
-                job = await _mod("kube").read_job(
+                job = await kube_actuator.read_job(
                     cfg=self.cfg, namespace=self.cfg.namespace, name=self.cfg.flink.deployment
                 )
                 want = "suspended" if step.name == "suspend_job" else "running"
@@ -221,7 +230,7 @@ class RealActuators:
             if step.name == "restart_replica":
                 return False  # repeating a restart is safe
             if step.name == "restore_replica":
-                lost = await _mod("clickhouse").readonly_replicas(cfg=self.cfg)
+                lost = await ch_actuator.readonly_replicas(cfg=self.cfg)
                 return (step.target.get("replica"), _bare(step.target["table"])) not in lost
             facts = await self.facts()
         except ActuationError:
@@ -238,7 +247,7 @@ class RealActuators:
     async def verify(self, step: StepRecord, *, run: Run) -> VerifyResult:
         if step.name == "verify_job":
             try:
-                job = await _mod("kube").read_job(
+                job = await kube_actuator.read_job(
                     cfg=self.cfg, namespace=self.cfg.namespace, name=self.cfg.flink.deployment
                 )
             except ActuationError as exc:
@@ -247,7 +256,7 @@ class RealActuators:
             return VerifyResult(ok, f"state {job.state}, lifecycle {job.lifecycle}")
         if step.name == "verify_writable":
             try:
-                lost = await _mod("clickhouse").readonly_replicas(cfg=self.cfg)
+                lost = await ch_actuator.readonly_replicas(cfg=self.cfg)
             except ActuationError as exc:
                 return VerifyResult(None, f"system.replicas unreadable: {exc}")
             return VerifyResult(not lost, f"read-only: {lost}" if lost else "every table writable")
@@ -268,7 +277,7 @@ class RealActuators:
         return VerifyResult(None if status == "unknown" else status == "healthy", detail)
 
     async def _event(self, run: Run, step: StepRecord, message: str, type: str) -> None:
-        await _mod("events").record(
+        await events_actuator.record(
             cfg=self.cfg,
             namespace=self.cfg.namespace,
             name=self.cfg.flink.deployment,
@@ -278,7 +287,7 @@ class RealActuators:
         )
 
     async def _post(self, builder: str, run: Run, reason: str) -> None:
-        am = _mod("alertmanager")
+        am = am_actuator
         alert = getattr(am, builder)(run.id, run.procedure, run.target, reason, f"runs/{run.id}")
         await am.post(cfg=self.cfg, alerts=[alert])
 
@@ -292,7 +301,7 @@ class RealActuators:
         await self._post("resolved_by_remediation", run, summary)
 
     async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
-        edit = _mod("gitops").set_env
+        edit = gitops_actuator.set_env
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return await self._git(
             f"trading-resume-{stamp}",

@@ -163,8 +163,10 @@ def start(
     alertmanager_url: str,
     gitops: dict[str, Any] | None = None,
     argocd: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Service:
-    """Credentials, config (DIR/remediator.yaml) and the process."""
+    """Credentials, config (DIR/remediator.yaml) and the process. `overrides`: merged into the
+    config last, key by key (e.g. `{"remediator": {"policy": {"drop": {"keep_days": 1}}}}`)."""
     creds = credentials(kube_service, workdir / "secrets")
     port = free_port()
     home = workdir / "remediator"
@@ -181,9 +183,19 @@ def start(
         gitops=gitops,
         argocd=argocd,
     )
+    merge_into(cfg, overrides or {})
     config_path = workdir / "remediator.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return launch(workdir, config_path, port, creds)
+
+
+def merge_into(base: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Overrides win; mappings merge key by key, anything else replaces."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_into(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
 
 
 def actuator_sections(

@@ -14,6 +14,7 @@ import shutil
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -148,13 +149,16 @@ def up(
     replicated: bool = False,
     log: Callable[[str], None] = print,
     remediator_mode: str = "observe",
+    remediator_overrides: dict[str, Any] | None = None,
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
     `disk_limit_mib`: ClickHouse's data directory on a tmpfs of that size (root only; the mount
     is recorded before it is made, and `down` undoes it). `replicated`: a ZooKeeper, and the TA
     tables as ReplicatedReplacingMergeTree on it (read-only replicas in chdb, see docs/sandbox.md).
-    `remediator_mode`: refused here, before anything starts, when the config refuses it."""
+    `remediator_mode`: refused here, before anything starts, when the config refuses it.
+    `remediator_overrides`: merged into the remediator's config (DIR/remediator.yaml), e.g. the
+    policy bounds a test needs (`{"remediator": {"policy": {...}}}`)."""
     remediator_svc.check_mode(remediator_mode)
     workdir = workdir.resolve()
     if disk_limit_mib is not None and os.geteuid() != 0:
@@ -179,7 +183,10 @@ def up(
         return svc
 
     with recording_spawns(spawned):
-        _start_all(workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode)
+        _start_all(
+            workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode,
+            remediator_overrides,
+        )  # fmt: skip
     return services
 
 
@@ -191,6 +198,7 @@ def _start_all(
     disk_limit_mib: int | None,
     replicated: bool,
     remediator_mode: str = "observe",
+    remediator_overrides: dict[str, Any] | None = None,
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -296,7 +304,7 @@ def _start_all(
             clickhouse_user=CH_IDENTITIES["remediator"],
             clickhouse_password_file=Path(ch_endpoints["clickhouse_remediator_password_file"]),
             alertmanager_url=f"http://127.0.0.1:{am_port}",
-            gitops=gitops_section, argocd=argocd_section,
+            gitops=gitops_section, argocd=argocd_section, overrides=remediator_overrides,
         )
     )  # fmt: skip
     am_config = remediator_svc.alertmanager_config(rem)

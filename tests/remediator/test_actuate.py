@@ -4,8 +4,7 @@ sandbox on their own branches): what is called, in which order, with which edits
 
 from __future__ import annotations
 
-import sys
-import types
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,8 +31,8 @@ def step(name: str, index: int = 0, **target: str) -> StepRecord:
 
 
 class Stand:
-    """Recording stand-ins for remediator.actuators.{gitops,argocd,kube,clickhouse,events,
-    alertmanager}, installed in sys.modules."""
+    """Recording stand-ins for the functions of remediator.actuators.{gitops,argocd,kube,
+    clickhouse,events,alertmanager}, patched into the modules."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -100,11 +99,10 @@ class Stand:
                 "resolved_by_remediation": lambda *a: ("TAResolvedByRemediation", *a),
             },
         }
-        for name, attrs in mods.items():
-            module = types.ModuleType(f"remediator.actuators.{name}")
+        for name, attrs in mods.items():  # actuate imports the modules: patch their functions
+            module = importlib.import_module(f"remediator.actuators.{name}")
             for attr, value in attrs.items():
-                setattr(module, attr, value)
-            monkeypatch.setitem(sys.modules, f"remediator.actuators.{name}", module)
+                monkeypatch.setattr(module, attr, value)
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls if c[0] != "events.record"]
@@ -172,7 +170,7 @@ async def test_propose_mode_opens_a_pull_request_and_waits_for_a_person_to_merge
 
 
 async def test_resume_sets_running_and_bumps_the_nonce_then_waits_for_the_operator(
-    make: Any,
+    make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acts, stand = make()
     stand.job.desired_state = "suspended"
@@ -183,7 +181,7 @@ async def test_resume_sets_running_and_bumps_the_nonce_then_waits_for_the_operat
         stand.job.desired_state = next(reads)
         return stand.job
 
-    sys.modules["remediator.actuators.kube"].read_job = read_job  # type: ignore[attr-defined]
+    monkeypatch.setattr(importlib.import_module("remediator.actuators.kube"), "read_job", read_job)
     evidence = await acts.act(step("resume_job"), run=RUN, key="k", fence=no_fence)
     edit = stand.first("gitops.change")["edits"][JOB_FILE]
     assert edit("x") == "x state=running bump=True"
