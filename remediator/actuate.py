@@ -288,7 +288,10 @@ class RealActuators:
 
     async def _post(self, builder: str, run: Run, reason: str) -> None:
         am = am_actuator
-        alert = getattr(am, builder)(run.id, run.procedure, run.target, reason, f"runs/{run.id}")
+        section = self.cfg.remediator.alertmanager
+        base = str(section.run_url_base or "").rstrip("/") if section else ""
+        url = f"{base}/runs/{run.id}" if base else f"runs/{run.id} (the remediator's API)"
+        alert = getattr(am, builder)(run.id, run.procedure, run.target, reason, url)
         await am.post(cfg=self.cfg, alerts=[alert])
 
     async def escalate(self, run: Run, reason: str) -> None:

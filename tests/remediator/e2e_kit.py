@@ -1,0 +1,286 @@
+"""Helpers for the remediator's end-to-end tests on a whole sandbox stack: the stack's own
+ClickHouse identities, its tmpfs as another tenant fills and frees it, alerts posted to its
+Alertmanager, the FlinkDeployment and its Events, the git remote's history, runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandbox.testing.remediator import call
+from sandbox.util import poll_until
+
+MIB = 2**20
+NAMESPACE, DEPLOYMENT = "torghut", "torghut-ta"
+MICROBARS = ["event_ts", "symbol", "open", "high", "low", "close", "volume", "trade_count"]
+APP_PATH = "argocd/applications/torghut"
+
+
+# --- ClickHouse and its disk ------------------------------------------------------------------
+
+
+def client(stack: dict[str, Any], role: str = "") -> Client:
+    """role "" (the TA writer), "_ops" (read only) or "_remediator"."""
+    host, _, port = stack["clickhouse_http"].removeprefix("http://").rpartition(":")
+    return clickhouse_connect.get_client(
+        host=host, port=int(port), username=stack[f"clickhouse{role}_user"],
+        password=Path(stack[f"clickhouse{role}_password_file"]).read_text(),
+    )  # fmt: skip
+
+
+def insert_old_day(stack: dict[str, Any], day: date, rows: int) -> None:
+    """A day of incompressible microbars, as the writer would have written it back then."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rnd = random.Random(day.toordinal())
+    data = [
+        [start + timedelta(milliseconds=i), f"S{i % 50}", rnd.random(), rnd.random(),
+         rnd.random(), rnd.random(), rnd.random(), rnd.getrandbits(32)]
+        for i in range(rows)
+    ]  # fmt: skip
+    writer = client(stack)
+    try:
+        writer.insert("torghut.ta_microbars", data, column_names=MICROBARS)
+    finally:
+        writer.close()
+
+
+def partitions(stack: dict[str, Any], table: str = "ta_microbars") -> dict[str, int]:
+    """Active partitions of a TA table: partition -> bytes on disk."""
+    ops = client(stack, "_ops")
+    try:
+        rows = ops.query(
+            "SELECT partition, sum(bytes_on_disk) FROM system.parts WHERE active "
+            f"AND database = 'torghut' AND table = '{table}' GROUP BY partition"
+        ).result_rows
+    finally:
+        ops.close()
+    return {str(p): int(b) for p, b in rows}
+
+
+def disk(stack: dict[str, Any]) -> tuple[int, int]:
+    vfs = os.statvfs(stack["clickhouse_data_mount"])
+    return vfs.f_bavail * vfs.f_frsize, vfs.f_blocks * vfs.f_frsize
+
+
+def filler(stack: dict[str, Any]) -> Path:
+    return Path(stack["clickhouse_data_mount"]) / "other-tenant.bin"
+
+
+def fill(stack: dict[str, Any], *, leave: int = 0) -> None:
+    """Another tenant of the volume writes until only `leave` bytes are free (0: ENOSPC)."""
+    path = filler(stack)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for size in (MIB, 1 << 16, 1 << 12):
+            try:
+                while disk(stack)[0] - size >= leave:
+                    os.write(fd, bytes(size))
+            except OSError as exc:
+                assert exc.errno == 28, exc  # ENOSPC
+    finally:
+        os.close(fd)
+
+
+def free_a_little(stack: dict[str, Any], nbytes: int) -> None:
+    """The other tenant gives back `nbytes` of its file (what a person would ask of it)."""
+    path = filler(stack)
+    os.truncate(path, max(0, path.stat().st_size - nbytes))
+
+
+# --- the cluster ------------------------------------------------------------------------------
+
+
+async def _kube(kubeconfig: str, fn: Callable[[Any], Any]) -> Any:
+    from kubernetes_asyncio import config
+
+    api = await config.new_client_from_config(config_file=kubeconfig)
+    async with api:
+        return await fn(api)
+
+
+def flinkdeployment(stack: dict[str, Any]) -> dict[str, Any]:
+    from kubernetes_asyncio import client as k
+
+    async def get(api: Any) -> Any:
+        return await k.CustomObjectsApi(api).get_namespaced_custom_object(
+            "flink.apache.org", "v1beta1", NAMESPACE, "flinkdeployments", DEPLOYMENT
+        )
+
+    result: dict[str, Any] = asyncio.run(_kube(stack["kubeconfig"], get))
+    return result
+
+
+def job_status(stack: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(spec.job.state, status.jobStatus.state, status.lifecycleState)."""
+    fd = flinkdeployment(stack)
+    status = fd.get("status") or {}
+    return (
+        ((fd.get("spec") or {}).get("job") or {}).get("state"),
+        (status.get("jobStatus") or {}).get("state"),
+        status.get("lifecycleState"),
+    )
+
+
+def events(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events about the FlinkDeployment (reason, message, type), oldest first."""
+    from kubernetes_asyncio import client as k
+
+    async def get(api: Any) -> Any:
+        found = await k.CoreV1Api(api).list_namespaced_event(NAMESPACE)
+        return [
+            {"reason": e.reason, "message": e.message, "type": e.type}
+            for e in found.items
+            if e.involved_object.name == DEPLOYMENT
+        ]
+
+    result: list[dict[str, Any]] = asyncio.run(_kube(stack["kubeconfig"], get))
+    return result
+
+
+def wait_job(
+    stack: dict[str, Any], ok: Callable[[tuple[str | None, str | None, str | None]], bool],
+    what: str, timeout: float = 300,
+) -> tuple[str | None, str | None, str | None]:  # fmt: skip
+    last: list[object] = []
+
+    def check() -> tuple[str | None, str | None, str | None] | None:
+        got = job_status(stack)
+        last[:] = [got]
+        return got if ok(got) else None
+
+    try:
+        return poll_until(check, timeout=timeout, interval=1.0, what=what)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; last (spec, state, lifecycle): {last}") from None
+
+
+def exporter_verdicts(stack: dict[str, Any]) -> dict[str, str]:
+    with urllib.request.urlopen(f"{stack['exporter']}/report", timeout=30) as resp:
+        report = json.loads(resp.read())
+    return {c["component"]: c["status"] for c in report["components"]}
+
+
+# --- git ----------------------------------------------------------------------------------------
+
+
+def git(stack: dict[str, Any], *args: str) -> str:
+    out = subprocess.run(
+        ["git", "--git-dir", stack["git_remote"], *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return out.stdout
+
+
+def run_commits(stack: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+    """The non-merge commits on main that carry `run_id`, oldest first: step, files, and the
+    changed lines (-/+ without the diff headers)."""
+    shas = git(stack, "log", "--no-merges", "--reverse", "--format=%H", "main").split()
+    commits = []
+    for sha in shas:
+        message = git(stack, "show", "-s", "--format=%B", sha)
+        if f"Remediator-Run: {run_id}" not in message:
+            continue
+        step = message.split("Remediator-Step: ", 1)[1].split()[0]
+        files = git(stack, "show", "--format=", "--name-only", sha).split()
+        patch = git(stack, "show", "--format=", "-U0", sha).splitlines()
+        lines = [
+            ln for ln in patch
+            if ln[:1] in "+-" and not ln.startswith(("+++", "---"))
+        ]  # fmt: skip
+        commits.append({"sha": sha, "step": step, "files": files, "lines": lines})
+    return commits
+
+
+def file_at_main(stack: dict[str, Any], name: str) -> str:
+    return git(stack, "show", f"main:{APP_PATH}/{name}")
+
+
+# --- Alertmanager and the remediator ------------------------------------------------------------
+
+
+def _am(stack: dict[str, Any], method: str, path: str, body: object = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{stack['alertmanager']}{path}", data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def am_alert(alertname: str, *, resolved: bool = False, **labels: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    ends = now if resolved else now + timedelta(minutes=30)
+    return {
+        "labels": {"alertname": alertname, **labels},
+        "annotations": {"summary": f"{alertname} (posted by the end-to-end test)"},
+        "startsAt": (now - timedelta(minutes=5)).isoformat(),
+        "endsAt": ends.isoformat(),
+        "generatorURL": "http://prometheus.test/graph",
+    }
+
+
+def post_alerts(stack: dict[str, Any], alerts: list[dict[str, Any]]) -> None:
+    """As Prometheus would send them: to the stack's Alertmanager, which routes them."""
+    _am(stack, "POST", "/api/v2/alerts", alerts)
+
+
+def am_alerts(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = _am(stack, "GET", "/api/v2/alerts?active=true")
+    return found
+
+
+DISK_PRESSURE = {
+    "severity": "critical", "component": "clickhouse", "procedure": "A", "remediation": "auto",
+    "replica": "chi-0", "disk": "default",
+}  # fmt: skip
+JOB_FAILED = {
+    "severity": "critical", "component": "flink", "procedure": "A", "remediation": "auto",
+    "deployment": DEPLOYMENT,
+}  # fmt: skip
+
+
+def run_ids(stack: dict[str, Any]) -> set[str]:
+    status, body = call(stack, "GET", "/runs?limit=1000")
+    assert status == 200, body
+    return {r["id"] for r in body["runs"]}
+
+
+def new_run(stack: dict[str, Any], before: set[str], procedure: str = "A") -> str:
+    def check() -> str | None:
+        status, body = call(stack, "GET", "/runs?limit=1000")
+        assert status == 200, body
+        fresh = [r["id"] for r in body["runs"] if r["id"] not in before]
+        mine = [r for r in body["runs"] if r["id"] in fresh and r["procedure"] == procedure]
+        return mine[0]["id"] if mine else None
+
+    return poll_until(check, timeout=180, interval=1.0, what=f"a new procedure {procedure} run")
+
+
+def metrics(stack: dict[str, Any]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    with urllib.request.urlopen(f"{stack['remediator']}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
