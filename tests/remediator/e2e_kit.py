@@ -19,7 +19,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.testing.remediator import call
+from sandbox.testing.remediator import call, wait_run
 from sandbox.util import poll_until
 
 MIB = 2**20
@@ -284,3 +284,111 @@ def metric(
     found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
 ) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
+
+
+# --- GitHub, as a person reviewing the remediator's pull requests --------------------------------
+
+GITHUB_REPO = "torghut/gitops"
+
+
+def github(stack: dict[str, Any], method: str, path: str, body: object = None) -> Any:
+    token = Path(stack["github_token_file"]).read_text().strip()
+    req = urllib.request.Request(
+        f"{stack['github_api']}/repos/{GITHUB_REPO}{path}",
+        data=None if body is None else json.dumps(body).encode(), method=method,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def open_pulls(stack: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+    pulls: list[dict[str, Any]] = github(stack, "GET", "/pulls?state=open&per_page=100")
+    return [p for p in pulls if p["head"]["ref"].startswith(f"remediator/{run_id}/")]
+
+
+def merge(stack: dict[str, Any], pull: dict[str, Any]) -> str:
+    """Merge the pull request as its reviewer: the merge commit's sha."""
+    merged = github(
+        stack, "PUT", f"/pulls/{pull['number']}/merge",
+        {"sha": pull["head"]["sha"], "merge_method": "merge"},
+    )  # fmt: skip
+    assert merged["merged"] is True, merged
+    return str(merged["sha"])
+
+
+def start_stack(
+    workdir: Path, *, mode: str, overrides: dict[str, Any], disk_limit_mib: int
+) -> dict[str, Any]:
+    """`ta-sandbox up` with the remediator in `mode`; the caller runs `stack.down` whatever
+    happens. Returns `status --json`'s view plus `dir`."""
+    from sandbox import stack
+    from sandbox.cli import summary
+
+    if os.geteuid() != 0:
+        raise AssertionError(
+            f"these tests mount a tmpfs for ClickHouse: they need root (euid {os.geteuid()})"
+        )
+    stack.up(
+        workdir, timings="fast", disk_limit_mib=disk_limit_mib, remediator_mode=mode,
+        remediator_overrides=overrides, log=lambda _m: None,
+    )  # fmt: skip
+    info: dict[str, Any] = summary(workdir)
+    info["dir"] = str(workdir)
+    return info
+
+
+# --- procedure A's shared setup ----------------------------------------------------------------
+
+LIMIT_MIB = 64
+FRESHNESS_S = 30  # the remediator's freshness bound (report.freshness) in these stacks
+OVERRIDES = {
+    "remediator": {
+        "policy": {
+            "cooldown": "1s",  # the tests run procedure A back to back on one target
+            "max_runs_per_hour": 30,
+            "verify_timeout": "60s",
+            "verify_every": "2s",
+            "retry_backoff": "1s",
+            # the sandbox's Kafka holds the stack's own lifetime only: older days are
+            # unreplayable, which would need a person
+            "drop": {"keep_days": 2, "max_partitions": 3, "approve_unreplayable": False},
+        }
+    },
+    "report": {"freshness": f"{FRESHNESS_S}s"},
+}
+STEPS = "torghut_ta_remediation_steps_total"
+RUNS = "torghut_ta_remediation_runs_total"
+
+
+def steady(stack: dict[str, Any]) -> None:
+    """The job RUNNING and STABLE and the exporter judging the signals fresh."""
+    wait_job(stack, lambda j: j[1:] == ("RUNNING", "STABLE"), "the TA job RUNNING and STABLE")
+    poll_until(
+        lambda: exporter_verdicts(stack).get("freshness") == "healthy",
+        timeout=300, interval=2.0, what="the exporter judging the signals fresh",
+    )  # fmt: skip
+
+
+def days(*ago: int) -> list[date]:
+    today = datetime.now(UTC).date()
+    return [today - timedelta(days=n) for n in ago]
+
+
+def fire(stack: dict[str, Any], *names: str) -> str:
+    """Post the alerts to Alertmanager; the id of the run they start."""
+    before = run_ids(stack)
+    labels = {"TAClickHouseDiskPressure": DISK_PRESSURE, "TAFlinkJobFailed": JOB_FAILED}
+    post_alerts(stack, [am_alert(n, **labels[n]) for n in names])
+    return new_run(stack, before)
+
+
+def ended(stack: dict[str, Any], run_id: str, timeout: float = 600) -> dict[str, Any]:
+    return wait_run(stack, run_id, lambda r: r["outcome"] is not None, what="the run to end",
+                    timeout=timeout)  # fmt: skip
+
+
+def full_disk_and_failed_job(stack: dict[str, Any]) -> None:
+    fill(stack)
+    wait_job(stack, lambda j: "FAILED" in j[1:], "the TA job FAILED on its inserts")
