@@ -195,8 +195,8 @@ def test_a_full_in_auto_mode_pauses_suspends_drops_restarts_and_verifies(
     )  # fmt: skip
     reasons = [e["reason"] for e in events(stack) if run_id in (e["message"] or "")]
     assert sorted(reasons) == [  # the journal has the order; the Events list has none
-        "TARemediationDropPartition", "TARemediationDropPartition", "TARemediationPauseTrading", "TARemediationSuspendJob", "TARemediationDropPartition",
-        "TARemediationDropPartition", "TARemediationResumeJob",
+        "TARemediationDropPartition", "TARemediationDropPartition", "TARemediationPauseTrading",
+        "TARemediationResumeJob", "TARemediationSuspendJob",
     ], reasons  # fmt: skip
 
     # ClickHouse: the old days gone, the keep window kept
