@@ -279,7 +279,13 @@ async def test_escalation_and_approval_requests_go_to_alertmanager(make: Any) ->
     await acts.escalate(RUN, "drop failed: Code 243")
     posted = [kw["alerts"] for n, kw in stand.calls if n == "alertmanager.post"]
     assert posted == [[("TARemediationFailed", "run-1", "A", "torghut/torghut-ta",
-                        "drop failed: Code 243", "runs/run-1")]]  # fmt: skip
+                        "drop failed: Code 243",
+                        "runs/run-1 (the remediator's API)")]]  # fmt: skip
+    # with the API's address configured the alerts link the run (an absolute URI)
+    base = SimpleNamespace(run_url_base="http://remediator.test:8080/")
+    object.__setattr__(acts.cfg.remediator, "alertmanager", base)
+    await acts.escalate(RUN, "again")
+    assert stand.calls[-1][1]["alerts"][0][-1] == "http://remediator.test:8080/runs/run-1"
 
 
 async def test_trading_resume_sets_the_switch_true(make: Any) -> None:
