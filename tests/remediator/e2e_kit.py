@@ -319,8 +319,9 @@ def merge(stack: dict[str, Any], pull: dict[str, Any]) -> str:
 
 
 def start_stack(
-    workdir: Path, *, mode: str, overrides: dict[str, Any], disk_limit_mib: int
-) -> dict[str, Any]:
+    workdir: Path, *, mode: str, overrides: dict[str, Any], disk_limit_mib: int,
+    timings: str = "fast",
+) -> dict[str, Any]:  # fmt: skip
     """`ta-sandbox up` with the remediator in `mode`; the caller runs `stack.down` whatever
     happens. Returns `status --json`'s view plus `dir`."""
     from sandbox import stack
@@ -331,7 +332,7 @@ def start_stack(
             f"these tests mount a tmpfs for ClickHouse: they need root (euid {os.geteuid()})"
         )
     stack.up(
-        workdir, timings="fast", disk_limit_mib=disk_limit_mib, remediator_mode=mode,
+        workdir, timings=timings, disk_limit_mib=disk_limit_mib, remediator_mode=mode,
         remediator_overrides=overrides, log=lambda _m: None,
     )  # fmt: skip
     info: dict[str, Any] = summary(workdir)
@@ -362,12 +363,13 @@ STEPS = "torghut_ta_remediation_steps_total"
 RUNS = "torghut_ta_remediation_runs_total"
 
 
-def steady(stack: dict[str, Any]) -> None:
+def steady(stack: dict[str, Any], timeout: float = 300) -> None:
     """The job RUNNING and STABLE and the exporter judging the signals fresh."""
-    wait_job(stack, lambda j: j[1:] == ("RUNNING", "STABLE"), "the TA job RUNNING and STABLE")
+    wait_job(stack, lambda j: j[1:] == ("RUNNING", "STABLE"), "the TA job RUNNING and STABLE",
+             timeout=timeout)  # fmt: skip
     poll_until(
         lambda: exporter_verdicts(stack).get("freshness") == "healthy",
-        timeout=300, interval=2.0, what="the exporter judging the signals fresh",
+        timeout=timeout, interval=2.0, what="the exporter judging the signals fresh",
     )  # fmt: skip
 
 
