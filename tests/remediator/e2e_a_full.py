@@ -21,9 +21,12 @@ from e2e_kit import (
     metric,
     metrics,
     partitions,
+    prometheus_alert,
     run_commits,
     steady,
 )
+
+from sandbox.util import poll_until
 
 A_FULL = ["pause_trading", "suspend_job", "drop_partition", "drop_partition", "resume_job",
           "verify_job", "verify_freshness", "verify_api"]  # fmt: skip
@@ -46,6 +49,12 @@ def a_full_auto(stack: dict[str, Any], *, timeout: float = 600) -> None:
     before = metrics(stack)
     full_disk_and_failed_job(stack)
     free_a_little(stack, 2 * MIB)  # else DROP PARTITION itself fails (the last test)
+    # the shipped rule matches this state in the stack's real Prometheus (it would fire after
+    # its `for: 2m`; the test posts the alerts to Alertmanager instead of waiting)
+    poll_until(
+        lambda: prometheus_alert(stack, "TAFlinkJobFailed", procedure="A"),
+        timeout=timeout, interval=2.0, what="TAFlinkJobFailed (procedure A) in Prometheus",
+    )  # fmt: skip
 
     run_id = fire(stack, "TAFlinkJobFailed", "TAClickHouseDiskPressure")
     run = ended(stack, run_id, timeout=timeout)

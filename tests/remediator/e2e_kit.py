@@ -394,3 +394,14 @@ def ended(stack: dict[str, Any], run_id: str, timeout: float = 600) -> dict[str,
 def full_disk_and_failed_job(stack: dict[str, Any]) -> None:
     fill(stack)
     wait_job(stack, lambda j: "FAILED" in j[1:], "the TA job FAILED on its inserts")
+
+
+def prometheus_alert(stack: dict[str, Any], alertname: str, **labels: str) -> str | None:
+    """The state (pending, firing) of an alert in the stack's real Prometheus, or None."""
+    with urllib.request.urlopen(f"{stack['prometheus']}/api/v1/alerts", timeout=30) as resp:
+        found = json.loads(resp.read())["data"]["alerts"]
+    for a in found:
+        have = a["labels"]
+        if have.get("alertname") == alertname and all(have.get(k) == v for k, v in labels.items()):
+            return str(a["state"])
+    return None
