@@ -68,7 +68,9 @@ def a_full_auto(stack: dict[str, Any], *, timeout: float = 600) -> None:
         evidence = by_name[name]["evidence"]
         assert evidence["changed"] == "true" and evidence["pr_url"], (name, evidence)
         assert evidence["synced"] == evidence["merged_sha"], (name, evidence)
-    assert "spec running, state RUNNING" in by_name["resume_job"]["evidence"]["job"]
+    # the drops ran only once the operator reported the job suspended (its writes stopped)
+    assert by_name["suspend_job"]["evidence"]["job"].endswith("lifecycle SUSPENDED"), by_name
+    assert by_name["resume_job"]["evidence"]["job"].startswith("spec running"), by_name
     assert [s["target"]["partition"] for s in run["steps"] if s["name"] == "drop_partition"] == [
         str(d) for d in old
     ]
