@@ -378,12 +378,27 @@ def days(*ago: int) -> list[date]:
     return [today - timedelta(days=n) for n in ago]
 
 
+_POSTED: list[tuple[str, dict[str, str]]] = []
+
+
 def fire(stack: dict[str, Any], *names: str) -> str:
-    """Post the alerts to Alertmanager; the id of the run they start."""
+    """Post the alerts to Alertmanager; the id of the run they start. Each firing is its own
+    incident (an `incident` label): a refiring of an alert just resolved was seen not to be
+    notified again by Alertmanager 0.25 within minutes."""
     before = run_ids(stack)
     labels = {"TAClickHouseDiskPressure": DISK_PRESSURE, "TAFlinkJobFailed": JOB_FAILED}
-    post_alerts(stack, [am_alert(n, **labels[n]) for n in names])
+    incident = {"incident": f"e2e-{len(_POSTED)}-{random.getrandbits(32):08x}"}
+    posted = [(n, {**labels[n], **incident}) for n in names]
+    _POSTED.extend(posted)
+    post_alerts(stack, [am_alert(n, **ls) for n, ls in posted])
     return new_run(stack, before)
+
+
+def resolve_all(stack: dict[str, Any]) -> None:
+    """Resolve every alert `fire` posted (else Alertmanager re-sends them)."""
+    if _POSTED:
+        post_alerts(stack, [am_alert(n, resolved=True, **ls) for n, ls in _POSTED])
+        _POSTED.clear()
 
 
 def ended(stack: dict[str, Any], run_id: str, timeout: float = 600) -> dict[str, Any]:

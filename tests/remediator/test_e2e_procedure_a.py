@@ -19,15 +19,12 @@ from typing import Any
 import pytest
 from e2e_a_full import a_full_auto
 from e2e_kit import (
-    DISK_PRESSURE,
     FRESHNESS_S,
-    JOB_FAILED,
     LIMIT_MIB,
     MIB,
     OVERRIDES,
     RUNS,
     STEPS,
-    am_alert,
     am_alerts,
     days,
     disk,
@@ -45,7 +42,7 @@ from e2e_kit import (
     metric,
     metrics,
     partitions,
-    post_alerts,
+    resolve_all,
     run_commits,
     start_stack,
     steady,
@@ -78,10 +75,7 @@ def tenant(stack: dict[str, Any]) -> Iterator[Path]:
         yield filler(stack)
     finally:
         filler(stack).unlink(missing_ok=True)
-        post_alerts(stack, [
-            am_alert("TAClickHouseDiskPressure", resolved=True, **DISK_PRESSURE),
-            am_alert("TAFlinkJobFailed", resolved=True, **JOB_FAILED),
-        ])  # fmt: skip
+        resolve_all(stack)
 
 
 def test_a_pressure_drops_only_old_partitions_and_leaves_the_job_alone(

@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 from e2e_kit import (
-    DISK_PRESSURE,
-    JOB_FAILED,
     LIMIT_MIB,
     MIB,
     OVERRIDES,
-    am_alert,
     days,
     ended,
     file_at_main,
@@ -29,7 +26,7 @@ from e2e_kit import (
     merge,
     open_pulls,
     partitions,
-    post_alerts,
+    resolve_all,
     run_commits,
     start_stack,
     steady,
@@ -94,10 +91,7 @@ def test_a_full_in_propose_mode_waits_for_an_approval_and_each_merged_pull_reque
         run = ended(stack, run_id)
     finally:
         filler(stack).unlink(missing_ok=True)
-        post_alerts(stack, [
-            am_alert("TAClickHouseDiskPressure", resolved=True, **DISK_PRESSURE),
-            am_alert("TAFlinkJobFailed", resolved=True, **JOB_FAILED),
-        ])  # fmt: skip
+        resolve_all(stack)
 
     assert run["outcome"] == "succeeded", run
     assert merged == ["pause_trading", "suspend_job", "resume_job"], merged

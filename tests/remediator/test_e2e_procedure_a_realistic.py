@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 from e2e_a_full import a_full_auto
 from e2e_kit import (
-    DISK_PRESSURE,
-    JOB_FAILED,
     LIMIT_MIB,
     OVERRIDES,
-    am_alert,
     filler,
-    post_alerts,
+    resolve_all,
     start_stack,
     steady,
 )
@@ -52,7 +49,4 @@ def test_a_full_in_auto_mode_at_a_real_clusters_pace(stack: dict[str, Any]) -> N
         a_full_auto(stack, timeout=PACE)
     finally:
         filler(stack).unlink(missing_ok=True)
-        post_alerts(stack, [
-            am_alert("TAClickHouseDiskPressure", resolved=True, **DISK_PRESSURE),
-            am_alert("TAFlinkJobFailed", resolved=True, **JOB_FAILED),
-        ])  # fmt: skip
+        resolve_all(stack)
