@@ -50,6 +50,15 @@ def _bare(table: str) -> str:
     return table.rsplit(".", 1)[-1]
 
 
+def _reconciled(job: kube_actuator.JobView, state: str) -> bool:
+    """The spec says `state`, and a suspend has taken effect: the operator reports the job
+    SUSPENDED (its writes stopped) before anything is dropped. A restart is judged by
+    verify_job (RUNNING and STABLE)."""
+    if job.desired_state != state:
+        return False
+    return state != "suspended" or job.lifecycle == "SUSPENDED"
+
+
 class RealActuators:
     def __init__(self, cfg: RemediatorConfig, *, facts: Callable[[], Awaitable[Facts]]) -> None:
         self.cfg = cfg
@@ -170,7 +179,7 @@ class RealActuators:
             )
         )
         await self._restore_self_heal(evidence, fence)
-        job = await self._job_until(lambda j: j.desired_state == state, f"spec.job.state {state}")
+        job = await self._job_until(lambda j: _reconciled(j, state), f"spec.job.state {state}")
         evidence["job"] = f"spec {job.desired_state}, state {job.state}, lifecycle {job.lifecycle}"
         return evidence
 
@@ -226,7 +235,7 @@ class RealActuators:
                     cfg=self.cfg, namespace=self.cfg.namespace, name=self.cfg.flink.deployment
                 )
                 want = "suspended" if step.name == "suspend_job" else "running"
-                return bool(job.desired_state == want)
+                return _reconciled(job, want)
             if step.name == "restart_replica":
                 return False  # repeating a restart is safe
             if step.name == "restore_replica":
@@ -294,8 +303,8 @@ class RealActuators:
     def _run_url(self, run: Run) -> str:
         """The run in the API, absolute (Alertmanager refuses a relative generatorURL)."""
         am, listen = self.cfg.remediator.alertmanager, self.cfg.remediator.listen
-        if am is not None and am.api_url is not None:
-            base = str(am.api_url).rstrip("/")
+        if am is not None and am.run_url_base is not None:
+            base = str(am.run_url_base).rstrip("/")
         else:
             host = "127.0.0.1" if listen.host in ("0.0.0.0", "::", "") else listen.host
             base = f"http://{host}:{listen.port}"

@@ -49,9 +49,10 @@ class AlertmanagerConfig(Model):
     # unset keeps the repository's defaults
     runbook_base: HttpUrl | None = None
     dashboard_url: HttpUrl | None = None
-    # the remediator's API as people reach it: the alerts link to the run there (Alertmanager
-    # takes only absolute URLs); unset: http://<listen host>:<listen port>
-    api_url: HttpUrl | None = None
+    # the remediator's API as people reach it: the alerts link the run at <run_url_base>/runs/ID
+    # (Alertmanager refuses a generatorURL that is not an absolute URI); unset: the listen
+    # address, http://<listen host>:<listen port>
+    run_url_base: HttpUrl | None = None
 
     @model_validator(mode="after")
     def _one_auth(self) -> AlertmanagerConfig:

@@ -125,7 +125,10 @@ def remediator_config(
             "password": {"file": str(clickhouse_password_file)},
         }
     if "alertmanager" in fields:  # where it posts its own alerts (escalations)
-        section["alertmanager"] = {"urls": [alertmanager_url]}
+        section["alertmanager"] = {
+            "urls": [alertmanager_url],
+            "run_url_base": f"http://127.0.0.1:{port}",
+        }
     cfg["remediator"] = section
     return cfg
 

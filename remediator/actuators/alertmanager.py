@@ -51,7 +51,7 @@ class PostableAlert:
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
         }
-        if self.generator_url:
+        if self.generator_url.startswith(("http://", "https://")):  # else Alertmanager: 422
             body["generatorURL"] = self.generator_url
         if self.starts_at is not None:
             body["startsAt"] = _iso(self.starts_at)

@@ -60,6 +60,8 @@ class Stand:
 
         def patch(kw: dict[str, Any]) -> Any:
             self.job.desired_state = kw["state"]
+            if kw["state"] == "suspended":
+                self.job.lifecycle = "SUSPENDED"
             return self.job
 
         def heal(kw: dict[str, Any]) -> bool:
@@ -162,7 +164,7 @@ async def test_pause_trading_is_a_merged_git_change_of_the_trading_switch_then_a
 
 async def test_propose_mode_opens_a_pull_request_and_waits_for_a_person_to_merge(make: Any) -> None:
     acts, stand = make("propose")
-    stand.job.desired_state = "suspended"
+    stand.job.desired_state, stand.job.lifecycle = "suspended", "SUSPENDED"
     evidence = await acts.act(step("suspend_job"), run=RUN, key="k", fence=no_fence)
     assert stand.names() == ["gitops.change", "gitops.wait_merged", "argocd.sync", "kube.read_job"]
     assert stand.first("gitops.change")["how"] == "pull_request"
@@ -193,6 +195,26 @@ async def test_resume_sets_running_and_bumps_the_nonce_then_waits_for_the_operat
         "kube.read_job",
     ]
     assert evidence["job"].startswith("spec running")
+
+
+async def test_a_suspend_is_done_once_the_operator_reports_the_job_suspended(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spec alone is not enough: partitions are dropped only once the job's writes stopped
+    (at a real cluster's pace the operator takes tens of seconds after the sync)."""
+    acts, stand = make()
+    lifecycles = iter(["FAILED", "UPGRADING", "SUSPENDED"])
+
+    async def read_job(**kw: Any) -> Any:
+        stand.calls.append(("kube.read_job", kw))
+        stand.job.desired_state, stand.job.lifecycle = "suspended", next(lifecycles)
+        return stand.job
+
+    monkeypatch.setattr(importlib.import_module("remediator.actuators.kube"), "read_job", read_job)
+    evidence = await acts.act(step("suspend_job"), run=RUN, key="k", fence=no_fence)
+    assert stand.names()[-5:] == ["kube.read_job", "sleep", "kube.read_job", "sleep",
+                                  "kube.read_job"]  # fmt: skip
+    assert evidence["job"].endswith("lifecycle SUSPENDED"), evidence
 
 
 async def test_the_operator_not_reconciling_in_time_escalates(make: Any) -> None:
@@ -228,7 +250,7 @@ async def test_the_emergency_patch_is_refused_when_self_heal_cannot_be_turned_of
     stand.self_heal_error = ActuationError(
         "403 patching the Application", escalate=True, code="403"
     )
-    stand.job.desired_state = "suspended"
+    stand.job.desired_state, stand.job.lifecycle = "suspended", "SUSPENDED"
     evidence = await acts.act(step("suspend_job"), run=RUN, key="k", fence=no_fence)
     assert "kube.patch_job" not in stand.names()  # never patched against self-heal
     assert evidence["emergency_patch"].startswith("refused")
@@ -248,7 +270,9 @@ async def test_clickhouse_steps_use_the_bare_table_and_the_configured_replica(ma
 
 async def test_already_done_re_reads_the_real_state(make: Any) -> None:
     acts, stand = make(the_facts=facts(trading_enabled=False))
-    stand.job.desired_state = "suspended"
+    stand.job.desired_state = "suspended"  # in git and the spec, the operator not there yet
+    assert await acts.already_done(step("suspend_job"), run=RUN) is False
+    stand.job.lifecycle = "SUSPENDED"
     assert await acts.already_done(step("suspend_job"), run=RUN) is True
     assert await acts.already_done(step("resume_job"), run=RUN) is False
     assert await acts.already_done(step("pause_trading"), run=RUN) is True
@@ -280,6 +304,11 @@ async def test_escalation_and_approval_requests_go_to_alertmanager(make: Any) ->
     posted = [kw["alerts"] for n, kw in stand.calls if n == "alertmanager.post"]
     assert posted == [[("TARemediationFailed", "run-1", "A", "torghut/torghut-ta",
                         "drop failed: Code 243", "http://127.0.0.1:8080/runs/run-1")]]  # fmt: skip
+    # with the API's address configured the alerts link the run there (an absolute URI)
+    base = SimpleNamespace(run_url_base="http://remediator.test:8080/")
+    object.__setattr__(acts.cfg.remediator, "alertmanager", base)
+    await acts.escalate(RUN, "again")
+    assert stand.calls[-1][1]["alerts"][0][-1] == "http://remediator.test:8080/runs/run-1"
 
 
 async def test_trading_resume_sets_the_switch_true(make: Any) -> None:

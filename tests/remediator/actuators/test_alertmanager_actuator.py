@@ -184,3 +184,16 @@ def test_config_refuses_two_kinds_of_credentials(tmp_path: Path) -> None:
             basic_auth={"username": "u", "password": {"file": str(tmp_path / "t")}},
         )  # fmt: skip
     assert "remediator.alertmanager" in str(err.value) and "not both" in str(err.value)
+
+
+async def test_a_run_path_that_is_no_uri_is_not_sent_as_the_generator_url(
+    alertmanager: str, tmp_path: Path
+) -> None:
+    """Alertmanager refuses (422) an alert whose generatorURL is not an absolute URI: the run's
+    path alone (no `run_url_base` configured) stays in the description only."""
+    cfg = config(tmp_path, [alertmanager])
+    alert = am.remediation_failed("r-4", "A", "torghut/torghut-ta", "drop failed", "runs/r-4")
+    await am.post(cfg=cfg, alerts=[alert])
+    (held_alert,) = await held(alertmanager)
+    assert held_alert.get("generatorURL", "") == ""
+    assert "runs/r-4" in held_alert["annotations"]["description"]

@@ -1,0 +1,228 @@
+"""Procedure A end to end on a whole sandbox stack (ClickHouse on a 64 MiB tmpfs) with the real
+remediator in auto mode: its alerts reach it through the stack's real Alertmanager and routing,
+and it acts through git, the GitHub stand-in, Argo CD, the operator and ClickHouse.
+
+The alerts are posted to the stack's Alertmanager API (as Prometheus posts them): the shipped
+rules hold TAFlinkJobFailed 2 minutes and TAClickHouseDiskPressure 5 minutes before firing.
+The tests share one stack and run in order; each leaves the job RUNNING (or says what it left).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_a_full import a_full_auto
+from e2e_kit import (
+    FRESHNESS_S,
+    LIMIT_MIB,
+    MIB,
+    OVERRIDES,
+    RUNS,
+    STEPS,
+    am_alerts,
+    days,
+    disk,
+    ended,
+    events,
+    exporter_verdicts,
+    file_at_main,
+    fill,
+    filler,
+    fire,
+    flinkdeployment,
+    free_a_little,
+    full_disk_and_failed_job,
+    insert_old_day,
+    metric,
+    metrics,
+    partitions,
+    resolve_all,
+    run_commits,
+    start_stack,
+    steady,
+    wait_job,
+)
+
+from sandbox import stack as sandbox_stack
+from sandbox import state
+from sandbox.util import poll_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    workdir = tmp_path_factory.mktemp("procedure-a") / "stack"
+    try:
+        info = start_stack(workdir, mode="auto", overrides=OVERRIDES, disk_limit_mib=LIMIT_MIB)
+        steady(info)
+        yield info
+    finally:
+        sandbox_stack.down(workdir, log=lambda _m: None)
+
+
+@pytest.fixture
+def tenant(stack: dict[str, Any]) -> Iterator[Path]:
+    """The other tenant's file on ClickHouse's volume, gone after the test; and every alert the
+    test posted resolved (else Alertmanager re-sends them and the next test sees a run)."""
+    try:
+        yield filler(stack)
+    finally:
+        filler(stack).unlink(missing_ok=True)
+        resolve_all(stack)
+
+
+def test_a_pressure_drops_only_old_partitions_and_leaves_the_job_alone(
+    stack: dict[str, Any], tenant: Path
+) -> None:
+    old, kept = days(6, 5), days(1)[0]
+    for day in old:
+        insert_old_day(stack, day, 150_000)
+    insert_old_day(stack, kept, 10_000)
+    parts = partitions(stack)
+    old_bytes = sum(parts[str(d)] for d in old)
+    total = disk(stack)[1]
+    assert old_bytes > 0.08 * total, (parts, total)  # the drop lifts the disk over 15% free
+    generation = flinkdeployment(stack)["metadata"]["generation"]
+    before = metrics(stack)
+
+    fill(stack, leave=int(0.09 * total))
+    poll_until(
+        lambda: exporter_verdicts(stack).get("clickhouse-disk") not in ("healthy", None),
+        timeout=120, interval=2.0, what="the exporter judging the disk under pressure",
+    )  # fmt: skip
+    run_id = fire(stack, "TAClickHouseDiskPressure")
+    run = ended(stack, run_id)
+
+    assert run["outcome"] == "succeeded", run
+    assert [s["name"] for s in run["steps"]] == ["drop_partition", "drop_partition", "verify_disk"]
+    assert [s["target"].get("partition") for s in run["steps"][:2]] == [str(d) for d in old]
+    assert all(s["status"] == "done" for s in run["steps"]), run["steps"]
+    after = partitions(stack)
+    assert not {str(d) for d in old} & set(after), after
+    assert str(kept) in after and str(days(0)[0]) in after, after
+    fd = flinkdeployment(stack)
+    assert fd["metadata"]["generation"] == generation  # no suspend, no restart
+    assert fd["spec"]["job"]["state"] == "running"
+    assert run_commits(stack, run_id) == []  # nothing went through git
+    assert "TRADING_ENABLED" in file_at_main(stack, "knative-service.yaml")
+    reasons = [e["reason"] for e in events(stack) if run_id in (e["message"] or "")]
+    assert reasons == ["TARemediationDropPartition"] * 2, reasons
+    now = metrics(stack)
+    for name, labels, delta in (
+        (STEPS, {"procedure": "A", "step": "drop_partition", "outcome": "done"}, 2),
+        (STEPS, {"procedure": "A", "step": "verify_disk", "outcome": "done"}, 1),
+        (RUNS, {"procedure": "A", "outcome": "succeeded"}, 1),
+    ):
+        assert metric(now, name, **labels) - metric(before, name, **labels) == delta, name
+
+
+def test_a_full_in_auto_mode_pauses_suspends_drops_restarts_and_verifies(
+    stack: dict[str, Any], tenant: Path
+) -> None:
+    a_full_auto(stack)
+
+
+def _paged(stack: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+    """The run's TARemediationFailed as the stack's Alertmanager holds it."""
+    for a in am_alerts(stack):
+        labels = a["labels"]
+        if labels.get("alertname") == "TARemediationFailed" and labels.get("run_id") == run_id:
+            return a
+    return None
+
+
+def test_a_verification_failure_ends_the_run_failed_and_pages(
+    stack: dict[str, Any], tenant: Path
+) -> None:
+    steady(stack)
+    old = days(10)
+    insert_old_day(stack, old[0], 50_000)
+    (feed,) = [s for s in state.load(Path(stack["dir"])) if s.name == "feed"]
+    before = metrics(stack)
+    full_disk_and_failed_job(stack)
+    os.kill(feed.pid, signal.SIGSTOP)  # no trades: the restarted job has nothing to write
+    try:
+        stopped = datetime.now(UTC)
+        free_a_little(stack, 2 * MIB)
+        # no signal can be newer than the feed's last trade: wait until even that one is
+        # older than the remediator's freshness bound, so the signals cannot look fresh
+        poll_until(
+            lambda: datetime.now(UTC) > stopped + timedelta(seconds=FRESHNESS_S + 5),
+            timeout=FRESHNESS_S + 60, interval=1.0, what="the last trade older than the bound",
+        )  # fmt: skip
+        run_id = fire(stack, "TAFlinkJobFailed", "TAClickHouseDiskPressure")
+        run = ended(stack, run_id)
+
+        assert run["outcome"] == "failed", run
+        steps = {s["name"]: s for s in run["steps"]}
+        assert "pause_trading" not in steps  # paused since the last test: nothing to do
+        for name in ("suspend_job", "drop_partition", "resume_job", "verify_job"):
+            assert steps[name]["status"] == "done", steps[name]
+        verify = steps["verify_freshness"]
+        assert verify["status"] == "failed", verify
+        assert "not verified within 60s" in verify["detail"], verify["detail"]
+        assert steps["verify_api"]["status"] == "pending", steps["verify_api"]
+        # this run paused nothing (an earlier one did) and finished its restart
+        assert "nothing this run changed is left half-done" in run["reason"], run["reason"]
+        paged = poll_until(
+            lambda: _paged(stack, run_id), timeout=60, interval=1.0,
+            what="TARemediationFailed in the stack's Alertmanager",
+        )  # fmt: skip
+        assert paged["labels"]["severity"] == "critical", paged
+        assert "verify_freshness" in paged["annotations"]["description"], paged
+        # left safe: trading paused, the job as the run left it (running; nothing half-done)
+        assert 'value: "false"' in file_at_main(stack, "knative-service.yaml")
+        assert flinkdeployment(stack)["spec"]["job"]["state"] == "running"
+        now = metrics(stack)
+        esc = "torghut_ta_remediation_escalations_total"
+        assert metric(now, esc, procedure="A") - metric(before, esc, procedure="A") == 1
+        assert (
+            metric(now, RUNS, procedure="A", outcome="failed")
+            - metric(before, RUNS, procedure="A", outcome="failed")
+            == 1
+        )
+    finally:
+        os.kill(feed.pid, signal.SIGCONT)
+
+
+def test_a_full_disk_at_100_percent_escalates_with_the_numbers_and_deletes_no_file(
+    stack: dict[str, Any], tenant: Path
+) -> None:
+    steady(stack)
+    old = days(11)
+    insert_old_day(stack, old[0], 50_000)
+    full_disk_and_failed_job(stack)
+    size = tenant.stat().st_size
+
+    run_id = fire(stack, "TAFlinkJobFailed", "TAClickHouseDiskPressure")
+    run = ended(stack, run_id)
+
+    assert run["outcome"] == "failed", run
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["suspend_job"]["status"] == "done", steps["suspend_job"]
+    drop = steps["drop_partition"]
+    assert drop["status"] == "failed", drop
+    assert "243" in drop["detail"] and "a person must act" in drop["detail"], drop["detail"]
+    assert "bytes free" in drop["detail"], drop["detail"]  # the disk's numbers
+    assert "never delete files" in drop["detail"], drop["detail"]
+    assert steps["resume_job"]["status"] == "pending", steps["resume_job"]
+    assert "stays suspended" in run["reason"], run["reason"]
+    # nothing deleted: the other tenant's file and the old partition are both still there
+    assert tenant.stat().st_size == size
+    assert str(old[0]) in partitions(stack)
+    # left safe: the job suspended in git and in the cluster, trading paused
+    assert flinkdeployment(stack)["spec"]["job"]["state"] == "suspended"
+    assert wait_job(stack, lambda j: j[0] == "suspended", "the job suspended")[0] == "suspended"
+    assert 'value: "false"' in file_at_main(stack, "knative-service.yaml")
+    paged = poll_until(
+        lambda: _paged(stack, run_id), timeout=60, interval=1.0,
+        what="TARemediationFailed in the stack's Alertmanager",
+    )  # fmt: skip
+    assert "243" in paged["annotations"]["description"], paged
