@@ -137,7 +137,9 @@ class RealActuators:
         turned off first and recorded; the caller's git change follows and restores it."""
         kube, argocd = kube_actuator, _argocd(self.cfg)
         try:
-            was = await kube.set_self_heal(cfg=self.cfg, app=argocd.app, enabled=False, fence=fence)
+            was = await kube.set_self_heal(
+                cfg=self.cfg, app=argocd.app, enabled=False, fence=fence, namespace=argocd.namespace
+            )
         except ActuationError as exc:
             return {"emergency_patch": f"refused: self-heal could not be turned off ({exc})"}
         await kube.patch_job(
@@ -155,8 +157,9 @@ class RealActuators:
 
     async def _restore_self_heal(self, evidence: dict[str, str], fence: Fence) -> None:
         if evidence.get("self_heal_was") == "true":
+            argocd = _argocd(self.cfg)
             await kube_actuator.set_self_heal(
-                cfg=self.cfg, app=_argocd(self.cfg).app, enabled=True, fence=fence
+                cfg=self.cfg, app=argocd.app, enabled=True, fence=fence, namespace=argocd.namespace
             )
             evidence["self_heal"] = "restored after the git change synced"
 

@@ -132,6 +132,9 @@ class ArgoConfig(TlsOptions):
     api_url: HttpUrl  # Argo CD's server, e.g. https://argocd.example.com (its API is /api/v1)
     token: SecretRef  # an Argo CD account token allowed to get and sync the Application
     app: str = Field(default="torghut-ta", min_length=1, max_length=253)
+    # where the Application object lives in Kubernetes (the emergency patch turns its self-heal
+    # off there; the chart's Role grants get/patch in that namespace)
+    namespace: str = Field(default="argocd", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     sync_timeout: Duration = 600.0  # our sync, from the request until it finished
     # a sync already running when ours is asked for: wait this long for it to finish
     busy_timeout: Duration = 300.0

@@ -113,11 +113,6 @@ MISSING = [
         'remediator.argocd.app: "torghut-trading" is not in remediator.rbac.applications',
     ),
     (
-        lambda v: v["remediator"]["rbac"].update(applicationNamespace="gitops"),
-        "remediator.policy.emergency_patch: the remediator turns Argo CD self-heal off on the "
-        'Application in namespace "argocd"',
-    ),
-    (
         lambda v: v["secrets"].update(gitopsPushOption={"name": "git-bypass", "key": "option"}),
         "secrets.gitopsPushOption: set, but remediator.gitops.direct_push is false",
     ),
@@ -220,3 +215,17 @@ def test_egress_opens_the_acting_peers_to_the_remediator_only(rendered_sets, kit
     # the shared targets (ClickHouse, the API server) are in both
     for target in ("clickhouse", "apiServer"):
         assert any(rule["to"] == values[target]["to"] for rule in remediator), target
+
+
+def test_the_application_namespace_the_role_names_is_where_self_heal_is_turned_off(kit) -> None:
+    values = _acting(kit, "auto")
+    values["remediator"]["rbac"] = {"applicationNamespace": "gitops"}
+    objects = kit.render(values)
+    argocd = _remediator_yaml(kit, objects)["remediator"]["argocd"]
+    assert argocd["namespace"] == "gitops"
+    roles = [r for r in kit.find(objects, "Role") if r["metadata"]["namespace"] == "gitops"]
+    assert any(
+        "applications" in rule.get("resources", ()) and "patch" in rule.get("verbs", ())
+        for role in roles
+        for rule in role["rules"]
+    ), roles

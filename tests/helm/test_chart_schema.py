@@ -18,7 +18,7 @@ from remediator.config_gitops import ArgoConfig, GitHubConfig, GitOpsConfig
 CHART_OWNED = {
     "gitops": {"work_dir", "direct_push_option"},
     "github": {"token", "ca_file"},
-    "argocd": {"token", "ca_file"},
+    "argocd": {"token", "ca_file", "namespace"},
     "clickhouseRemediation": {"password"},
     "alertmanager": {"bearer_token"},
     "basic_auth": {"password"},

@@ -128,7 +128,9 @@ def make(
             cfg.remediator, "gitops", SimpleNamespace(direct_push=False, merge_timeout=60.0)
         )
         object.__setattr__(
-            cfg.remediator, "argocd", SimpleNamespace(app="torghut-ta", sync_timeout=30.0)
+            cfg.remediator,
+            "argocd",
+            SimpleNamespace(app="torghut-ta", namespace="argocd", sync_timeout=30.0),
         )
         stand = Stand(monkeypatch)
         current = the_facts or facts()

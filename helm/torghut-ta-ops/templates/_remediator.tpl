@@ -66,10 +66,8 @@ In propose/auto, what acting needs is required here and a missing piece fails th
 {{- if not (has $a.app $apps) }}
 {{- fail (printf "remediator.argocd.app: %q is not in remediator.rbac.applications %v (the remediator's Role may get and patch only those Applications)" $a.app $apps) }}
 {{- end }}
-{{- /* remediator/actuators/kube.py turns self-heal off in namespace argocd (not configurable) */}}
-{{- if and ($r.policy | default dict).emergency_patch (ne $r.rbac.applicationNamespace "argocd") }}
-{{- fail (printf "remediator.policy.emergency_patch: the remediator turns Argo CD self-heal off on the Application in namespace \"argocd\" (remediator/actuators/kube.py), but remediator.rbac.applicationNamespace is %q; turn emergency_patch off or keep the Applications in argocd" $r.rbac.applicationNamespace) }}
-{{- end }}
+{{- /* the Application object is where the Role grants get/patch on it */}}
+{{- $_ := set $a "namespace" $r.rbac.applicationNamespace }}
 {{- $_ := set $out "argocd" $a }}
 {{- end }}
 {{- if $on.alertmanager }}
