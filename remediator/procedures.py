@@ -138,7 +138,13 @@ def _drop_steps(facts: Facts, cfg: RemediatorConfig) -> tuple[list[Step], list[s
                 "destructive",
                 f"{p.table} partition {p.partition}: {p.bytes} bytes, {p.rows} rows, older than "
                 f"the newest {bounds.keep_days} days; {source}",
-                {"table": p.table, "partition": p.partition, "bytes": str(p.bytes)},
+                # the replica holding the largest copy (the one whose disk it relieves most)
+                {
+                    "table": p.table,
+                    "partition": p.partition,
+                    "bytes": str(p.bytes),
+                    "replica": p.replica,
+                },
                 needs_approval=needs,
                 approval_reason="policy: partitions Kafka cannot replay need a person"
                 if needs

@@ -46,10 +46,10 @@ def test_a_full_pauses_trading_suspends_drops_old_partitions_restarts_and_verifi
         "verify_freshness",
     ]
     drops = [s for s in p.steps if s.name == "drop_partition"]
-    assert [(s.target["table"], s.target["partition"]) for s in drops] == [
-        (OLD[0].table, OLD[0].partition),  # oldest first
-        (OLD[1].table, OLD[1].partition),
-        (OLD[2].table, OLD[2].partition),
+    assert [(s.target["table"], s.target["partition"], s.target["replica"]) for s in drops] == [
+        (OLD[0].table, OLD[0].partition, OLD[0].replica),  # oldest first, on its replica
+        (OLD[1].table, OLD[1].partition, OLD[1].replica),
+        (OLD[2].table, OLD[2].partition, OLD[2].replica),
     ]
     assert all(s.kind == "destructive" for s in drops)
     # 30 days ago is older than the replay window: only backups could restore it
