@@ -4,6 +4,7 @@ API that opens and merges its pull requests, and Argo CD's own API that syncs th
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlparse
@@ -44,6 +45,14 @@ class TlsOptions(Model):
         if self.request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
         return self
+
+    def ssl_context(self) -> bool | ssl.SSLContext:
+        """What aiohttp/httpx take: False (no check), the CA's context, or True (system)."""
+        if not self.verify_tls:
+            return False
+        if self.ca_file is not None:
+            return ssl.create_default_context(cafile=str(self.ca_file))
+        return True
 
 
 class GitHubConfig(TlsOptions):

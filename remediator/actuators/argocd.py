@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -48,14 +47,6 @@ def _token(cfg: ArgoConfig) -> str:
         raise ActuationError(
             f"Argo CD token (remediator.argocd.token): {exc}", escalate=True, code="secret"
         ) from None
-
-
-def _ssl(cfg: ArgoConfig) -> bool | ssl.SSLContext:
-    if not cfg.verify_tls:
-        return False
-    if cfg.ca_file is not None:
-        return ssl.create_default_context(cafile=str(cfg.ca_file))
-    return True
 
 
 def _at(revision: str, synced: str) -> bool:
@@ -170,7 +161,7 @@ async def sync(
     after `timeout` -> ActuationError(retryable)."""
     headers = {"Authorization": f"Bearer {_token(cfg)}"}
     client_timeout = aiohttp.ClientTimeout(total=cfg.request_timeout)
-    connector = aiohttp.TCPConnector(ssl=_ssl(cfg))
+    connector = aiohttp.TCPConnector(ssl=cfg.ssl_context())
     async with aiohttp.ClientSession(
         headers=headers, timeout=client_timeout, connector=connector, trust_env=False
     ) as http:

@@ -6,7 +6,6 @@ is read from its secret for each call and never appears in a message."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -61,14 +60,6 @@ def read_token(cfg: GitHubConfig) -> str:
         ) from None
 
 
-def _ssl(cfg: GitHubConfig) -> bool | ssl.SSLContext:
-    if not cfg.verify_tls:
-        return False
-    if cfg.ca_file is not None:
-        return ssl.create_default_context(cafile=str(cfg.ca_file))
-    return True
-
-
 @asynccontextmanager
 async def _client(cfg: GitHubConfig, token: str) -> AsyncIterator[GitHub[TokenAuthStrategy]]:
     async with GitHub(
@@ -77,7 +68,7 @@ async def _client(cfg: GitHubConfig, token: str) -> AsyncIterator[GitHub[TokenAu
         auto_retry=False,  # the executor owns retries: it journals each attempt
         http_cache=False,
         timeout=cfg.request_timeout,
-        ssl_verify=_ssl(cfg),
+        ssl_verify=cfg.ssl_context(),
         trust_env=False,
     ) as gh:
         yield gh
