@@ -88,6 +88,11 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("table",),
             "min_time of the oldest active partition.",
         ),
+        _g(
+            "clickhouse_table_ttl_seconds",
+            ("table",),
+            "Delete TTL of a TA table (its TTL clause): how long ClickHouse keeps rows.",
+        ),
         _g("clickhouse_replica_readonly", ("replica", "table"), "system.replicas.is_readonly."),
         _g(
             "clickhouse_replica_session_expired",
