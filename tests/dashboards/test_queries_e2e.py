@@ -38,7 +38,6 @@ from dashboard_lib import (
     variables,
 )
 from e2e_env import (
-    B_PROBE_PREFIX,
     EXPORTER_JOB,
     INSTALL_A,
     INSTALL_B,
@@ -47,6 +46,7 @@ from e2e_env import (
     STACK_REPLICA,
     WATCH_REPLICA,
     FlinkRest,
+    scope_problems,
 )
 
 from sandbox import prometheus
@@ -75,17 +75,6 @@ CONDITIONAL: dict[tuple[str, str, str], str] = {
     (OVERVIEW, "Disk forecast", "B"): "time until full exists only while a disk is filling",
     (OVERVIEW, "Checkpoint age", "C"): "exists only while the job has never completed a checkpoint",
 }
-# series of every install whose exporter answers, whatever its probes find
-HEALTH_METRICS = frozenset(
-    {
-        "torghut_ta_probe_success",
-        "torghut_ta_probe_duration_seconds",
-        "torghut_ta_probe_last_success_timestamp_seconds",
-        "up",
-        "ALERTS",
-    }
-)
-UNKNOWN_CODE = 2.0  # a stage tile's value for UNKNOWN (dashboards/overview_top.py)
 FLINK_REST_METRICS = frozenset(
     {
         "torghut_ta_flink_last_checkpoint_timestamp_seconds",
@@ -357,38 +346,6 @@ async def _per_install_alerts(url: str) -> bool:
     return {s["metric"].get("cluster") for s in result} == {"east", "west"}
 
 
-def _scope_problems(
-    board: Mapping[str, Any], results: dict[tuple[str, str], list[dict[str, Any]]], *, mine: str
-) -> list[str]:
-    """What one install's view shows of the other: foreign probe names or alerts, and (for B,
-    whose data is gone) any data series at all or a stage tile other than UNKNOWN."""
-    out = []
-    for panel in data_panels(board):
-        for t in panel["targets"]:
-            series = results[(panel["title"], t["refId"])]
-            where = f"{panel['title']} {t['refId']}"
-            for s in series:
-                probe = s["metric"].get("probe", "")
-                if probe and probe.startswith(B_PROBE_PREFIX) != (mine == "B"):
-                    out.append(f"{where}: probe {probe} of the other install")
-                cluster = s["metric"].get("cluster")
-                if (
-                    cluster is not None
-                    and cluster != (INSTALL_A if mine == "A" else INSTALL_B)["cluster"]
-                ):
-                    out.append(f"{where}: cluster {cluster}")
-            if mine != "B" or not series:
-                continue
-            names = metric_names(t["expr"])
-            if names == {"torghut_ta_component_status"}:
-                values = {float(s["value"][1]) for s in series}
-                if values != {UNKNOWN_CODE}:
-                    out.append(f"{where}: stage tile {values}, not UNKNOWN, without data")
-            elif not names <= HEALTH_METRICS:
-                out.append(f"{where}: {len(series)} series in an install without data")
-    return out
-
-
 async def test_each_install_sees_only_its_own_series(dashboards_prometheus: str) -> None:
     """Filtered to install A, no panel shows B's series; filtered to B (exporter up, data gone),
     data panels are empty, stage tiles UNKNOWN, probe health and alerts are B's own."""
@@ -406,7 +363,7 @@ async def test_each_install_sees_only_its_own_series(dashboards_prometheus: str)
                 for p in data_panels(board)
                 for t in p["targets"]
             }
-            assert not _scope_problems(board, results, mine=mine), (uid, mine)
+            assert not scope_problems(board, results, mine=mine), (uid, mine)
     overview = BOARDS[OVERVIEW]
     up = _panel_target(overview, "Exporter targets up", "A")
     counts = {}
