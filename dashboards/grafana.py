@@ -15,6 +15,8 @@ DS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
 RUNBOOK_BASE = "https://github.com/torghut/torghut-ta-ops/blob/main/docs/runbooks"
 TAG = "torghut-ta"
 Json = dict[str, Any]
+UNKNOWN = "unknown"
+UNKNOWN_COLOUR = "purple"  # unknown is never green, and not the red of a known failure
 
 
 def q(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> Json:
@@ -43,6 +45,19 @@ def value_map(entries: dict[int, tuple[str, str]]) -> list[Json]:
     return [{"type": "value", "options": options}]
 
 
+def unknown_map() -> Json:
+    """Null / NaN (a series without a value) shown as unknown."""
+    return {
+        "type": "special",
+        "options": {"match": "null+nan", "result": {"text": UNKNOWN, "color": UNKNOWN_COLOUR}},
+    }
+
+
+def instant(targets: Sequence[Json]) -> list[Json]:
+    """The targets as instant queries: a stat shows now, never the last good value of its range."""
+    return [t | {"instant": True, "range": False} for t in targets]
+
+
 def by_ref(ref: str, **props: Any) -> Json:
     """A field override for the series of one query."""
     return {
@@ -67,11 +82,15 @@ def panel(
     transformations: list[Json] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    no_value: str | None = None,
 ) -> Json:
-    """One panel; `runbooks` are alert names whose runbook pages the panel links to."""
+    """One panel; `runbooks` are alert names whose runbook pages the panel links to;
+    `no_value`: the text shown when the queries return nothing."""
     defaults: Json = {"unit": unit, "thresholds": thresholds or steps(("green", None))}
     if mappings:
         defaults["mappings"] = mappings
+    if no_value is not None:
+        defaults["noValue"] = no_value
     if custom:
         defaults["custom"] = custom
     if minimum is not None:
@@ -115,7 +134,16 @@ def state_timeline(title: str, targets: Sequence[Json], **kw: Any) -> Json:
     return panel("state-timeline", title, targets, **kw)
 
 
+def _now_or_unknown(targets: Sequence[Json], kw: dict[str, Any]) -> list[Json]:
+    """Instant queries, "no data" and null shown as unknown (never a stale last value)."""
+    kw.setdefault("no_value", UNKNOWN)
+    kw["mappings"] = [*(kw.get("mappings") or []), unknown_map()]
+    return instant(targets)
+
+
 def stat(title: str, targets: Sequence[Json], **kw: Any) -> Json:
+    """A stat of instant queries; no data is shown as unknown."""
+    targets = _now_or_unknown(targets, kw)
     kw.setdefault(
         "options",
         {
@@ -129,6 +157,8 @@ def stat(title: str, targets: Sequence[Json], **kw: Any) -> Json:
 
 
 def bargauge(title: str, targets: Sequence[Json], **kw: Any) -> Json:
+    """A bar gauge of instant queries; no data is shown as unknown."""
+    targets = _now_or_unknown(targets, kw)
     kw.setdefault(
         "options",
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboards import overview_backends
+from dashboards import overview_backends, overview_top
 from dashboards.grafana import (
     Grid,
     Json,
@@ -18,6 +18,7 @@ from dashboards.grafana import (
     timeseries,
     value_map,
 )
+from dashboards.scope import SCOPE, scope_vars, sel
 from exporter.probes.flink_deployment import JOB_STATES, LIFECYCLE_STATES
 
 UID = "torghut-ta-overview"
@@ -44,7 +45,7 @@ LIFECYCLE_COLOURS = {
     "DELETING": "purple",
     "DELETED": "purple",
 }
-SEL_DEPLOY = 'deployment=~"$deployment"'
+SEL_DEPLOY = f'{SCOPE},deployment=~"$deployment"'
 
 
 def _state_map(states: tuple[str, ...], colours: dict[str, str]) -> list[Json]:
@@ -60,18 +61,25 @@ def _freshness(g: Grid) -> None:
             "Signal age per table",
             [
                 q(
-                    'time() - torghut_ta_table_last_event_timestamp_seconds{table=~"$table"}',
+                    overview_top.market_aware_age(
+                        sel("torghut_ta_table_last_event_timestamp_seconds", 'table=~"$table"'),
+                        by="table",
+                    ),
                     "{{table}}",
                 ),
                 q(
-                    "max(time() - torghut_ta_signals_last_event_timestamp_seconds)",
+                    overview_top.market_aware_age(
+                        f"max by (cluster, namespace) ({sel('torghut_ta_signals_last_event_timestamp_seconds')})",
+                        by="table",
+                    ),
                     "signals table (trading reads)",
                 ),
             ],
             unit="s",
-            description="Now minus the newest event_ts of each TA table, and of the signals table trading reads (clickhouse.signals_table). Red past the 5 min staleness threshold.",
+            description="Now minus the newest event_ts of each TA table, and of the signals table trading reads (clickhouse.signals_table). Red past the 5 min staleness threshold; market closed outside trading sessions (not judged); unknown without data.",
             runbooks=["TASignalsStale", "TATradingOnStaleSignals"],
             thresholds=steps(("green", None), ("red", STALE_S)),
+            mappings=overview_top.CLOSED_MAP,
         ),
         w=6,
         h=5,
@@ -80,9 +88,9 @@ def _freshness(g: Grid) -> None:
         state_timeline(
             "Trading session and trading switch",
             [
-                q("max(torghut_ta_market_open)", "trading session"),
-                q("max(torghut_ta_trading_enabled)", "TRADING_ENABLED"),
-                q("max(torghut_ta_market_open_grace)", "open grace"),
+                q(f"max({sel('torghut_ta_market_open')})", "trading session"),
+                q(f"max({sel('torghut_ta_trading_enabled')})", "TRADING_ENABLED"),
+                q(f"max({sel('torghut_ta_market_open_grace')})", "open grace"),
             ],
             unit="bool_on_off",
             description="Whether a configured trading session is open (staleness alerts only fire then, after the open grace) and whether TRADING_ENABLED is on.",
@@ -101,7 +109,8 @@ def _freshness(g: Grid) -> None:
             "Table freshness (age of newest event)",
             [
                 q(
-                    'time() - torghut_ta_table_last_event_timestamp_seconds{table=~"$table"}',
+                    "time() - "
+                    + sel("torghut_ta_table_last_event_timestamp_seconds", 'table=~"$table"'),
                     "{{table}}",
                 )
             ],
@@ -118,7 +127,12 @@ def _freshness(g: Grid) -> None:
             "Symbol freshness",
             [
                 q(
-                    'time() - torghut_ta_symbol_last_event_timestamp_seconds{table=~"$table",symbol=~"$symbol"}',
+                    "time() - "
+                    + sel(
+                        "torghut_ta_symbol_last_event_timestamp_seconds",
+                        'table=~"$table"',
+                        'symbol=~"$symbol"',
+                    ),
                     "{{table}} {{symbol}}",
                 )
             ],
@@ -135,11 +149,20 @@ def _freshness(g: Grid) -> None:
             "Freshness source: age of the last read",
             [
                 q(
-                    'time() - torghut_ta_probe_last_success_timestamp_seconds{probe="clickhouse_freshness"}',
+                    "time() - "
+                    + sel(
+                        "torghut_ta_probe_last_success_timestamp_seconds",
+                        'probe="clickhouse_freshness"',
+                    ),
                     "last freshness read",
                 ),
                 q(
-                    'time() - torghut_ta_replica_table_last_event_timestamp_seconds{table=~"$table"}',
+                    "time() - "
+                    + sel(
+                        "torghut_ta_replica_table_last_event_timestamp_seconds",
+                        'replica=~"$replica"',
+                        'table=~"$table"',
+                    ),
                     "{{replica}} {{table}} newest event",
                 ),
             ],
@@ -155,12 +178,15 @@ def _freshness(g: Grid) -> None:
         stat(
             "Freshness anomalies",
             [
-                q("torghut_ta_replica_freshness_success", "{{replica}} answered"),
                 q(
-                    'torghut_ta_symbol_missing{table=~"$table",symbol=~"$symbol"}',
+                    sel("torghut_ta_replica_freshness_success", 'replica=~"$replica"'),
+                    "{{replica}} answered",
+                ),
+                q(
+                    sel("torghut_ta_symbol_missing", 'table=~"$table"', 'symbol=~"$symbol"'),
                     "{{table}} {{symbol}} missing",
                 ),
-                q('torghut_ta_table_future_rows{table=~"$table"}', "{{table}} future rows"),
+                q(sel("torghut_ta_table_future_rows", 'table=~"$table"'), "{{table}} future rows"),
             ],
             unit="short",
             description="Whether each replica answered the last freshness read (red: no), watched symbols without rows in the scan window (red: 1), and rows dated beyond the future tolerance, ignored by freshness (orange: any).",
@@ -178,7 +204,8 @@ def _freshness(g: Grid) -> None:
             "Jangar API freshness",
             [
                 q(
-                    'time() - torghut_ta_api_last_event_timestamp_seconds{symbol=~"$symbol"}',
+                    "time() - "
+                    + sel("torghut_ta_api_last_event_timestamp_seconds", 'symbol=~"$symbol"'),
                     "{{symbol}}",
                 )
             ],
@@ -248,7 +275,7 @@ def _flink(g: Grid) -> None:
                 ),
                 q(
                     f"time() - torghut_ta_flink_job_start_timestamp_seconds{{{SEL_DEPLOY}}}"
-                    " unless on (deployment) "
+                    " unless on (cluster, namespace, deployment) "
                     f"torghut_ta_flink_last_checkpoint_timestamp_seconds{{{SEL_DEPLOY}}}",
                     "{{deployment}} since job start, no checkpoint yet",
                 ),
@@ -303,46 +330,58 @@ def _flink(g: Grid) -> None:
 
 def build() -> Json:
     g = Grid()
+    overview_top.top_row(g)
+    overview_top.oncall(g, STALE_S)
     _freshness(g)
     _flink(g)
     overview_backends.kafka(g)
     overview_backends.clickhouse(g)
     overview_backends.probes(g)
     variables = [
+        *scope_vars(),
         query_var(
-            "table", "Table", "label_values(torghut_ta_table_last_event_timestamp_seconds, table)"
+            "table",
+            "Table",
+            f"label_values({sel('torghut_ta_table_last_event_timestamp_seconds')}, table)",
         ),
         query_var(
             "symbol",
             "Symbol",
-            'label_values(torghut_ta_symbol_last_event_timestamp_seconds{table=~"$table"}, symbol)',
+            "label_values("
+            + sel("torghut_ta_symbol_last_event_timestamp_seconds", 'table=~"$table"')
+            + ", symbol)",
         ),
         query_var(
-            "deployment", "Deployment", "label_values(torghut_ta_flink_job_state, deployment)"
+            "deployment",
+            "Deployment",
+            f"label_values({sel('torghut_ta_flink_job_state')}, deployment)",
         ),
         query_var(
-            "replica", "Replica", "label_values(torghut_ta_clickhouse_disk_total_bytes, replica)"
+            "replica",
+            "Replica",
+            f"label_values({sel('torghut_ta_clickhouse_disk_total_bytes')}, replica)",
         ),
     ]
     annotations = [
         annotation(
             "Trading session",
-            "max(torghut_ta_market_open) == 1",
+            f"max({sel('torghut_ta_market_open')}) == 1",
             "Trading session open",
             "rgba(31, 120, 193, 0.2)",
         ),
         annotation(
             "Firing TA alerts",
-            'ALERTS{alertstate="firing", alertname=~"TA.*"}',
+            sel("ALERTS", 'alertstate="firing"', 'alertname=~"TA.*"'),
             "{{alertname}}",
             "red",
             tags="alertname,severity,procedure",
         ),
+        *overview_top.annotations(),
     ]
     return dashboard(
         UID,
         "Torghut TA pipeline overview",
-        "Kafka -> Flink torghut-ta -> ClickHouse -> Jangar API -> trading: freshness, job state, lag, replay window, disk and replicas, probe health.",
+        "Kafka -> Flink torghut-ta -> ClickHouse -> Jangar API -> trading: the verdict per stage and firing alerts, input freshness, consumer group, freshness, job state, lag, replay window, disk and replicas, probe health.",
         g,
         variables,
         annotations,

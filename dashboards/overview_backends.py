@@ -15,10 +15,11 @@ from dashboards.grafana import (
     timeseries,
     value_map,
 )
+from dashboards.scope import SCOPE, sel
 
 LAG_S = 300  # TAKafkaConsumerLagHigh
 EXPIRY_S = 6 * 3600  # TAKafkaUnconsumedDataExpiring
-SEL_REPLICA = 'replica=~"$replica"'
+SEL_REPLICA = f'{SCOPE},replica=~"$replica"'
 
 
 def kafka(g: Grid) -> None:
@@ -28,12 +29,14 @@ def kafka(g: Grid) -> None:
             "Consumer lag (messages)",
             [
                 q(
-                    "sum by (group, topic) (torghut_ta_kafka_consumer_lag_messages)",
+                    "sum by (group, topic) (\n"
+                    "  max by (cluster, namespace, group, topic, partition) "
+                    f"({sel('torghut_ta_kafka_consumer_lag_messages')})\n)",
                     "{{group}} {{topic}}",
                 )
             ],
             unit="short",
-            description="End offset minus committed offset, summed over partitions.",
+            description="End offset minus committed offset, summed over partitions (each partition counted once, however many exporter replicas report it).",
             runbooks=["TAKafkaConsumerLagHigh"],
         ),
         w=12,
@@ -41,7 +44,12 @@ def kafka(g: Grid) -> None:
     g.add(
         timeseries(
             "Consumer lag (seconds)",
-            [q("torghut_ta_kafka_consumer_lag_seconds", "{{group}} {{topic}}")],
+            [
+                q(
+                    f"max by (group, topic) ({sel('torghut_ta_kafka_consumer_lag_seconds')})",
+                    "{{group}} {{topic}}",
+                )
+            ],
             unit="s",
             description="Now minus the timestamp of the oldest unconsumed record (worst partition; a partition without a commit counts from the earliest retained record). A lower bound while partitions are unknown. Alert at 5 min for 10 min.",
             runbooks=["TAKafkaConsumerLagHigh"],
@@ -54,8 +62,14 @@ def kafka(g: Grid) -> None:
         timeseries(
             "Partitions without commit / of unknown lag",
             [
-                q("torghut_ta_kafka_partitions_without_commit", "no commit {{group}} {{topic}}"),
-                q("torghut_ta_kafka_partitions_unknown", "unknown {{group}} {{topic}}"),
+                q(
+                    f"max by (group, topic) ({sel('torghut_ta_kafka_partitions_without_commit')})",
+                    "no commit {{group}} {{topic}}",
+                ),
+                q(
+                    f"max by (group, topic) ({sel('torghut_ta_kafka_partitions_unknown')})",
+                    "unknown {{group}} {{topic}}",
+                ),
             ],
             unit="short",
             description="No commit: a new (replay) group or expired offsets, measured from the earliest retained record. Unknown: lag could not be read, so lag seconds leaves them out.",
@@ -66,7 +80,13 @@ def kafka(g: Grid) -> None:
     g.add(
         timeseries(
             "Replay window (oldest retained record)",
-            [q("time() - torghut_ta_kafka_earliest_record_timestamp_seconds", "{{topic}}")],
+            [
+                q(
+                    "time() - max by (topic) "
+                    f"({sel('torghut_ta_kafka_earliest_record_timestamp_seconds')})",
+                    "{{topic}}",
+                )
+            ],
             unit="s",
             description="How far back a replay (Procedure C) can start: age of the oldest record Kafka still retains.",
             runbooks=["TAKafkaUnconsumedDataExpiring"],
@@ -78,9 +98,11 @@ def kafka(g: Grid) -> None:
             "Time left before unconsumed data expires",
             [
                 q(
-                    "(\n    torghut_ta_kafka_oldest_unconsumed_timestamp_seconds\n"
-                    "  + on (topic) group_left ()\n"
-                    "    max by (topic) (torghut_ta_kafka_retention_seconds > 0)\n)\n- time()",
+                    "(\n    max by (cluster, namespace, group, topic) "
+                    f"({sel('torghut_ta_kafka_oldest_unconsumed_timestamp_seconds')})\n"
+                    "  + on (cluster, namespace, topic) group_left ()\n"
+                    "    max by (cluster, namespace, topic) "
+                    f"({sel('torghut_ta_kafka_retention_seconds')} > 0)\n)\n- time()",
                     "{{group}} {{topic}}",
                 )
             ],
@@ -151,7 +173,11 @@ def clickhouse(g: Grid) -> None:
             "Oldest partition age",
             [
                 q(
-                    'time() - torghut_ta_clickhouse_oldest_partition_timestamp_seconds{table=~"$table"}',
+                    "time() - "
+                    + sel(
+                        "torghut_ta_clickhouse_oldest_partition_timestamp_seconds",
+                        'table=~"$table"',
+                    ),
                     "{{table}}",
                 )
             ],
@@ -244,7 +270,7 @@ def probes(g: Grid) -> None:
     g.add(
         stat(
             "Exporter targets up",
-            [q('sum(up{job="torghut-ta-exporter"}) or vector(0)', "targets up")],
+            [q("sum(" + sel("up", 'job="torghut-ta-exporter"') + ") or vector(0)", "targets up")],
             unit="short",
             description='Scrape targets with job="torghut-ta-exporter" that answer. 0 means every TA alert is blind.',
             runbooks=["TAExporterDown"],
@@ -255,7 +281,7 @@ def probes(g: Grid) -> None:
     g.add(
         state_timeline(
             "Probe success",
-            [q("min by (probe) (torghut_ta_probe_success)", "{{probe}}")],
+            [q(f"min by (probe) ({sel('torghut_ta_probe_success')})", "{{probe}}")],
             unit="bool_yes_no",
             description="Last run of each exporter probe. A failing probe makes the alerts on its metrics blind.",
             runbooks=["TAExporterProbeFailing"],
@@ -266,7 +292,7 @@ def probes(g: Grid) -> None:
     g.add(
         timeseries(
             "Probe duration",
-            [q("max by (probe) (torghut_ta_probe_duration_seconds)", "{{probe}}")],
+            [q(f"max by (probe) ({sel('torghut_ta_probe_duration_seconds')})", "{{probe}}")],
             unit="s",
             description="Duration of each probe's last run.",
             runbooks=["TAExporterProbeFailing"],
@@ -278,7 +304,8 @@ def probes(g: Grid) -> None:
             "Time since probe last succeeded",
             [
                 q(
-                    "time() - max by (probe) (torghut_ta_probe_last_success_timestamp_seconds)",
+                    "time() - max by (probe) "
+                    f"({sel('torghut_ta_probe_last_success_timestamp_seconds')})",
                     "{{probe}}",
                 )
             ],

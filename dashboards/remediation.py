@@ -16,9 +16,10 @@ from dashboards.grafana import (
     timeseries,
     value_map,
 )
+from dashboards.scope import SCOPE, scope_vars, sel
 
 UID = "torghut-ta-remediation"
-PROC = 'procedure=~"$procedure"'
+PROC = f'{SCOPE},procedure=~"$procedure"'
 
 
 def _status(g: Grid) -> None:
@@ -26,7 +27,7 @@ def _status(g: Grid) -> None:
     g.add(
         stat(
             "Remediator paused",
-            [q("max(torghut_ta_remediation_paused)", "paused")],
+            [q(f"max({sel('torghut_ta_remediation_paused')})", "paused")],
             unit="bool_yes_no",
             description="1 while the kill switch (config, API or Kubernetes annotation) stops every action.",
             runbooks=["TARemediationFailed"],
@@ -38,7 +39,7 @@ def _status(g: Grid) -> None:
     g.add(
         stat(
             "Runs in progress",
-            [q("sum(torghut_ta_remediation_in_progress)", "in progress")],
+            [q(f"sum({sel('torghut_ta_remediation_in_progress')})", "in progress")],
             unit="short",
             description="Runs currently executing (single flight per target).",
             runbooks=["TARemediationFailed"],
@@ -50,7 +51,7 @@ def _status(g: Grid) -> None:
     g.add(
         stat(
             "Pending approvals",
-            [q("max(torghut_ta_remediation_pending_approvals)", "pending")],
+            [q(f"max({sel('torghut_ta_remediation_pending_approvals')})", "pending")],
             unit="short",
             description="Runs waiting for a person's approval; the alert fires after 2 min.",
             runbooks=["TARemediationAwaitingApproval"],
@@ -64,7 +65,9 @@ def _status(g: Grid) -> None:
             "Failed runs in range",
             [
                 q(
-                    'sum(increase(torghut_ta_remediation_runs_total{outcome="failed"}[$__range]))',
+                    "sum(increase("
+                    + sel("torghut_ta_remediation_runs_total", 'outcome="failed"')
+                    + "[$__range]))",
                     "failed",
                     instant=True,
                 )
@@ -81,10 +84,10 @@ def _status(g: Grid) -> None:
         state_timeline(
             "Remediator state",
             [
-                q("max(torghut_ta_remediation_paused)", "paused"),
-                q("sum(torghut_ta_remediation_in_progress)", "runs in progress"),
-                q("max(torghut_ta_remediation_pending_approvals)", "pending approvals"),
-                q("1 - max(torghut_ta_remediator_leader)", "no leader"),
+                q(f"max({sel('torghut_ta_remediation_paused')})", "paused"),
+                q(f"sum({sel('torghut_ta_remediation_in_progress')})", "runs in progress"),
+                q(f"max({sel('torghut_ta_remediation_pending_approvals')})", "pending approvals"),
+                q(f"1 - max({sel('torghut_ta_remediator_leader')})", "no leader"),
             ],
             unit="short",
             description=(
@@ -166,7 +169,8 @@ def _gates(g: Grid) -> None:
             "Gate blocks by gate",
             [
                 q(
-                    "sum by (gate) (increase(torghut_ta_remediation_gate_blocks_total[$__rate_interval]))",
+                    "sum by (gate) (increase("
+                    f"{sel('torghut_ta_remediation_gate_blocks_total')}[$__rate_interval]))",
                     "{{gate}}",
                 )
             ],
@@ -182,7 +186,8 @@ def _gates(g: Grid) -> None:
             "Webhook requests by status code",
             [
                 q(
-                    "sum by (code) (rate(torghut_ta_remediation_webhook_requests_total[$__rate_interval]))",
+                    "sum by (code) (rate("
+                    f"{sel('torghut_ta_remediation_webhook_requests_total')}[$__rate_interval]))",
                     "{{code}}",
                 )
             ],
@@ -201,7 +206,8 @@ def _gates(g: Grid) -> None:
                     "retry {{procedure}} {{step}}",
                 ),
                 q(
-                    "sum by (verdict) (increase(torghut_ta_remediation_approvals_total[$__rate_interval]))",
+                    "sum by (verdict) (increase("
+                    f"{sel('torghut_ta_remediation_approvals_total')}[$__rate_interval]))",
                     "approval {{verdict}}",
                 ),
                 q(
@@ -224,14 +230,17 @@ def build() -> Json:
     _activity(g)
     _gates(g)
     variables = [
+        *scope_vars("torghut_ta_remediation_paused"),
         query_var(
-            "procedure", "Procedure", "label_values(torghut_ta_remediation_runs_total, procedure)"
-        )
+            "procedure",
+            "Procedure",
+            f"label_values({sel('torghut_ta_remediation_runs_total')}, procedure)",
+        ),
     ]
     annotations = [
         annotation(
             "Procedure alerts",
-            'ALERTS{alertstate="firing", alertname=~"TA.*", procedure=~"A|B|C"}',
+            sel("ALERTS", 'alertstate="firing"', 'alertname=~"TA.*"', 'procedure=~"A|B|C"'),
             "{{alertname}} (procedure {{procedure}})",
             "orange",
             tags="alertname,procedure",

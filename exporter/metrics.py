@@ -88,6 +88,11 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("table",),
             "min_time of the oldest active partition.",
         ),
+        _g(
+            "clickhouse_table_ttl_seconds",
+            ("table",),
+            "Delete TTL of a TA table (its TTL clause): how long ClickHouse keeps rows.",
+        ),
         _g("clickhouse_replica_readonly", ("replica", "table"), "system.replicas.is_readonly."),
         _g(
             "clickhouse_replica_session_expired",
@@ -171,6 +176,16 @@ CATALOGUE: dict[str, MetricSpec] = {
             "retention.ms / 1000 (broker default when unset).",
         ),
         _g(
+            "kafka_latest_record_timestamp_seconds",
+            ("topic",),
+            "Timestamp of the newest record of an input topic: whether input still arrives.",
+        ),
+        _g(
+            "kafka_consumer_group_info",
+            ("group",),
+            "1 for the consumer group the exporter measures (TA_GROUP_ID of the live ConfigMap).",
+        ),
+        _g(
             "kafka_oldest_unconsumed_timestamp_seconds",
             ("group", "topic"),
             "Timestamp of the oldest record the group has not consumed yet.",
@@ -189,6 +204,11 @@ CATALOGUE: dict[str, MetricSpec] = {
             "1 when the storage walk hit its request budget: the last write is a lower bound.",
         ),
         _g("trading_enabled", (), "TRADING_ENABLED on the trading service."),
+        _g(
+            "component_status",
+            ("component", "stage", "status"),
+            "1 for the component's current /report status, 0 for its other statuses.",
+        ),
         _g("probe_success", ("probe",), "1 when the probe's last run succeeded."),
         _g("probe_duration_seconds", ("probe",), "Duration of the probe's last run."),
         _g(
@@ -204,3 +224,5 @@ PROBE_SUCCESS = "torghut_ta_probe_success"
 PROBE_DURATION = "torghut_ta_probe_duration_seconds"
 PROBE_LAST_SUCCESS = "torghut_ta_probe_last_success_timestamp_seconds"
 PROBE_METRICS = (PROBE_SUCCESS, PROBE_DURATION, PROBE_LAST_SUCCESS)
+# The /report verdict per component: owned by the server, rendered from the snapshot at scrape.
+COMPONENT_STATUS = "torghut_ta_component_status"

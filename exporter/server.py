@@ -16,8 +16,9 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
+from exporter.component_status import all_unknown, component_samples
 from exporter.config import Config
-from exporter.metrics import CATALOGUE, PROBE_METRICS, MetricSpec
+from exporter.metrics import CATALOGUE, COMPONENT_STATUS, PROBE_METRICS, MetricSpec
 from exporter.probes.base import Sample
 from exporter.report import build_report
 from exporter.snapshot import ProbeState, Snapshot
@@ -73,9 +74,15 @@ class Exposition:
             self._probes[state.name] = cached
         return cached[1]
 
-    def render(self, probes: Mapping[str, ProbeState], stale: frozenset[str]) -> bytes:
+    def render(
+        self,
+        probes: Mapping[str, ProbeState],
+        stale: frozenset[str],
+        extra: Mapping[str, bytes] | None = None,
+    ) -> bytes:
         """The body for these probe states; `stale` probes export only their health and the
-        metrics they declare `persist` (last known timestamps, see snapshot.py)."""
+        metrics they declare `persist` (last known timestamps, see snapshot.py). `extra` holds
+        the sample lines of metrics no probe produces (the component status)."""
         per_metric: dict[str, list[bytes]] = {}
         for name, state in sorted(probes.items()):
             if state.data_at is None or (name in stale and not state.persist):
@@ -84,7 +91,7 @@ class Exposition:
                 if metric in PROBE_METRICS or (name in stale and metric not in state.persist):
                     continue
                 per_metric.setdefault(metric, []).append(chunk)
-        health = self._health(probes)
+        health = dict(self._health(probes)) | dict(extra or {})
         parts: list[bytes] = []
         for metric in [m for m in CATALOGUE if m in per_metric or m in health]:
             parts.append(_header(CATALOGUE[metric]))
@@ -126,8 +133,22 @@ class Runtime:
         key = self.snapshot.render_key(now)
         if self._exposition is None or self._exposition[0] != key:
             # states, not a View: a View builds one object per series, too slow for every change
-            self._exposition = (key, self._renderer.render(self.snapshot.states(), key[1]))
+            states = self.snapshot.states()
+            extra = {COMPONENT_STATUS: self._component_status(now)}
+            self._exposition = (key, self._renderer.render(states, key[1], extra))
         return self._exposition[1]
+
+    def _component_status(self, now: float) -> bytes:
+        """/report's verdict as of `now`. Every probe run changes the render key, so this
+        follows the report within one probe interval; a report that cannot be built is
+        exported as every component unknown (never as the last good verdict)."""
+        try:
+            samples = component_samples(build_report(self.snapshot.view(now), self.cfg))
+        except Exception:
+            log.exception("the report could not be built: every component exported as unknown")
+            samples = all_unknown()
+        spec = CATALOGUE[COMPONENT_STATUS]
+        return _lines(spec, ((dict(s.labels), s.value) for s in samples))
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -37,6 +37,8 @@ class ScrapeTarget:
     bearer_token: str | None = None
     metrics_path: str = "/metrics"
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Prometheus metric_relabel_configs entries (keep/drop/rewrite series after the scrape)
+    metric_relabel: Sequence[Mapping[str, Any]] = ()
 
 
 TargetLike = (
@@ -147,6 +149,8 @@ def prometheus_config(
             "metrics_path": t.metrics_path,
             "static_configs": [{"targets": [t.address], "labels": dict(t.labels)}],
         }
+        if t.metric_relabel:
+            job["metric_relabel_configs"] = [dict(r) for r in t.metric_relabel]
         if t.job in jobs:
             raise ValueError(f"duplicate scrape job {t.job!r}")
         jobs[t.job] = job["static_configs"]

@@ -228,6 +228,15 @@ async def partitions(client: ReplicaClient, *, database: str, tables: Sequence[s
     )
 
 
+async def table_engines(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
+    """(table, engine_full) of the TA tables: their TTL clause."""
+    return await client.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+        "AND name IN {tables:Array(String)} ORDER BY name",
+        parameters={"db": database, "tables": list(tables)},
+    )
+
+
 async def replicas(client: ReplicaClient, *, database: str, tables: Sequence[str]) -> Rows:
     """(table, is_readonly, is_session_expired, absolute_delay, queue_size, zookeeper_exception)
     from system.replicas."""

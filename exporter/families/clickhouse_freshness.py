@@ -14,13 +14,14 @@ from exporter.config import Config
 from exporter.errors import ProbeError
 from exporter.probes.clickhouse_freshness import Freshness, merge, missing
 from exporter.probes.clickhouse_parts import partitions_of
+from exporter.probes.clickhouse_ttl import ttl_seconds
 
 
 async def collect_freshness(client: ch.ReplicaClient, cfg: Config) -> Freshness:
     """One replica's freshness; tables whose newest row is ahead of the tolerance are read again
     with the future rows left out (and counted)."""
     c = cfg.clickhouse
-    tables, symbols, parts = await asyncio.gather(
+    tables, symbols, parts, engines = await asyncio.gather(
         ch.table_last_events(client, database=c.database, tables=c.tables),
         ch.symbol_last_events(
             client,
@@ -31,6 +32,7 @@ async def collect_freshness(client: ch.ReplicaClient, cfg: Config) -> Freshness:
             future=c.future_tolerance,
         ),
         ch.partitions(client, database=c.database, tables=c.tables),
+        ch.table_engines(client, database=c.database, tables=c.tables),
     )
     last = {str(t): float(ts) for t, ts, _ in tables.rows}
     ahead = [str(t) for t, ts, now in tables.rows if float(ts) > float(now) + c.future_tolerance]
@@ -53,6 +55,7 @@ async def collect_freshness(client: ch.ReplicaClient, cfg: Config) -> Freshness:
         read_rows=read_rows,
         future_rows=future,
         missing_symbols=missing(cfg.watch_symbols, c.tables, syms),
+        ttls={str(t): ttl for t, engine in engines.rows if (ttl := ttl_seconds(str(engine)))},
     )
 
 

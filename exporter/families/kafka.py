@@ -89,13 +89,20 @@ async def collect_retention(
     *,
     topics: list[str],
     read_budget: float,
+    latest_budget: float | None = None,
     shared: SharedPartitions | None = None,
 ) -> KafkaRetention:
+    """`latest_budget` (default: `read_budget`) bounds the read of each partition's newest
+    record, which says whether input still arrives (lag 0 on an idle topic looks healthy)."""
     tps, missing = await _existing(client, topics, shared)
     begins = await client.beginning_offsets(tps)
     ends = await client.end_offsets(tps)
     positions = {tp: b for tp, b in begins.items() if b < ends.get(tp, 0)}
     record_ms = await client.record_timestamps(positions, budget=read_budget)
+    lasts = {tp: ends[tp] - 1 for tp in positions}
+    latest_ms = await client.record_timestamps(
+        lasts, budget=read_budget if latest_budget is None else latest_budget
+    )
     present = sorted({tp.topic for tp in tps})
     topic_ms = await client.retention_ms(present)
     broker_ms = None
@@ -112,7 +119,16 @@ async def collect_retention(
                 f"{sorted(tp.partition for tp in unread)} not read within {read_budget:.1f}s"
             )
         seconds, source = resolve_retention(topic_ms.get(topic), broker_ms)
-        out.append(TopicRetention(topic, min(stamps) if stamps else None, seconds, source))
+        newest = [ms / 1000.0 for tp, ms in latest_ms.items() if tp.topic == topic and ms >= 0]
+        out.append(
+            TopicRetention(
+                topic,
+                min(stamps) if stamps else None,
+                seconds,
+                source,
+                max(newest) if newest else None,
+            )
+        )
     return KafkaRetention(tuple(out), tuple(missing))
 
 
@@ -178,7 +194,11 @@ async def build(cfg: Config, *, stack: AsyncExitStack) -> list[ProbeSpec]:
 
     async def retention() -> KafkaRetention:
         return await collect_retention(
-            ret_client, topics=topics, read_budget=r.timeout * 0.5, shared=shared
+            ret_client,
+            topics=topics,
+            read_budget=r.timeout * 0.4,
+            latest_budget=r.timeout * 0.2,
+            shared=shared,
         )
 
     specs.append(

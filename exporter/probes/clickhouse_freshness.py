@@ -38,6 +38,7 @@ class Freshness:
     missing_symbols: list[tuple[str, str]] = field(default_factory=list)  # (table, symbol)
     by_replica: dict[str, dict[str, float]] = field(default_factory=dict)  # replica -> tables
     failed: dict[str, str] = field(default_factory=dict)  # replica -> error
+    ttls: dict[str, float] = field(default_factory=dict)  # table -> delete TTL (seconds)
 
 
 def missing(watched: Sequence[str], tables: Sequence[str], symbols: Sequence[tuple[str, str, float]]) -> list[tuple[str, str]]:  # fmt: skip
@@ -52,7 +53,10 @@ def merge(answers: Sequence[Freshness], failed: dict[str, str], cfg: Config) -> 
     symbols: dict[tuple[str, str], float] = {}
     future: dict[str, int] = {}
     parts: list[Partition] = []
+    ttls: dict[str, float] = {}
     for a in answers:
+        for t, ttl in a.ttls.items():  # replicas disagree only mid-ALTER: the shorter is safe
+            ttls[t] = min(ttl, ttls.get(t, ttl))
         for t, ts in a.tables.items():
             tables[t] = max(ts, tables.get(t, 0.0))
         for t, s, ts in a.symbols:
@@ -71,6 +75,7 @@ def merge(answers: Sequence[Freshness], failed: dict[str, str], cfg: Config) -> 
         missing_symbols=missing(cfg.watch_symbols, cfg.clickhouse.tables, merged),
         by_replica={a.replica: dict(a.tables) for a in answers},
         failed=dict(failed),
+        ttls=ttls,
     )
 
 
@@ -107,6 +112,10 @@ def render_freshness(data: Freshness, *, signals_table: str | None = None) -> li
     out += [
         Sample(f"{P}clickhouse_oldest_partition_timestamp_seconds", ts, {"table": t})
         for t, ts in sorted(oldest_partitions(data.partitions).items())
+    ]
+    out += [
+        Sample(f"{P}clickhouse_table_ttl_seconds", ttl, {"table": t})
+        for t, ttl in sorted(data.ttls.items())
     ]
     for replica, tables in sorted(data.by_replica.items()):
         out.append(Sample(f"{P}replica_freshness_success", 1.0, {"replica": replica}))

@@ -69,6 +69,8 @@ class TopicRetention:
     earliest_record_ts: float | None  # None: the topic holds no record
     retention_seconds: float | None  # None: unlimited retention
     retention_source: str  # "topic", "broker" or "kafka default"
+    # newest record of the partitions read within the budget (a lower bound when some were not)
+    latest_record_ts: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def resolve_retention(topic_ms: int | None, broker_ms: int | None) -> tuple[floa
 
 
 def render_lag(data: KafkaLag) -> Iterable[Sample]:
+    yield Sample("torghut_ta_kafka_consumer_group_info", 1.0, {"group": data.group})
     for t in data.topics:
         for p in t.partitions:
             if p.lag is not None:
@@ -171,4 +174,10 @@ def render_retention(data: KafkaRetention) -> Iterable[Sample]:
         if t.retention_seconds is not None:
             yield Sample(
                 "torghut_ta_kafka_retention_seconds", t.retention_seconds, {"topic": t.topic}
+            )
+        if t.latest_record_ts is not None:
+            yield Sample(
+                "torghut_ta_kafka_latest_record_timestamp_seconds",
+                t.latest_record_ts,
+                {"topic": t.topic},
             )

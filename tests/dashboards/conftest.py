@@ -9,9 +9,11 @@ Fixtures of the end-to-end query test (module `test_queries_e2e.py`):
   whose ClickHouse is the replicated server (`replicated_clickhouse`, replica `chi-1`), whose
   `flink.rest_url` is that Flink cluster, and whose Kafka, Kubernetes and checkpoint storage
   are the stack's.
-- `dashboards_prometheus` (module): a Prometheus scraping both exporters as job
-  torghut-ta-exporter (instances `stack` and `watch`) and the stack's real remediator
-  (`ta-remediator serve`, `sandbox.remediator_svc`) as torghut-ta-remediator.
+- `dashboards_prometheus` (module): a Prometheus holding two installs (e2e_env.py): install A
+  scrapes both exporters as job torghut-ta-exporter (instances `stack` and `watch`) and the
+  stack's real remediator (`ta-remediator serve`, `sandbox.remediator_svc`) as
+  torghut-ta-remediator; install B scrapes the stack's exporter again (instance `stack-b`)
+  keeping only its renamed probe-health series. A rule fires one alert per install.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from typing import Any
 import pytest
 import yaml
 from e2e_env import (
+    B_RELABEL,
     EXPORTER_JOB,
+    INSTALL_A,
+    INSTALL_B,
     REMEDIATOR_JOB,
     FlinkRest,
+    per_install_rules,
     watch_exporter_config,
 )
 
@@ -89,23 +95,36 @@ def dashboards_prometheus(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     # launch_prometheus gives each scrape config its own job name; the static `job` label
-    # puts both exporters under the one job the dashboards select
+    # puts the exporters under the one job the dashboards select, `cluster`/`namespace` the
+    # install they belong to
+    stack_address = _address(str(sandbox_stack["exporter"]))
     targets = [
         ScrapeTarget(
             f"{EXPORTER_JOB}-stack",
-            _address(str(sandbox_stack["exporter"])),
-            labels={"job": EXPORTER_JOB, "instance": "stack"},
+            stack_address,
+            labels={"job": EXPORTER_JOB, "instance": "stack", **INSTALL_A},
         ),
         ScrapeTarget(
             f"{EXPORTER_JOB}-watch",
             _address(watch_exporter.endpoints["exporter"]),
-            labels={"job": EXPORTER_JOB, "instance": "watch"},
+            labels={"job": EXPORTER_JOB, "instance": "watch", **INSTALL_A},
         ),
-        ScrapeTarget(REMEDIATOR_JOB, _address(str(sandbox_stack["remediator"]))),
+        ScrapeTarget(
+            REMEDIATOR_JOB,
+            _address(str(sandbox_stack["remediator"])),
+            labels={"job": REMEDIATOR_JOB, **INSTALL_A},
+        ),
+        ScrapeTarget(
+            f"{EXPORTER_JOB}-b",
+            stack_address,
+            labels={"job": EXPORTER_JOB, "instance": "stack-b", **INSTALL_B},
+            metric_relabel=B_RELABEL,
+        ),
     ]
-    service = prometheus.launch_prometheus(
-        tmp_path_factory.mktemp("dashboards-prom"), scrape_targets=targets
-    )
+    workdir = tmp_path_factory.mktemp("dashboards-prom")
+    rules = workdir / "per-install.rules.yml"
+    rules.write_text(yaml.safe_dump(per_install_rules()))
+    service = prometheus.launch_prometheus(workdir, scrape_targets=targets, rule_files=[rules])
     try:
         yield service.endpoints["prometheus"]
     finally:

@@ -1,12 +1,14 @@
 """Every dashboard query evaluated on a real Prometheus that scrapes real targets.
 
-One Prometheus of this module (`dashboards_prometheus`, conftest.py) scrapes, as job
-torghut-ta-exporter, the sandbox stack's exporter (instance `stack`: plain MergeTree ClickHouse
+One Prometheus of this module (`dashboards_prometheus`, conftest.py) holds two installs
+(e2e_env.py). Install A scrapes, as job torghut-ta-exporter, the sandbox stack's exporter (instance `stack`: plain MergeTree ClickHouse
 `chi-0`, the stack's Kafka, Kubernetes stand-in, checkpoint storage and Jangar) and a second
 real exporter (instance `watch`: the replicated ClickHouse `chi-1` on a real ZooKeeper, whose
 read-only replicas fill system.replicas, and the real Flink cluster's REST API), and, as job
 torghut-ta-remediator, the stack's real remediator (`ta-remediator serve`), which journals a
-real run before the Remediation board is checked.
+real run before the Remediation board is checked. Install B is the stack's exporter scraped
+again under B's labels with only its (renamed) probe health kept: filtered to one install, every
+panel shows only that install's series.
 
 Rule: every panel query is run with the variables set to picked values and to All (`.*`);
 none may be rejected; every panel has at least one query returning data; every query returns
@@ -35,7 +37,17 @@ from dashboard_lib import (
     variable_query,
     variables,
 )
-from e2e_env import EXPORTER_JOB, REMEDIATOR_JOB, STACK_REPLICA, WATCH_REPLICA, FlinkRest
+from e2e_env import (
+    EXPORTER_JOB,
+    INSTALL_A,
+    INSTALL_B,
+    PER_INSTALL_ALERT,
+    REMEDIATOR_JOB,
+    STACK_REPLICA,
+    WATCH_REPLICA,
+    FlinkRest,
+    scope_problems,
+)
 
 from sandbox import prometheus
 from sandbox.flink import job_metric
@@ -50,12 +62,13 @@ OVERVIEW, REMEDIATION = "torghut-ta-overview", "torghut-ta-remediation"
 # Variable values picked as a user would (a tuple is a multi-value pick).
 PICKED: dict[str, dict[str, str | tuple[str, ...]]] = {
     OVERVIEW: {
+        **INSTALL_A,
         "table": "ta_signals",
         "symbol": "NVDA",
         "deployment": "torghut-ta",
         "replica": (STACK_REPLICA, WATCH_REPLICA),
     },
-    REMEDIATION: {"procedure": "A"},
+    REMEDIATION: {**INSTALL_A, "procedure": "A"},
 }
 # (board, panel, refId) -> why it may be empty: series that exist only in some situation.
 CONDITIONAL: dict[tuple[str, str, str], str] = {
@@ -182,9 +195,11 @@ async def test_both_exporters_scraped_as_one_job(dashboards_prometheus: str) -> 
         dashboards_prometheus, [EXPORTER_JOB, REMEDIATOR_JOB], timeout=60
     )
     instances = sorted(
-        t["labels"]["instance"] for t in targets if t["labels"]["job"] == EXPORTER_JOB
+        (t["labels"]["cluster"], t["labels"]["instance"])
+        for t in targets
+        if t["labels"]["job"] == EXPORTER_JOB
     )
-    assert instances == ["stack", "watch"]
+    assert instances == [("east", "stack"), ("east", "watch"), ("west", "stack-b")]
 
 
 async def test_overview_every_query_returns_data(
@@ -319,3 +334,47 @@ async def test_a_broken_query_is_reported(dashboards_prometheus: str) -> None:
         await prometheus.query(
             dashboards_prometheus, "sum by (code (torghut_ta_remediation_paused)"
         )
+
+
+def _install_values(board: Mapping[str, Any], install: Mapping[str, str]) -> dict[str, str]:
+    """One install picked (cluster, namespace), every other variable All."""
+    return _values(board, picked=False) | dict(install)
+
+
+async def _per_install_alerts(url: str) -> bool:
+    result = await prometheus.query(url, f'ALERTS{{alertname="{PER_INSTALL_ALERT}"}}')
+    return {s["metric"].get("cluster") for s in result} == {"east", "west"}
+
+
+async def test_each_install_sees_only_its_own_series(dashboards_prometheus: str) -> None:
+    """Filtered to install A, no panel shows B's series; filtered to B (exporter up, data gone),
+    data panels are empty, stage tiles UNKNOWN, probe health and alerts are B's own."""
+    url = dashboards_prometheus
+    await prometheus.wait_targets_up(url, [EXPORTER_JOB, REMEDIATOR_JOB], timeout=60)
+    await apoll_until(
+        lambda: _per_install_alerts(url), timeout=DEADLINE_S, interval=1.0, what="alerts"
+    )
+    for uid in (OVERVIEW, REMEDIATION):
+        board = BOARDS[uid]
+        for mine, install in (("A", INSTALL_A), ("B", INSTALL_B)):
+            values = _install_values(board, install)
+            results = {
+                (p["title"], t["refId"]): await prometheus.query(url, substitute(t["expr"], values))
+                for p in data_panels(board)
+                for t in p["targets"]
+            }
+            assert not scope_problems(board, results, mine=mine), (uid, mine)
+    overview = BOARDS[OVERVIEW]
+    up = _panel_target(overview, "Exporter targets up", "A")
+    counts = {}
+    for mine, install in (("A", INSTALL_A), ("B", INSTALL_B)):
+        [row] = await prometheus.query(url, substitute(up, _install_values(overview, install)))
+        counts[mine] = float(row["value"][1])
+    assert counts == {"A": 2.0, "B": 1.0}
+    alerts = _panel_target(overview, "Firing TA alerts", "A")
+    for install in (INSTALL_A, INSTALL_B):
+        rows = await prometheus.query(url, substitute(alerts, _install_values(overview, install)))
+        mine_ = [r["metric"] for r in rows if r["metric"]["alertname"] == PER_INSTALL_ALERT]
+        assert [(m["cluster"], m["namespace"]) for m in mine_] == [
+            (install["cluster"], install["namespace"])
+        ]

@@ -206,7 +206,7 @@ def test_selectors_match_only_labels_the_metric_has() -> None:
     labels = {n: set(spec.labels) for n, spec in CATALOGUE.items()}
     labels |= {n: set(ls) for n, ls in REMEDIATOR_METRICS.items()}
     labels |= {"up": set(), "ALERTS": {"alertname", "alertstate", "severity", "procedure"}}
-    target_labels = {"job", "instance"}
+    target_labels = {"job", "instance", "cluster", "namespace"}
     for board in BOARDS.values():
         exprs = [q.expr for q in queries(board)] + [a["expr"] for a in annotation_queries(board)]
         exprs += [variable_query(v) for v in variables(board).values() if v["type"] == "query"]

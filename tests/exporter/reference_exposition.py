@@ -10,14 +10,18 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.component_status import component_samples
+from exporter.config import Config
 from exporter.metrics import (
     CATALOGUE,
+    COMPONENT_STATUS,
     PROBE_DURATION,
     PROBE_LAST_SUCCESS,
     PROBE_METRICS,
     PROBE_SUCCESS,
     MetricSpec,
 )
+from exporter.report import build_report
 from exporter.snapshot import Snapshot
 
 
@@ -28,8 +32,9 @@ def _family(spec: MetricSpec) -> Metric:
 
 
 class _SnapshotFamilies:
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, cfg: Config | None) -> None:
         self.snapshot = snapshot
+        self.cfg = cfg
 
     def describe(self) -> list[Metric]:
         return []
@@ -52,11 +57,18 @@ class _SnapshotFamilies:
             if state.data_at is not None:
                 last.add_metric([name], state.data_at)
         yield from (f for f in (success, duration, last) if f.samples)
+        if self.cfg is not None:
+            spec = CATALOGUE[COMPONENT_STATUS]
+            family = _family(spec)
+            for s in component_samples(build_report(view, self.cfg)):
+                family.add_metric([s.labels[k] for k in spec.labels], s.value)
+            yield family
 
 
-def reference_exposition(snapshot: Snapshot) -> str:
+def reference_exposition(snapshot: Snapshot, cfg: Config | None = None) -> str:
+    """With `cfg`, also the component status the server derives from the report."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotFamilies(snapshot))  # type: ignore[arg-type]
+    registry.register(_SnapshotFamilies(snapshot, cfg))  # type: ignore[arg-type]
     return generate_latest(registry).decode()
 
 

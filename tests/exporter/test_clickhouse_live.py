@@ -120,6 +120,11 @@ async def test_freshness_equals_inserted_event_times(
         ("ta_signals",): oldest["ta_signals"],
     }
     assert oldest["ta_signals"] == now - 3 * 86400 - 600
+    # the seed's TTL clause (INTERVAL 3650 DAY), as the exporter reads it from system.tables
+    assert _values(snap, "clickhouse_table_ttl_seconds") == {
+        ("ta_microbars",): 3650 * 86400.0,
+        ("ta_signals",): 3650 * 86400.0,
+    }
 
 
 async def test_storage_matches_system_parts_and_disks(

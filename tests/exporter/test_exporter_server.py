@@ -91,7 +91,7 @@ def test_per_probe_exposition_equals_prometheus_client_and_reuses_unchanged_prob
     snap.record_failure("never", "connection refused", duration=0.5)
     runtime = Runtime.create(cfg, snap, asyncio.Event())
     ours = runtime.exposition().decode()
-    reference = reference_exposition(snap)  # prometheus_client renders the same samples
+    reference = reference_exposition(snap, cfg)  # prometheus_client renders the same samples
     assert _parsed(ours) == _parsed(reference)
     assert sum(1 for name, _, _ in _parsed(ours) if name == part) == 60  # r1's 50 + r2's 10
     assert 'torghut_ta_probe_success{probe="never"} 0.0' in ours

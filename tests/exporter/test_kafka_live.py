@@ -80,6 +80,8 @@ async def test_lag_and_retention_equal_what_was_produced_and_committed(
 
     by_topic = {r.topic: r for r in retention.topics}
     assert by_topic[topic].earliest_record_ts == pytest.approx(min(v[0] for v in sent.values()))
+    # the newest record over the partitions: whether input still arrives, whatever the lag
+    assert by_topic[topic].latest_record_ts == pytest.approx(max(v[-1] for v in sent.values()))
     assert (by_topic[topic].retention_seconds, by_topic[topic].retention_source) == (3600, "topic")
     # a topic without its own retention.ms: Kafka reports the broker default (168 h)
     assert by_topic[plain].retention_seconds == KAFKA_DEFAULT_RETENTION_MS / 1000

@@ -67,12 +67,14 @@ def test_partition_without_commit_or_start_is_unknown_never_caught_up() -> None:
     assert t.unread == 1
 
 
-def test_nothing_to_measure_renders_nothing() -> None:
+def test_nothing_to_measure_renders_only_the_group_measured() -> None:
     empty = interpret_lag(
         group="g", group_source="config", committed={}, ends={}, record_ms={},
         missing_topics=(), now=NOW,
     )  # fmt: skip
-    assert list(render_lag(empty)) == []
+    assert _samples(render_lag(empty)) == {
+        ("torghut_ta_kafka_consumer_group_info", (("group", "g"),)): 1
+    }
 
 
 def test_unread_partition_makes_lag_seconds_a_lower_bound_and_says_so() -> None:
@@ -120,6 +122,8 @@ def test_interpret_and_render_label_each_partition_and_topic() -> None:
     assert got[("torghut_ta_kafka_partitions_without_commit", topic_key)] == 0
     assert got[("torghut_ta_kafka_consumer_lag_seconds", topic_key)] == 12
     assert got[("torghut_ta_kafka_oldest_unconsumed_timestamp_seconds", topic_key)] == NOW - 12
+    # the group measured (TA_GROUP_ID): a replay shows as a new value
+    assert got[("torghut_ta_kafka_consumer_group_info", (("group", "ta-1"),))] == 1
 
 
 def test_retention_prefers_topic_then_broker_then_kafka_default() -> None:
@@ -132,7 +136,7 @@ def test_retention_prefers_topic_then_broker_then_kafka_default() -> None:
 def test_render_retention_skips_empty_topics_and_unlimited_retention() -> None:
     data = KafkaRetention(
         (
-            TopicRetention("a", NOW - 100, 3600.0, "topic"),
+            TopicRetention("a", NOW - 100, 3600.0, "topic", NOW - 4),
             TopicRetention("b", None, None, "topic"),
         ),
         (),
@@ -141,6 +145,7 @@ def test_render_retention_skips_empty_topics_and_unlimited_retention() -> None:
     assert got == {
         ("torghut_ta_kafka_earliest_record_timestamp_seconds", (("topic", "a"),)): NOW - 100,
         ("torghut_ta_kafka_retention_seconds", (("topic", "a"),)): 3600.0,
+        ("torghut_ta_kafka_latest_record_timestamp_seconds", (("topic", "a"),)): NOW - 4,
     }
 
 
@@ -157,9 +162,9 @@ def test_rendered_series_fit_the_catalogue() -> None:
         missing_topics=(),
         now=NOW,
     )
-    assert len(check_samples(render_lag(lag))) == 5
-    ret = KafkaRetention((TopicRetention("a", NOW, 60.0, "topic"),), ())
-    assert len(check_samples(render_retention(ret))) == 2
+    assert len(check_samples(render_lag(lag))) == 6  # 5 of the topic and the group's info
+    ret = KafkaRetention((TopicRetention("a", NOW - 9, 60.0, "topic", NOW),), ())
+    assert len(check_samples(render_retention(ret))) == 3
 
 
 def test_interpret_measures_uncommitted_partitions_from_their_start() -> None:

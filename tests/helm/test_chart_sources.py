@@ -140,9 +140,21 @@ def dashboard_maps(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_rendered_dashboards_equal_the_dashboard_files(default_objects, kit) -> None:
+REMEDIATION_BOARD = "torghut-ta-remediation.json"
+
+
+def test_remediation_dashboard_ships_only_with_the_remediator(
+    default_objects, remediator_objects
+) -> None:
+    """Without the remediator the Remediation dashboard would be all empty panels."""
+    assert REMEDIATION_BOARD not in dashboard_maps(default_objects)
+    assert "torghut-ta-overview.json" in dashboard_maps(default_objects)
+    assert REMEDIATION_BOARD in dashboard_maps(remediator_objects)
+
+
+def test_rendered_dashboards_equal_the_dashboard_files(remediator_objects, kit) -> None:
     files = sorted((kit.repo / "dashboards").glob("*.json"))
-    maps = dashboard_maps(default_objects)
+    maps = dashboard_maps(remediator_objects)
     link = kit.chart_dir / "files" / "dashboards"
     if files and not link.exists():
         pytest.fail(

@@ -53,6 +53,24 @@ def test_bad_targets_are_refused(tmp_path: Path) -> None:
         prometheus.launch_prometheus(tmp_path, alertmanager_url="127.0.0.1:9093")
 
 
+def test_metric_relabel_configs_reach_the_scrape_config(tmp_path: Path) -> None:
+    keep = {"source_labels": ["__name__"], "regex": "a_.*", "action": "keep"}
+    doc = prometheus.prometheus_config(
+        tmp_path,
+        [
+            prometheus.ScrapeTarget("relabelled", "127.0.0.1:1", metric_relabel=(keep,)),
+            prometheus.ScrapeTarget("plain", "127.0.0.1:2"),
+        ],
+        [],
+        None,
+        "1s",
+        "1s",
+    )
+    by_job = {j["job_name"]: j for j in doc["scrape_configs"]}
+    assert by_job["relabelled"]["metric_relabel_configs"] == [keep]
+    assert "metric_relabel_configs" not in by_job["plain"]
+
+
 async def test_query_errors_are_clear(prometheus_factory) -> None:
     url = prometheus_factory().endpoints["prometheus"]
     with pytest.raises(prometheus.PrometheusError, match="bad_data"):
