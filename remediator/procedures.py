@@ -19,9 +19,7 @@ NEVER_DELETE_FILES = (
 )
 
 
-def plan(
-    procedure: str, facts: Facts, cfg: RemediatorConfig, *, predicted: bool = False
-) -> Plan:
+def plan(procedure: str, facts: Facts, cfg: RemediatorConfig, *, predicted: bool = False) -> Plan:
     """`predicted`: every firing alert of the run is a prediction (`remediation: approval`)."""
     if procedure == "A":
         return plan_a(facts, cfg, predicted=predicted)
