@@ -176,7 +176,7 @@ def test_b_in_propose_mode_waits_for_a_person_for_every_sql_step_then_escalates(
         code, reply = post_webhook(
             as_stack(status, prop), notification(alert("TAClickHouseReplicaReadOnly", **labels))
         )
-        assert code == 200, (code, reply)
+        assert code == 202 and len(reply["runs"]) == 1, (code, reply)
 
         def waiting() -> dict[str, Any] | None:
             return next(
