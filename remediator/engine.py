@@ -240,7 +240,7 @@ class Engine:
             )
             await self._stop_triage(run, "precondition", "refused", reason, None)
             return
-        plan = procedures.plan(run.procedure, facts, self.cfg)
+        plan = procedures.plan(run.procedure, facts, self.cfg, predicted=_only_predicted(run))
         record = {"plan": plan.to_json(), "facts": facts.summary()}
         if plan.refused is not None:
             await self._stop_triage(run, "precondition", "refused", plan.refused, record)
@@ -330,3 +330,9 @@ class Engine:
         for g in gates:
             if g.verdict == "block":
                 self.metrics.gate_blocks.labels(gate=g.gate).inc()
+
+
+def _only_predicted(run: Run) -> bool:
+    """Every firing alert of the run is a prediction (`remediation: approval`): it only proposes."""
+    firing = [a for a in run.alerts if a.status == "firing"]
+    return bool(firing) and all(a.labels.get("remediation") == "approval" for a in firing)

@@ -22,7 +22,7 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     procedure: str  # A, B, trading_gate
-    shape: str  # A-full, A-pressure, B, trading-gate, or "refused"
+    shape: str  # A-full, A-pressure, A-predicted, B, trading-gate, or "refused"
     steps: tuple[Step, ...] = ()
     # not acting: the run's cause is not what the procedure fixes, or a fact is unknown
     refused: str | None = None

@@ -7,6 +7,7 @@ or one whose deciding facts are unknown, is refused with the reason, never acted
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from remediator.config import DropBounds, RemediatorConfig
 from remediator.facts import DAY, Facts, PartitionFact
@@ -18,9 +19,10 @@ NEVER_DELETE_FILES = (
 )
 
 
-def plan(procedure: str, facts: Facts, cfg: RemediatorConfig) -> Plan:
+def plan(procedure: str, facts: Facts, cfg: RemediatorConfig, *, predicted: bool = False) -> Plan:
+    """`predicted`: every firing alert of the run is a prediction (`remediation: approval`)."""
     if procedure == "A":
-        return plan_a(facts, cfg)
+        return plan_a(facts, cfg, predicted=predicted)
     if procedure == "B":
         return plan_b(facts, cfg)
     if procedure == "trading_gate":
@@ -154,7 +156,7 @@ def _drop_steps(facts: Facts, cfg: RemediatorConfig) -> tuple[list[Step], list[s
     return steps, notes
 
 
-def plan_a(facts: Facts, cfg: RemediatorConfig) -> Plan:
+def plan_a(facts: Facts, cfg: RemediatorConfig, *, predicted: bool = False) -> Plan:
     disk = facts.verdicts.get("clickhouse-disk")
     if disk is None or disk.status == "unknown":
         return refused(
@@ -162,6 +164,8 @@ def plan_a(facts: Facts, cfg: RemediatorConfig) -> Plan:
             "ClickHouse disk usage could not be read; unknown is never healthy, so nothing "
             "destructive runs: a person must look",
         )
+    if disk.status == "healthy" and predicted:
+        return _plan_predicted(facts, cfg, disk.summary)
     if disk.status == "healthy":
         return refused(
             "A", f"the disks that hold the TA tables are not under pressure ({disk.summary})"
@@ -199,6 +203,24 @@ def plan_a(facts: Facts, cfg: RemediatorConfig) -> Plan:
         + NEVER_DELETE_FILES
     )
     return Plan("A", shape, tuple(steps), notes=tuple(notes))
+
+
+def _plan_predicted(facts: Facts, cfg: RemediatorConfig, summary: str) -> Plan:
+    """A disk predicted full, still above the threshold: the same bounded drops, each only
+    proposed (a person approves it), the job and trading left alone."""
+    drops, notes = _drop_steps(facts, cfg)
+    if not drops:
+        return refused(
+            "A",
+            f"the disk is predicted full but not yet under pressure ({summary}) and no partition "
+            f"is older than the keep window ({cfg.remediator.policy.drop.keep_days} days): "
+            "nothing to propose",
+        )
+    why = "a prediction only proposes: a person approves each drop"
+    proposed = [replace(s, needs_approval=True, approval_reason=why) for s in drops]
+    notes.append(f"predicted full, not yet under the threshold ({summary})")
+    verify = Step("verify_disk", "verify", "free space is still above the threshold")
+    return Plan("A", "A-predicted", (*proposed, verify), notes=tuple(notes))
 
 
 # --- procedure B: read-only replicas -------------------------------------------------------------

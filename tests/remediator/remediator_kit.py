@@ -16,6 +16,7 @@ from remediator.execute import VerifyResult
 from remediator.facts import DAY, Facts, PartitionFact
 from remediator.journal import Run
 from remediator.journal_acting import ApprovalRecord, StepRecord
+from sandbox.testing.remediator import notification as sandbox_notification
 
 NOW = 1_800_000_000.0
 WEBHOOK_TOKEN = "wh-token-3f9a"
@@ -115,18 +116,12 @@ def alert(
 
 
 def notification(*alerts: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox's notification, with the fields a newer Alertmanager adds (accepted)."""
     return {
-        "version": "4",
+        **sandbox_notification(*alerts),
         "groupKey": '{}/{procedure=~"A|B"}:{alertname="x"}',
-        "truncatedAlerts": 0,
-        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-        "receiver": "torghut-ta-remediator",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093",
-        "alerts": list(alerts),
-        "notification_reason": "new",  # newer Alertmanager fields are accepted
+        "notification_reason": "new",
     }
 
 

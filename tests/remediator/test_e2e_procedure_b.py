@@ -16,6 +16,7 @@ from remediator_e2e_kit import (
     Remediator,
     am_alerts,
     approve,
+    as_stack,
     env_pid,
     git_log,
     launch,
@@ -29,6 +30,7 @@ from remediator_e2e_kit import (
 )
 
 from sandbox.clickhouse.replicated import four_letter, replica_path, zk_cli, zookeeper_available
+from sandbox.testing.remediator import alert, notification, post_webhook
 from sandbox.testing.stack import exported
 
 pytestmark = [pytest.mark.slow, pytest.mark.replicated, pytest.mark.timeout(900)]
@@ -152,3 +154,47 @@ def test_lost_metadata_restart_then_approved_restore_then_escalation_naming_the_
     [page] = wait(paged, "TARemediationFailed in Alertmanager")
     assert page["labels"]["procedure"] == "B" and page["labels"]["severity"] == "critical"
     assert page["generatorURL"].endswith(f"/runs/{run['id']}")
+
+
+def test_b_in_propose_mode_waits_for_a_person_for_every_sql_step_then_escalates(stack_b) -> None:
+    """Propose mode: RESTART and RESTORE are not pull requests, so the whole plan waits for a
+    person; once approved it runs as in auto and ends the same honest way."""
+    status, rem = stack_b
+    rem.stop()
+    port = int(status["remediator"].rsplit(":", 1)[1])
+
+    def propose(cfg: dict[str, Any]) -> None:
+        cfg["remediator"]["mode"] = "propose"
+
+    prop = launch(status, "remediator-b-propose", port=port, edit=propose)
+    try:
+        zk_cli(status["zookeeper"], "deleteall", replica_path("ta_signals"))
+        wait(lambda: _gauge(status, "metadata_lost").get("ta_signals") == 1.0,
+             "the exporter sees ta_signals' metadata lost again")  # fmt: skip
+        labels = {"severity": "critical", "component": "clickhouse", "replica": "chi-0",
+                  "procedure": "B", "remediation": "approval", "table": "ta_signals"}  # fmt: skip
+        code, reply = post_webhook(
+            as_stack(status, prop), notification(alert("TAClickHouseReplicaReadOnly", **labels))
+        )
+        assert code == 202 and len(reply["runs"]) == 1, (code, reply)
+
+        def waiting() -> dict[str, Any] | None:
+            return next(
+                (r for r in _runs_of(status, prop, "B") if r["state"] == "awaiting_approval"),
+                None,
+            )
+
+        run = wait(waiting, "a propose-mode B run awaiting approval", timeout=300)
+        assert run["mode"] == "propose"
+        assert [s["status"] for s in run["steps"]] == ["pending"] * len(run["steps"])
+        assert not [c for c in git_log(status) if run["id"] in c]  # SQL steps open no PR
+        approve(status, prop, run["id"], "checked Keeper: ta_signals' znodes are gone")
+        done = wait_for(status, prop, run["id"], lambda r: r["state"] == "ended",
+                        what="the propose run ends")  # fmt: skip
+        steps = {s["name"]: s for s in done["steps"]}
+        assert steps["restart_replica"]["status"] == "done"
+        assert steps["restore_replica"]["status"] == "done"
+        assert done["outcome"] == "failed" and "chi-0" in done["reason"], done["reason"]
+        assert "metadata" in zk_cli(status["zookeeper"], "ls", replica_path("ta_signals"))
+    finally:
+        prop.stop()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from remediator_kit import NOW, day_partition, facts, verdict
 
+from remediator.engine import _only_predicted
 from remediator.facts import DAY
+from remediator.intake import Target, Trigger
+from remediator.journal import Journal
 from remediator.procedures import choose_partitions, plan
 
 
@@ -189,3 +192,39 @@ def test_trading_gate_pauses_on_stale_or_unknown_signals_only(rcfg) -> None:
         plan("trading_gate", facts(verdicts=stale, market_open=False), rcfg).refused
         == "the market is closed"
     )
+
+
+def test_a_predicted_full_only_proposes_each_drop_and_leaves_the_job_alone(rcfg) -> None:
+    fine = {"clickhouse-disk": verdict("clickhouse-disk", "healthy", "none", "r1: 40% free")}
+    window = NOW - 15 * DAY
+    f = facts(verdicts=fine, partitions=tuple(OLD), replay_window_start=window)
+    p = plan("A", f, rcfg, predicted=True)
+    assert p.shape == "A-predicted" and p.refused is None
+    assert names(p) == ["drop_partition"] * 3 + ["verify_disk"]
+    drops = [s for s in p.steps if s.name == "drop_partition"]
+    # even the replayable partitions wait for a person: a prediction never acts by itself
+    assert all(s.needs_approval and "prediction only proposes" in s.approval_reason for s in drops)
+    # the same facts without the prediction: not under pressure, nothing planned
+    assert plan("A", f, rcfg).refused is not None
+    # nothing old enough: nothing to propose, refused (not escalated: nothing is wrong yet)
+    young = plan("A", facts(verdicts=fine, partitions=(day_partition(1),)), rcfg, predicted=True)
+    assert young.refused is not None and "nothing to propose" in young.refused
+
+
+def test_a_run_is_a_prediction_only_while_every_firing_alert_is_one(tmp_path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    target = Target("torghut", "torghut-ta")
+
+    def attach(fp: str, labels: dict[str, str], status: str = "firing") -> str:
+        trig = Trigger("A", target, "TAClickHouseDiskPressure", fp, status, labels)
+        attached = journal.attach(trig, mode="auto")
+        assert attached is not None
+        return attached.run_id
+
+    run_id = attach("p1", {"remediation": "approval", "severity": "warning"})
+    assert _only_predicted(journal.run(run_id))
+    attach("c1", {"severity": "critical"})  # the disk really under 15% joins the same run
+    assert not _only_predicted(journal.run(run_id))
+    attach("c1", {"severity": "critical"}, status="resolved")
+    assert _only_predicted(journal.run(run_id))
+    journal.close()
