@@ -122,7 +122,7 @@ class Engine:
                 )
                 self.metrics.runs.labels(procedure=run.procedure, outcome="resolved").inc()
                 ended.append(run.id)
-            elif run.state in RESUMABLE:
+            elif run.state in RESUMABLE or _blocked_by_switch(run):
                 self.notify(run.id)
         return ended
 
@@ -190,6 +190,10 @@ class Engine:
             await self._close(run)
         elif run.state in NEEDS_TRIAGE:
             await self._triage(run)
+        elif _blocked_by_switch(run) and self.executor is not None:
+            # a pause held this incident at triage: once every switch is off, plan it afresh
+            if all(s.on is False for s in await self._switches()):
+                await self._triage(run)
         elif run.state == "awaiting_approval" and self.executor is not None:
             if await self.executor.check_approval(run) == "approved":
                 await self._triage(run)  # fresh facts, a new plan: the approval must still fit
@@ -336,3 +340,8 @@ def _only_predicted(run: Run) -> bool:
     """Every firing alert of the run is a prediction (`remediation: approval`): it only proposes."""
     firing = [a for a in run.alerts if a.status == "firing"]
     return bool(firing) and all(a.labels.get("remediation") == "approval" for a in firing)
+
+
+def _blocked_by_switch(run: Run) -> bool:
+    """Held at triage by a kill switch (the block reason names the gate)."""
+    return run.state == "blocked" and "kill_switch_" in run.reason

@@ -342,7 +342,7 @@ class App:
         self.metrics.paused.set(1 if on or self.cfg.remediator.paused else 0)
         if not on:  # runs a pause stopped mid-way carry on (each re-checks every switch)
             for run in await asyncio.to_thread(self.journal.runs, open_only=True, limit=1000):
-                if run.state == "paused":
+                if run.state in ("paused", "blocked"):  # blocked: the engine re-checks why
                     self.engine.notify(run.id)
         return web.json_response({"paused": on, "by": who, "reason": reason})
 

@@ -381,6 +381,28 @@ async def test_a_pause_mid_run_stops_before_the_next_step_and_resume_carries_on(
     assert w.metric("torghut_ta_remediation_paused") == 0
 
 
+async def test_a_run_held_at_triage_by_a_pause_is_planned_afresh_once_every_switch_is_off(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    w.journal.set_control("paused", "true", who="alice", reason="deploying")
+    run_id = w.fire()
+    run = await w.step(run_id)
+    assert run.state == "blocked" and "kill_switch_api" in run.reason and w.fake.acts() == []
+    decided = len(run.decisions)
+    assert await w.engine.sweep() == []  # the sweep looks at it again and leaves it
+    await w.engine.settle()
+    run = await w.step(run_id)  # still paused: not triaged again, nothing new journaled
+    assert run.state == "blocked" and len(run.decisions) == decided
+    w.journal.set_control("paused", "false", who="alice", reason="deployed")
+    w.annotation = KillSwitch("annotation", None, "403 reading the FlinkDeployment")
+    run = await w.step(run_id)  # a switch that cannot be read still holds it
+    assert run.state == "blocked" and len(run.decisions) == decided
+    w.annotation = KillSwitch("annotation", False, "not set")
+    run = await w.step(run_id)
+    assert w.fake.acts() == A_FULL_ORDER and run.outcome == "succeeded"
+
+
 async def test_losing_the_lease_stops_the_step_and_the_next_leader_re_reads_it(
     world: Callable[..., World],
 ) -> None:
