@@ -221,19 +221,27 @@ class App:
         reason = await self._reason(request)
         if isinstance(reason, web.Response):
             return reason
-        run_id = request.match_info["run_id"]
+        run = await self.open_run(request.match_info["run_id"])
+        if isinstance(run, web.Response):
+            return run
+        return who, reason, run
+
+    async def open_run(self, run_id: str) -> Run | web.Response:
         run = await asyncio.to_thread(self.journal.run, run_id)
         if run is None:
             return _error(404, f"no run {printable(run_id, 80)!r}")
         if not run.open:
             return _error(409, f"run {run.id} already ended ({run.outcome})")
-        return who, reason, run
+        return run
 
     async def cancel(self, request: web.Request) -> web.Response:
         found = await self._acting_on_run(request)
         if isinstance(found, web.Response):
             return found
         who, reason, run = found
+        return await self.cancel_run(run, who=who, reason=reason)
+
+    async def cancel_run(self, run: Run, *, who: str, reason: str) -> web.Response:
         outcome = await asyncio.to_thread(
             self.journal.request_cancel,
             run.id,
@@ -262,6 +270,11 @@ class App:
         if isinstance(found, web.Response):
             return found
         who, reason, run = found
+        return await self.decide_approval(run, verdict, who=who, reason=reason)
+
+    async def decide_approval(
+        self, run: Run, verdict: Literal["approved", "denied"], *, who: str, reason: str
+    ) -> web.Response:
         decided = await asyncio.to_thread(
             self.journal.decide_approval, run.id, verdict, who=who, reason=reason
         )
@@ -275,26 +288,65 @@ class App:
         )
 
     async def resume_trading(self, request: web.Request) -> web.Response:
-        """A person's decision to resume trading: journaled, and with actuators the GitOps
-        change TRADING_ENABLED=true. Never done by a run."""
         who = self.person(request, approve=True)
         if isinstance(who, web.Response):
             return who
-        reason = await self._reason(request)
-        if isinstance(reason, web.Response):
-            return reason
+        try:
+            data = await request.json() if request.can_read_body else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            return _error(400, 'a reason is required: {"reason": "..."}')
+        known_good = data.get("signals_known_good", False) if isinstance(data, dict) else False
+        if not isinstance(known_good, bool):
+            return _error(400, "signals_known_good must be true or false")
+        return await self.trading_resume(
+            who=who, reason=printable(reason.strip(), 500), signals_known_good=known_good
+        )
+
+    async def trading_resume(
+        self, *, who: str, reason: str, signals_known_good: bool
+    ) -> web.Response:
+        """A person's decision to resume trading: refused while a fresh read says the signals are
+        stale or unknown, unless the person states they are known good; journaled, and with
+        actuators the GitOps change TRADING_ENABLED=true. Never done by a run."""
+        signals, summary = await self._signals()
+        if signals != "fresh":
+            if not signals_known_good:
+                detail = f"signals {signals} ({summary}); {reason}"
+                await asyncio.to_thread(
+                    self.journal.audit, who, "trading resume refused", None, detail
+                )
+                return _error(
+                    409,
+                    f"signals are {signals} ({summary}): trading stays paused; state that they "
+                    "are known good (signals_known_good, --signals-known-good) to resume anyway",
+                    signals=signals,
+                )
+            try:
+                await asyncio.to_thread(
+                    self.journal.audit,
+                    who,
+                    "signals stated known good",
+                    None,
+                    f"a fresh read said {signals} ({summary}); {reason}",
+                )
+            except JournalError as exc:
+                return _error(503, str(exc))
         try:
             await asyncio.to_thread(
                 self.journal.set_control, TRADING_CONTROL, "resume", who=who, reason=reason
             )
         except JournalError as exc:
             return _error(503, str(exc))
+        said: dict[str, Any] = {"by": who, "reason": reason, "signals": signals}
+        said["signals_known_good"] = signals_known_good
         actuators = self.engine.actuators
         if actuators is None or self.engine.executor is None:
             return web.json_response(
                 {
-                    "by": who,
-                    "reason": reason,
+                    **said,
                     "change": None,
                     "note": f"recorded; this remediator does not act ({self.cfg.remediator.mode}"
                     " mode): set TRADING_ENABLED=true in the GitOps repository by hand",
@@ -312,9 +364,21 @@ class App:
         await asyncio.to_thread(
             self.journal.audit, who, "trading resumed", None, json.dumps(change, sort_keys=True)
         )
-        return web.json_response(
-            {"by": who, "reason": reason, "change": change, "note": "TRADING_ENABLED=true"}
-        )
+        return web.json_response({**said, "change": change, "note": "TRADING_ENABLED=true"})
+
+    async def _signals(self) -> tuple[str, str]:
+        """The signals from a fresh probe cycle: (fresh|stale|unknown, summary); unknown when
+        they cannot be read."""
+        try:
+            facts = await self.engine.sources.facts()
+        except Exception as exc:
+            log.warning("trading resume: the facts could not be read: %s", exc)
+            return "unknown", f"the facts could not be read: {type(exc).__name__}"
+        verdict = facts.verdicts.get("freshness")
+        if verdict is None or verdict.status == "unknown":
+            return "unknown", "no freshness verdict" if verdict is None else verdict.summary
+        word = "fresh" if verdict.status == "healthy" else "stale"
+        return word, printable(verdict.summary, 200)
 
     async def pause(self, request: web.Request) -> web.Response:
         return await self._set_paused(request, True)
@@ -329,6 +393,9 @@ class App:
         reason = await self._reason(request)
         if isinstance(reason, web.Response):
             return reason
+        return await self.set_paused(on, who=who, reason=reason)
+
+    async def set_paused(self, on: bool, *, who: str, reason: str) -> web.Response:
         try:
             await asyncio.to_thread(
                 self.journal.set_control,
