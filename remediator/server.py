@@ -20,6 +20,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from remediator import ui
 from remediator.actuators import ActuationError, NotLeader
 from remediator.config import RemediatorConfig
 from remediator.engine import PAUSE_CONTROL, Engine
@@ -470,4 +471,5 @@ def create_app(app: App) -> web.Application:
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/readyz", app.readyz)
     web_app.router.add_get("/openapi.json", app.openapi)
+    ui.register(web_app, app)  # the approvals page (HTML, not in openapi.json)
     return web_app
