@@ -203,13 +203,15 @@ class Ui:
         if api_paused and stored is not None:
             reasons.append(f"by {stored[1]} at {when(stored[2])}: {stored[3]}")
         open_first = sorted(runs, key=lambda r: not r.open)  # stable: newest first within
+        views = [run_view(r) for r in open_first]
         html = render(
             "index.html",
             mode=self.app.cfg.remediator.mode,
             paused="; ".join(reasons),
             api_paused=api_paused,
             trading=trading_view(runs, None if trading is None else trading[2]),
-            runs=[run_view(r) for r in open_first],
+            waiting=[v for v in views if v["pending_approval"]],
+            runs=[v for v in views if not v["pending_approval"]],
             **self._ctx(who),
         )
         return self.page(html)

@@ -68,7 +68,7 @@ _RUN = (
 {% if r.pending_approval %}
 <section class="approval">
 <h3>Waiting for your decision</h3>
-<p>Step {{ r.pending_approval.step }}; expires {{ r.pending_approval.expires }}.</p>
+<p>Step {{ r.pending_approval.step }} of the plan; expires {{ r.pending_approval.expires }}.</p>
 {% if may_act %}
 <form method="post" action="/ui/runs/{{ r.id }}/approve">
 <input type="hidden" name="csrf" value="{{ csrf }}">
@@ -118,23 +118,15 @@ _INDEX = (
     """{% extends "base.html" %}
 {% from "run.html" import run_card %}
 {% block main %}
-<section class="card status">
-<p>Mode <b>{{ mode }}</b>. Remediator {% if paused %}<b class="bad">paused</b> ({{ paused }})
-{% else %}<b>not paused</b>{% endif %}.</p>
-{% if may_act %}
-<form method="post" action="/ui/{{ 'resume' if api_paused else 'pause' }}">
-<input type="hidden" name="csrf" value="{{ csrf }}">
-"""
-    + _REASON
-    + """
-<button type="submit">{{ 'Resume the remediator' if api_paused else 'Pause the remediator' }}</button>
-</form>{% endif %}
-</section>
-<section class="card trading{% if trading.pending %} pending{% endif %}">
-<h2>Trading</h2>
-{% if trading.pending %}<p><b>Trading was paused</b> by {% for r in trading.pending %}
+<p class="status">Mode <b>{{ mode }}</b> · remediator {% if paused %}<b class="bad">paused</b>
+({{ paused }}){% else %}<b>not paused</b>{% endif %}</p>
+{% if waiting %}<h2>Waiting for a person ({{ waiting|length }})</h2>
+{% for r in waiting %}{{ run_card(r, csrf, may_act, True) }}{% endfor %}{% endif %}
+<details class="card trading{% if trading.pending %} pending{% endif %}"{% if trading.pending %} open{% endif %}>
+<summary><b>Trading</b>{% if trading.pending %}: paused by a run, waits for a person{% endif %}</summary>
+{% if trading.pending %}<p>Trading was paused by {% for r in trading.pending %}
 <a href="/ui/runs/{{ r.id }}">{{ r.id }}</a> ({{ r.when }}){% if not loop.last %}, {% endif %}
-{% endfor %} and waits for a person to resume it.</p>
+{% endfor %}. Resuming is your decision.</p>
 {% else %}<p>No run paused trading since {{ trading.last }}.</p>{% endif %}
 {% if may_act %}
 <form method="post" action="/ui/trading/resume">
@@ -146,9 +138,20 @@ _INDEX = (
 The signals are known good (resume even if a fresh read says stale or unknown)</label>
 <button type="submit">Resume trading</button>
 </form>{% endif %}
-</section>
+</details>
+{% if may_act %}
+<details class="card">
+<summary><b>{{ 'Resume the remediator' if api_paused else 'Pause the remediator' }}</b></summary>
+<form method="post" action="/ui/{{ 'resume' if api_paused else 'pause' }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+"""
+    + _REASON
+    + """
+<button type="submit">{{ 'Resume the remediator' if api_paused else 'Pause the remediator' }}</button>
+</form>
+</details>{% endif %}
 <h2>Runs</h2>
-{% for r in runs %}{{ run_card(r, csrf, may_act, r.open) }}{% else %}<p>No runs yet.</p>{% endfor %}
+{% for r in runs %}{{ run_card(r, csrf, may_act, r.open) }}{% else %}<p>No other runs.</p>{% endfor %}
 {% endblock %}
 """
 )
@@ -230,6 +233,14 @@ def _evidence(evidence: dict[str, str]) -> dict[str, Any]:
     return {"links": links, "texts": texts, "diffs": diffs}
 
 
+def _step_label(step: str, plan: dict[str, Any]) -> str:
+    """An approval's step ("2", or "*" for the whole plan) as the page numbers them (from 1)."""
+    steps = plan.get("steps") or []
+    if not step.isdigit() or int(step) >= len(steps):
+        return "every step that needs a person" if step == "*" else step
+    return f"{int(step) + 1} ({steps[int(step)].get('name', '')})"
+
+
 def run_view(run: Run) -> dict[str, Any]:
     plan = (run.plan or {}).get("plan") or {}
     pending = next((a for a in reversed(run.approvals) if a.pending), None)
@@ -277,7 +288,7 @@ def run_view(run: Run) -> dict[str, Any]:
         ],
         "pending_approval": None
         if pending is None
-        else {"step": pending.step, "expires": when(pending.expires_at)},
+        else {"step": _step_label(pending.step, plan), "expires": when(pending.expires_at)},
     }
 
 

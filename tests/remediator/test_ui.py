@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -277,7 +277,10 @@ def test_a_run_view_shows_the_pending_approval_and_links() -> None:
         True, NOW, NOW, None, steps=(step,), approvals=(pending,),
     )  # fmt: skip
     view = run_view(run)
-    assert view["pending_approval"] == {"step": "2", "expires": when(NOW + 60)}
+    assert view["pending_approval"] == {"step": "2", "expires": when(NOW + 60)}  # no plan
+    planned = {"plan": {"steps": [{"name": "a"}, {"name": "b"}, {"name": "drop_partition"}]}}
+    label = run_view(replace(run, plan=planned))["pending_approval"]["step"]
+    assert label == "3 (drop_partition)"
     assert view["css"] == "waiting" and view["status"] == "awaiting_approval"
     assert view["steps"][0]["links"][0].url == "https://github.test/pull/7"
     assert view["steps"][0]["texts"] == [("commit", "abc")]
