@@ -136,7 +136,6 @@ def test_a_person_approves_in_chromium_and_the_run_continues(
             run_id,
             waiting=lambda: run()["state"] == "awaiting_approval",
             continued=continued,
-            screenshot="approvals-local.png",
         )
     shown = run()
     assert shown["outcome"] == "succeeded"
