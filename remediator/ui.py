@@ -24,7 +24,7 @@ from aiohttp import web
 
 from remediator.engine import PAUSE_CONTROL
 from remediator.intake import printable
-from remediator.journal import Run
+from remediator.journal import JournalError, Run
 from remediator.ui_templates import render, run_view, trading_view, when
 
 if TYPE_CHECKING:
@@ -154,10 +154,13 @@ class Ui:
         auth = self.app.auth
         for known, (name, may_approve) in auth.api_tokens.items():
             if token and hmac.compare_digest(token.encode(), known.encode()):
+                try:
+                    await asyncio.to_thread(
+                        self.app.journal.audit, name, "approvals page login", None, "session"
+                    )
+                except JournalError as exc:  # every action would fail to journal too
+                    return self.error(None, 503, f"the journal cannot be written: {exc}")
                 sid = self._new_session(name, may_approve)
-                await asyncio.to_thread(
-                    self.app.journal.audit, name, "approvals page login", None, "session opened"
-                )
                 resp = _see_other("/ui")
                 self._cookie(request, resp, SESSION_COOKIE, sid)
                 resp.del_cookie(LOGIN_COOKIE, path="/ui")

@@ -30,7 +30,7 @@ from selenium.webdriver.common.by import By
 from ui_browser_kit import approve_in_the_page, chromium
 
 from sandbox.testing.stack import exported
-from sandbox.util import stop_pid
+from sandbox.util import poll_until, stop_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.replicated, pytest.mark.timeout(1200)]
 GATE = {"alertname": "TATradingOnStaleSignals", "procedure": "none", "severity": "critical"}
@@ -61,6 +61,17 @@ def rem(stack: dict[str, Any]) -> Iterator[Remediator]:
 def _trading_enabled(status: dict[str, Any]) -> float | None:
     samples = exported(status["exporter"], "torghut_ta_trading_enabled")
     return next(iter(samples.values()), None)
+
+
+def _flash(driver: Any, expected: str) -> str:
+    """The message at the top of the page once the form's answer has loaded."""
+
+    def shown() -> str | None:
+        found = driver.find_elements(By.CSS_SELECTOR, ".flash")
+        text = found[0].text if found else ""
+        return text if expected in text else None
+
+    return str(poll_until(shown, timeout=120, interval=0.5, what=f"the page says {expected!r}"))
 
 
 def test_approve_the_trading_pause_in_chromium_and_resume_from_the_page(
@@ -106,13 +117,13 @@ def test_approve_the_trading_pause_in_chromium_and_resume_from_the_page(
         assert form.is_displayed()  # the trading card is open: a run paused trading
         form.find_element(By.NAME, "reason").send_keys("looked at it")
         form.find_element(By.CSS_SELECTOR, "button").click()
-        flash = driver.find_element(By.CSS_SELECTOR, ".flash").text
+        flash = _flash(driver, "refused (409)")  # after a fresh probe cycle
         assert "refused (409): signals are stale" in flash, flash
         assert _trading_enabled(stack) == 0.0
         form = driver.find_element(By.CSS_SELECTOR, "form[action='/ui/trading/resume']")
         form.find_element(By.NAME, "reason").send_keys("checked ta_signals by hand")
         form.find_element(By.NAME, "signals_known_good").click()
         form.find_element(By.CSS_SELECTOR, "button").click()
-        flash = driver.find_element(By.CSS_SELECTOR, ".flash").text
+        flash = _flash(driver, "trading resume recorded")
         assert "trading resume recorded by sandbox-operator" in flash, flash
     wait(lambda: _trading_enabled(stack) == 1.0, "the exporter sees trading on again")
