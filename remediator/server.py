@@ -20,8 +20,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from remediator import ui
-from remediator.actuators import ActuationError, NotLeader
+from remediator import trading, ui
 from remediator.config import RemediatorConfig
 from remediator.engine import PAUSE_CONTROL, Engine
 from remediator.intake import Ignored, PayloadError, parse_notification, printable, triage
@@ -29,7 +28,7 @@ from remediator.journal import Journal, JournalError, Run
 from remediator.metrics import RemediatorMetrics
 
 log = logging.getLogger("remediator.server")
-TRADING_CONTROL = "trading"
+TRADING_CONTROL = trading.TRADING_CONTROL
 RETRIAGE_FROM = ("new", "triage", "observed", "blocked", "refused", "escalated")
 
 
@@ -309,77 +308,7 @@ class App:
     async def trading_resume(
         self, *, who: str, reason: str, signals_known_good: bool
     ) -> web.Response:
-        """A person's decision to resume trading: refused while a fresh read says the signals are
-        stale or unknown, unless the person states they are known good; journaled, and with
-        actuators the GitOps change TRADING_ENABLED=true. Never done by a run."""
-        signals, summary = await self._signals()
-        if signals != "fresh":
-            if not signals_known_good:
-                detail = f"signals {signals} ({summary}); {reason}"
-                await asyncio.to_thread(
-                    self.journal.audit, who, "trading resume refused", None, detail
-                )
-                return _error(
-                    409,
-                    f"signals are {signals} ({summary}): trading stays paused; state that they "
-                    "are known good (signals_known_good, --signals-known-good) to resume anyway",
-                    signals=signals,
-                )
-            try:
-                await asyncio.to_thread(
-                    self.journal.audit,
-                    who,
-                    "signals stated known good",
-                    None,
-                    f"a fresh read said {signals} ({summary}); {reason}",
-                )
-            except JournalError as exc:
-                return _error(503, str(exc))
-        try:
-            await asyncio.to_thread(
-                self.journal.set_control, TRADING_CONTROL, "resume", who=who, reason=reason
-            )
-        except JournalError as exc:
-            return _error(503, str(exc))
-        said: dict[str, Any] = {"by": who, "reason": reason, "signals": signals}
-        said["signals_known_good"] = signals_known_good
-        actuators = self.engine.actuators
-        if actuators is None or self.engine.executor is None:
-            return web.json_response(
-                {
-                    **said,
-                    "change": None,
-                    "note": f"recorded; this remediator does not act ({self.cfg.remediator.mode}"
-                    " mode): set TRADING_ENABLED=true in the GitOps repository by hand",
-                }
-            )
-        try:
-            change = await actuators.resume_trading(who=who, reason=reason, fence=self.engine.fence)
-        except NotLeader as exc:
-            return _error(503, f"recorded, but not changed: {exc}")
-        except ActuationError as exc:
-            await asyncio.to_thread(
-                self.journal.audit, who, "trading resume failed", None, str(exc)
-            )
-            return _error(502, f"recorded, but the change failed: {exc}")
-        await asyncio.to_thread(
-            self.journal.audit, who, "trading resumed", None, json.dumps(change, sort_keys=True)
-        )
-        return web.json_response({**said, "change": change, "note": "TRADING_ENABLED=true"})
-
-    async def _signals(self) -> tuple[str, str]:
-        """The signals from a fresh probe cycle: (fresh|stale|unknown, summary); unknown when
-        they cannot be read."""
-        try:
-            facts = await self.engine.sources.facts()
-        except Exception as exc:
-            log.warning("trading resume: the facts could not be read: %s", exc)
-            return "unknown", f"the facts could not be read: {type(exc).__name__}"
-        verdict = facts.verdicts.get("freshness")
-        if verdict is None or verdict.status == "unknown":
-            return "unknown", "no freshness verdict" if verdict is None else verdict.summary
-        word = "fresh" if verdict.status == "healthy" else "stale"
-        return word, printable(verdict.summary, 200)
+        return await trading.resume(self, who=who, reason=reason, known_good=signals_known_good)
 
     async def pause(self, request: web.Request) -> web.Response:
         return await self._set_paused(request, True)

@@ -25,13 +25,13 @@ from aiohttp import web
 from remediator.engine import PAUSE_CONTROL
 from remediator.intake import printable
 from remediator.journal import JournalError, Run
+from remediator.trading import TRADING_CONTROL
 from remediator.ui_templates import render, run_view, trading_view, when
 
 if TYPE_CHECKING:
     from remediator.server import App
 
 Control = tuple[str, str, float, str]  # value, who, at, reason
-TRADING_CONTROL = "trading"  # the API's (remediator.server), which imports this module
 SESSION_COOKIE = "ta_ui_session"
 LOGIN_COOKIE = "ta_ui_login"
 SESSION_TTL = 12 * 3600.0
