@@ -5,7 +5,8 @@
   ta-remediator status | runs [--open] | show RUN [--markdown] | cancel RUN --reason TEXT
   ta-remediator approve RUN --reason TEXT | deny RUN --reason TEXT
   ta-remediator pause --reason TEXT | resume --reason TEXT
-  ta-remediator trading resume --reason TEXT   (a person's decision; never automatic)
+  ta-remediator trading resume --reason TEXT [--signals-known-good]
+                                               (a person's decision; never automatic)
 
 Client commands find the server from --url or TA_REMEDIATOR_URL and read the token from
 --token-file or TA_REMEDIATOR_TOKEN_FILE. Exit codes: 0 done, 1 refused or failed, 4 bad
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     trading = client("trading", help="a person's decision about trading")
     trading.add_argument("action", choices=["resume"], help="resume: TRADING_ENABLED=true")
     trading.add_argument("--reason", required=True)
+    trading.add_argument(
+        "--signals-known-good",
+        action="store_true",
+        help="resume even though a fresh read says the signals are stale or unknown "
+        "(journaled with who said it)",
+    )
     for name in ("pause", "resume"):
         p = client(name, help=f"{name} the remediator (kill switch; survives restarts)")
         p.add_argument("--reason", required=True)

@@ -126,9 +126,8 @@ def run(args: argparse.Namespace, *, url: str, token: str | None) -> int:
             body={"reason": args.reason},
         )
     elif command == "trading":
-        status, data = request(
-            url, "POST", f"/trading/{args.action}", token=token, body={"reason": args.reason}
-        )
+        body = {"reason": args.reason, "signals_known_good": args.signals_known_good}
+        status, data = request(url, "POST", f"/trading/{args.action}", token=token, body=body)
     elif command in ("pause", "resume"):
         status, data = request(
             url, "POST", f"/{command}", token=token, body={"reason": args.reason}

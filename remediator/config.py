@@ -87,6 +87,8 @@ class Policy(Model):
     retry_backoff: Duration = 5.0  # doubled per attempt, at most 60s
     # the emergency merge-patch of the FlinkDeployment (recorded as drift, then the git change)
     emergency_patch: bool = False
+    # the trading gate pauses trading without a person (the safe direction) unless this is set
+    approve_trading_pause: bool = False
 
 
 class ListenConfig(Model):

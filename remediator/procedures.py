@@ -26,7 +26,7 @@ def plan(procedure: str, facts: Facts, cfg: RemediatorConfig, *, predicted: bool
     if procedure == "B":
         return plan_b(facts, cfg)
     if procedure == "trading_gate":
-        return plan_trading_gate(facts)
+        return plan_trading_gate(facts, cfg)
     return refused(procedure, f"unknown procedure {procedure!r}")
 
 
@@ -280,7 +280,7 @@ def plan_b(facts: Facts, cfg: RemediatorConfig) -> Plan:
 # --- the trading gate ----------------------------------------------------------------------------
 
 
-def plan_trading_gate(facts: Facts) -> Plan:
+def plan_trading_gate(facts: Facts, cfg: RemediatorConfig) -> Plan:
     if facts.trading_enabled is False:
         return refused("trading_gate", "trading is already paused: nothing to do")
     freshness = facts.status("freshness")
@@ -291,8 +291,16 @@ def plan_trading_gate(facts: Facts) -> Plan:
     why = f"signals are {'unknown' if freshness == 'unknown' else 'stale'} while trading is on"
     if facts.trading_enabled is None:
         why += " (the trading switch could not be read: pausing is the safe direction)"
+    need = cfg.remediator.policy.approve_trading_pause
     steps = (
-        Step("pause_trading", "reversible", why, {"env": "TRADING_ENABLED", "value": "false"}),
+        Step(
+            "pause_trading",
+            "reversible",
+            why,
+            {"env": "TRADING_ENABLED", "value": "false"},
+            needs_approval=need,
+            approval_reason="policy: approve_trading_pause" if need else "",
+        ),
         Step("verify_trading_paused", "verify", "the trading service's ready revision has it off"),
     )
     return Plan(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from remediator.actuators import ActuationError, NotLeader
+from remediator import trading, ui
 from remediator.config import RemediatorConfig
 from remediator.engine import PAUSE_CONTROL, Engine
 from remediator.intake import Ignored, PayloadError, parse_notification, printable, triage
@@ -28,7 +28,7 @@ from remediator.journal import Journal, JournalError, Run
 from remediator.metrics import RemediatorMetrics
 
 log = logging.getLogger("remediator.server")
-TRADING_CONTROL = "trading"
+TRADING_CONTROL = trading.TRADING_CONTROL
 RETRIAGE_FROM = ("new", "triage", "observed", "blocked", "refused", "escalated")
 
 
@@ -221,19 +221,27 @@ class App:
         reason = await self._reason(request)
         if isinstance(reason, web.Response):
             return reason
-        run_id = request.match_info["run_id"]
+        run = await self.open_run(request.match_info["run_id"])
+        if isinstance(run, web.Response):
+            return run
+        return who, reason, run
+
+    async def open_run(self, run_id: str) -> Run | web.Response:
         run = await asyncio.to_thread(self.journal.run, run_id)
         if run is None:
             return _error(404, f"no run {printable(run_id, 80)!r}")
         if not run.open:
             return _error(409, f"run {run.id} already ended ({run.outcome})")
-        return who, reason, run
+        return run
 
     async def cancel(self, request: web.Request) -> web.Response:
         found = await self._acting_on_run(request)
         if isinstance(found, web.Response):
             return found
         who, reason, run = found
+        return await self.cancel_run(run, who=who, reason=reason)
+
+    async def cancel_run(self, run: Run, *, who: str, reason: str) -> web.Response:
         outcome = await asyncio.to_thread(
             self.journal.request_cancel,
             run.id,
@@ -262,6 +270,11 @@ class App:
         if isinstance(found, web.Response):
             return found
         who, reason, run = found
+        return await self.decide_approval(run, verdict, who=who, reason=reason)
+
+    async def decide_approval(
+        self, run: Run, verdict: Literal["approved", "denied"], *, who: str, reason: str
+    ) -> web.Response:
         decided = await asyncio.to_thread(
             self.journal.decide_approval, run.id, verdict, who=who, reason=reason
         )
@@ -275,46 +288,27 @@ class App:
         )
 
     async def resume_trading(self, request: web.Request) -> web.Response:
-        """A person's decision to resume trading: journaled, and with actuators the GitOps
-        change TRADING_ENABLED=true. Never done by a run."""
         who = self.person(request, approve=True)
         if isinstance(who, web.Response):
             return who
-        reason = await self._reason(request)
-        if isinstance(reason, web.Response):
-            return reason
         try:
-            await asyncio.to_thread(
-                self.journal.set_control, TRADING_CONTROL, "resume", who=who, reason=reason
-            )
-        except JournalError as exc:
-            return _error(503, str(exc))
-        actuators = self.engine.actuators
-        if actuators is None or self.engine.executor is None:
-            return web.json_response(
-                {
-                    "by": who,
-                    "reason": reason,
-                    "change": None,
-                    "note": f"recorded; this remediator does not act ({self.cfg.remediator.mode}"
-                    " mode): set TRADING_ENABLED=true in the GitOps repository by hand",
-                }
-            )
-        try:
-            change = await actuators.resume_trading(who=who, reason=reason, fence=self.engine.fence)
-        except NotLeader as exc:
-            return _error(503, f"recorded, but not changed: {exc}")
-        except ActuationError as exc:
-            await asyncio.to_thread(
-                self.journal.audit, who, "trading resume failed", None, str(exc)
-            )
-            return _error(502, f"recorded, but the change failed: {exc}")
-        await asyncio.to_thread(
-            self.journal.audit, who, "trading resumed", None, json.dumps(change, sort_keys=True)
+            data = await request.json() if request.can_read_body else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            return _error(400, 'a reason is required: {"reason": "..."}')
+        known_good = data.get("signals_known_good", False) if isinstance(data, dict) else False
+        if not isinstance(known_good, bool):
+            return _error(400, "signals_known_good must be true or false")
+        return await self.trading_resume(
+            who=who, reason=printable(reason.strip(), 500), signals_known_good=known_good
         )
-        return web.json_response(
-            {"by": who, "reason": reason, "change": change, "note": "TRADING_ENABLED=true"}
-        )
+
+    async def trading_resume(
+        self, *, who: str, reason: str, signals_known_good: bool
+    ) -> web.Response:
+        return await trading.resume(self, who=who, reason=reason, known_good=signals_known_good)
 
     async def pause(self, request: web.Request) -> web.Response:
         return await self._set_paused(request, True)
@@ -329,6 +323,9 @@ class App:
         reason = await self._reason(request)
         if isinstance(reason, web.Response):
             return reason
+        return await self.set_paused(on, who=who, reason=reason)
+
+    async def set_paused(self, on: bool, *, who: str, reason: str) -> web.Response:
         try:
             await asyncio.to_thread(
                 self.journal.set_control,
@@ -403,4 +400,5 @@ def create_app(app: App) -> web.Application:
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/readyz", app.readyz)
     web_app.router.add_get("/openapi.json", app.openapi)
+    ui.register(web_app, app)  # the approvals page (HTML, not in openapi.json)
     return web_app

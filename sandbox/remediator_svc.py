@@ -147,6 +147,7 @@ def launch(workdir: Path, config_path: Path, port: int, creds: Credentials) -> S
     wait_started(proc.pid, ready, log=log_path, what="remediator", timeout=60, interval=0.2)
     endpoints = {
         "remediator": url,
+        "approvals_page": f"{url}/ui",  # log in with the operator's token (remediator_token_file)
         "remediator_webhook_token_file": str(creds.webhook_token_file),
         "remediator_token_file": str(creds.operator_token_file),
         "remediator_config": str(config_path),

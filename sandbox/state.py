@@ -45,6 +45,7 @@ PUBLIC_NAMES = {
     "remediator_token_file": "remediator_token_file",  # an operator's: read and approve
     "remediator_config": "remediator_config",
     "remediator_kube_token_file": "remediator_kube_token_file",
+    "approvals_page": "approvals_page",  # the remediator's /ui
     "zookeeper": "zookeeper",  # `up --replicated`: the Keeper of the replicated TA tables
     "disk_limit": "clickhouse_disk_limit",  # `up --disk-limit`: the tmpfs under ClickHouse's data
     "disk_limit_mount": "clickhouse_data_mount",

@@ -120,9 +120,16 @@ def test_client_commands_against_a_running_server(server: str, tmp_path: Path) -
         assert waits_for_nothing.returncode == 1 and "not waiting for an approval" in (
             waits_for_nothing.stderr
         )
-    resumed = run("trading", "resume", "--reason", "signals fresh", *as_alice)
+    # the fresh read cannot reach ClickHouse: unknown signals refuse a resume not stated good
+    refused = run("trading", "resume", "--reason", "signals fresh", *as_alice)
+    assert refused.returncode == 1 and "signals are unknown" in refused.stderr, refused.stderr
+    resumed = run(
+        "trading", "resume", "--reason", "checked by hand", "--signals-known-good", *as_alice
+    )
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout)["change"] is None  # observe mode: recorded, not changed
+    data = json.loads(resumed.stdout)
+    assert data["change"] is None  # observe mode: recorded, not changed
+    assert (data["signals"], data["signals_known_good"], data["by"]) == ("unknown", True, "alice")
     assert run("trading", "resume", "--reason", "x", *as_viewer).returncode == 1
     assert run("trading", "resume", *as_alice).returncode == 64  # --reason is required
     cancelled = run("cancel", run_id, "--reason", "test over", *as_alice)

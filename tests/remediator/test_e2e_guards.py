@@ -179,7 +179,8 @@ def _ids(status: dict[str, Any], rem: Remediator) -> set[str]:
 
 def _resume_trading(status: dict[str, Any], rem: Remediator) -> None:
     code, body = call(as_stack(status, rem), "POST", "/trading/resume",
-                      body={"reason": "signals checked by hand; test reset"})  # fmt: skip
+                      body={"reason": "signals checked by hand; test reset",
+                            "signals_known_good": True})  # fmt: skip
     assert code == 200, (code, body)
     wait(lambda: _trading_enabled(status) == 1.0, "the exporter sees trading on again")
 

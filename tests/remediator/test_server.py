@@ -282,7 +282,8 @@ async def test_openapi_document_lists_exactly_the_served_routes(harness: Harness
     routes = {
         (route.method.lower(), route.resource.canonical)  # type: ignore[union-attr]
         for route in harness.client.server.app.router.routes()  # type: ignore[union-attr]
-        if route.method != "HEAD"
+        # the approvals page is HTML for browsers (tests/remediator/test_ui.py), not the API
+        if route.method != "HEAD" and not route.resource.canonical.startswith("/ui")  # type: ignore[union-attr]
     }
     assert documented == routes
     on_disk = json.loads((Path(__file__).parents[2] / "remediator" / "openapi.json").read_text())

@@ -74,6 +74,9 @@ def test_status_names_the_remediator_its_token_files_and_config(
         assert len(secret) > 20 and secret not in out.stdout, key
     with urllib.request.urlopen(f"{status['remediator']}/healthz", timeout=10) as resp:
         assert resp.status == 200 and resp.read() == b"ok\n"
+    assert status["approvals_page"] == f"{status['remediator']}/ui"
+    with urllib.request.urlopen(f"{status['approvals_page']}/login", timeout=10) as resp:
+        assert resp.status == 200 and b'action="/ui/login"' in resp.read()
 
     cfg = load_remediator_config(status["remediator_config"])
     rem = cfg.remediator
