@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from remediator.actuators import ActuationError, Fence
+from remediator.actuators import ActuationError, Fence, Opened
 from remediator.actuators import alertmanager as am_actuator
 from remediator.actuators import argocd as argocd_actuator
 from remediator.actuators import clickhouse as ch_actuator
@@ -74,7 +74,13 @@ class RealActuators:
         return "push" if _gitops(self.cfg).direct_push else "merge"
 
     async def _git(
-        self, run_id: str, step: str, edits: Mapping[str, Edit], title: str, fence: Fence
+        self,
+        run_id: str,
+        step: str,
+        edits: Mapping[str, Edit],
+        title: str,
+        fence: Fence,
+        opened: Opened | None = None,
     ) -> dict[str, str]:
         section, argocd = _gitops(self.cfg), _argocd(self.cfg)
         how = self._how()
@@ -89,6 +95,8 @@ class RealActuators:
             fence=fence,
         )
         if how == "pull_request" and change.changed and change.merged_sha is None:
+            if opened is not None and change.pr_url:
+                opened({"branch": str(change.branch), "pr_url": str(change.pr_url)})
             change = await gitops_actuator.wait_merged(
                 cfg=section, change=change, timeout=section.merge_timeout
             )
@@ -322,7 +330,9 @@ class RealActuators:
     async def succeeded(self, run: Run, summary: str) -> None:
         await self._post("resolved_by_remediation", run, summary)
 
-    async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
+    async def resume_trading(
+        self, *, who: str, reason: str, fence: Fence, opened: Opened | None = None
+    ) -> dict[str, str]:
         edit = gitops_actuator.set_env
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         return await self._git(
@@ -331,6 +341,7 @@ class RealActuators:
             {TRADING_FILE: lambda text: edit(text, "TRADING_ENABLED", "true")},
             f"resume trading: TRADING_ENABLED=true, decided by {who}: {reason}",
             fence,
+            opened,
         )
 
 

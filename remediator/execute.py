@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from remediator.actuators import ActuationError, Fence, NotLeader
+from remediator.actuators import ActuationError, Fence, NotLeader, Opened
 from remediator.config import RemediatorConfig
 from remediator.execute_rules import (
     GITOPS_STEPS,
@@ -78,8 +78,11 @@ class Actuators(Protocol):
         """Tell people the incident was resolved by remediation."""
         ...
 
-    async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
-        """A person's decision: TRADING_ENABLED=true through GitOps. Never called by a run."""
+    async def resume_trading(
+        self, *, who: str, reason: str, fence: Fence, opened: Opened | None = None
+    ) -> dict[str, str]:
+        """A person's decision: TRADING_ENABLED=true through GitOps. Never called by a run.
+        `opened` is told the pull request as soon as it exists (propose mode)."""
         ...
 
 

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from remediator.actuators import ActuationError, NotLeader
+from remediator.actuators import ActuationError, NotLeader, Opened
 from remediator.intake import printable
 from remediator.journal import JournalError
 
 if TYPE_CHECKING:
+    from remediator.execute import Actuators
     from remediator.server import App
 
 log = logging.getLogger("remediator.trading")
+# propose-mode resumes still waiting for their pull request's merge (kept referenced)
+_WAITING: set[asyncio.Task[web.Response]] = set()
 TRADING_CONTROL = "trading"
 
 
@@ -78,8 +81,24 @@ async def resume(app: App, *, who: str, reason: str, known_good: bool) -> web.Re
                 " mode): set TRADING_ENABLED=true in the GitOps repository by hand",
             }
         )
+    if app.cfg.remediator.mode == "propose":
+        return await _propose(app, actuators, said, who=who, reason=reason)
+    return await _act(app, actuators, said, who=who, reason=reason)
+
+
+async def _act(
+    app: App,
+    actuators: Actuators,
+    said: dict[str, Any],
+    *,
+    who: str,
+    reason: str,
+    opened: Opened | None = None,
+) -> web.Response:
     try:
-        change = await actuators.resume_trading(who=who, reason=reason, fence=app.engine.fence)
+        change = await actuators.resume_trading(
+            who=who, reason=reason, fence=app.engine.fence, opened=opened
+        )
     except NotLeader as exc:
         return _error(503, f"recorded, but not changed: {exc}")
     except ActuationError as exc:
@@ -89,6 +108,35 @@ async def resume(app: App, *, who: str, reason: str, known_good: bool) -> web.Re
         app.journal.audit, who, "trading resumed", None, json.dumps(change, sort_keys=True)
     )
     return web.json_response({**said, "change": change, "note": "TRADING_ENABLED=true"})
+
+
+async def _propose(
+    app: App, actuators: Actuators, said: dict[str, Any], *, who: str, reason: str
+) -> web.Response:
+    """Propose mode: answer as soon as the pull request exists (202 with its link) instead of
+    holding the request until a person merges it; the merge, the sync and the outcome are
+    journaled by the task that keeps waiting."""
+    pull: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+
+    def opened(change: dict[str, str]) -> None:
+        if not pull.done():
+            pull.set_result(change)
+
+    task = asyncio.create_task(_act(app, actuators, said, who=who, reason=reason, opened=opened))
+    _WAITING.add(task)
+    task.add_done_callback(_WAITING.discard)
+    waits: set[asyncio.Future[Any]] = {pull, task}
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():  # nothing to merge (already true), or it failed before a PR existed
+        return task.result()
+    await asyncio.to_thread(
+        app.journal.audit, who, "trading resume proposed", None, json.dumps(pull.result())
+    )
+    note = (
+        "a pull request a person merges: trading resumes once it is merged and Argo CD synced "
+        "it; the outcome is journaled (audit)"
+    )
+    return web.json_response({**said, "change": pull.result(), "note": note}, status=202)
 
 
 async def signals_now(app: App) -> tuple[str, str]:

@@ -35,6 +35,8 @@ class NotLeader(ActuationError):
 
 
 Fence = Callable[[], None]  # raises NotLeader
+# told a pull request's branch and URL as soon as it exists, before its merge is waited for
+Opened = Callable[[dict[str, str]], None]
 
 
 def no_fence() -> None:

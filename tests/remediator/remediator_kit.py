@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from exporter.verdict import Verdict
-from remediator.actuators import Fence
+from remediator.actuators import Fence, Opened
 from remediator.config import RemediatorConfig, parse_remediator_config
 from remediator.execute import VerifyResult
 from remediator.facts import DAY, Facts, PartitionFact
@@ -140,6 +141,7 @@ class FakeActuators:
         self.hooks: dict[str, Callable[[], None]] = {}
         self.done_answer: bool | None = True
         self.verify_answers: dict[str, list[VerifyResult]] = {}
+        self.merged = asyncio.Event()  # a person merges the trading-resume pull request
 
     def acts(self) -> list[str]:
         return [c[1] for c in self.calls if c[0] == "act"]
@@ -178,6 +180,13 @@ class FakeActuators:
     async def succeeded(self, run: Run, summary: str) -> None:
         self.calls.append(("succeeded", summary))
 
-    async def resume_trading(self, *, who: str, reason: str, fence: Fence) -> dict[str, str]:
+    async def resume_trading(
+        self, *, who: str, reason: str, fence: Fence, opened: Opened | None = None
+    ) -> dict[str, str]:
         self.calls.append(("resume_trading", who, reason))
+        if opened is not None:  # propose mode: a pull request, then a person's merge
+            pull = {"branch": "remediator/trading-resume", "pr_url": "https://github.test/pull/9"}
+            opened(pull)
+            await self.merged.wait()
+            return {**pull, "merged_sha": "m9"}
         return {}

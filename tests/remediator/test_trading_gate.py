@@ -205,3 +205,23 @@ async def test_a_statement_that_is_not_a_boolean_is_a_bad_request(
     status, data = await g.resume(reason="x", signals_known_good="yes")
     assert status == 400 and "signals_known_good" in data["error"]
     assert g.fake.calls == [] and g.audit() == []
+
+
+async def test_propose_mode_answers_with_the_pull_request_before_anyone_merges_it(
+    gate: Callable[..., Any],
+) -> None:
+    g = await gate("propose")
+    g.facts = FRESH
+    status, data = await g.resume(reason="fresh again")
+    # the request is not held until a person merges: 202 with the link to merge
+    assert status == 202, data
+    assert data["change"]["pr_url"] == "https://github.test/pull/9" and "merge" in data["note"]
+    assert g.audit()[-1] == ("alice", "trading resume proposed")
+    g.fake.merged.set()
+    await apoll_until(
+        lambda: asyncio.sleep(0, g.audit()[-1] == ("alice", "trading resumed")),
+        timeout=30,
+        what="the merge journaled",
+    )
+    [done] = [a for a in g.journal.audit_log() if a["action"] == "trading resumed"]
+    assert '"merged_sha": "m9"' in done["detail"]
