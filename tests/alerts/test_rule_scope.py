@@ -1,0 +1,108 @@
+"""Every rule is scoped to one install: selectors carry the install's matchers, aggregations and
+joins keep the install labels, and a rule file built for other labels is valid too."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts import build
+from alerts.scope import Scope, split_matchers
+
+Run = Callable[..., Any]
+EXPORTER = 'job="torghut-ta-exporter"'
+REMEDIATOR = 'job="torghut-ta-remediator"'
+# Alertmanager's own series live in Alertmanager's install, not the remediator's.
+FOREIGN = {"alertmanager_notifications_failed_total"}
+# The one `on ()`: Alertmanager's failures joined with "some remediator of this selector is up".
+UNSCOPED_JOIN = {"TARemediatorWebhookFailing"}
+_SELECTOR = re.compile(r"\b((?:torghut_ta[_:][a-z0-9_:]+)|up|alertmanager_[a-z_]+)(\{[^}]*\})?")
+
+
+def _rules() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(build.RULES_FILE.read_text(encoding="utf-8"))
+    return [r for g in doc["groups"] for r in g["rules"]]
+
+
+def _name(rule: dict[str, Any]) -> str:
+    return str(rule.get("alert") or rule.get("record"))
+
+
+def test_every_series_selector_carries_the_install_selector() -> None:
+    for rule in _rules():
+        for metric, matchers in _SELECTOR.findall(rule["expr"]):
+            if metric in FOREIGN:
+                continue
+            wanted = (
+                REMEDIATOR if rule.get("labels", {}).get("component") == "remediator" else EXPORTER
+            )
+            assert matchers and wanted in split_matchers(matchers[1:-1]), (
+                f"{_name(rule)}: {metric}{matchers} lacks {wanted}"
+            )
+
+
+def test_every_join_and_aggregation_keeps_the_install_labels() -> None:
+    for rule in _rules():
+        expr = " ".join(rule["expr"].split())
+        for kind, labels in re.findall(r"\b(on|by) \(([^)]*)\)", expr):
+            names = [n.strip() for n in labels.split(",") if n.strip()]
+            if _name(rule) in UNSCOPED_JOIN and kind == "on" and not names:
+                continue
+            assert names[:2] == ["cluster", "namespace"], f"{_name(rule)}: {kind} ({labels})"
+        bare = re.findall(r"\b(?:max|min|sum|count|group)\((?!\))", expr)
+        if _name(rule) not in UNSCOPED_JOIN:
+            assert not bare, f"{_name(rule)}: aggregation without by (install labels): {expr}"
+
+
+def test_recorded_series_are_read_only_after_their_rule_in_the_same_group() -> None:
+    """Rules of a group run in order, groups apart: a record read from another group would be
+    one evaluation late (and promtool would evaluate the groups in any order)."""
+    doc = yaml.safe_load(build.RULES_FILE.read_text(encoding="utf-8"))
+    recorded = {r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+    assert recorded
+    for group in doc["groups"]:
+        seen: set[str] = set()
+        for rule in group["rules"]:
+            used = set(re.findall(r"\btorghut_ta:[a-z0-9_:]+", rule["expr"]))
+            assert used <= seen, f"{_name(rule)} reads {used - seen} before or outside its group"
+            if "record" in rule:
+                seen.add(rule["record"])
+
+
+def test_a_rule_file_for_other_install_labels_and_selectors(run_tool: Run, tmp_path: Path) -> None:
+    scope = Scope(("k8s_cluster", "ns"), 'job="ta-exp", ns="prod"', 'job="ta-rem", ns="prod"')
+    out = tmp_path / "scoped.rules.yml"
+    assert build.main(
+        ["--install-labels", "k8s_cluster,ns", "--exporter-selector", scope.exporter,
+         "--remediator-selector", scope.remediator, "--out", str(out)]
+    ) == 0  # fmt: skip
+    text = "\n".join(
+        r["expr"] for g in yaml.safe_load(out.read_text())["groups"] for r in g["rules"]
+    )
+    assert "cluster, namespace" not in text and EXPORTER not in text and REMEDIATOR not in text
+    assert "on (k8s_cluster, ns, deployment)" in text
+    assert 'absent(up{job="ta-exp", ns="prod"})' in text
+    check = run_tool("promtool", "check", "rules", "--lint=all", "--lint-fatal", out)
+    assert check.returncode == 0, check.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--install-labels", "clu-ster"], "not a Prometheus label name"),
+        (["--exporter-selector", "job=exporter"], "is not a matcher"),
+        (["--check", "--install-labels", "ns"], "no scope options"),
+    ],
+)
+def test_bad_scope_options_are_refused_by_name(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build.main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
