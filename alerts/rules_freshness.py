@@ -23,7 +23,11 @@ def _last_hour(s: Scope, metric: str) -> str:
 
 def group(s: Scope, t: Thresholds) -> Group:
     stale, unread = t.signals_stale_seconds, t.freshness_unread_seconds
-    no_scrape = f"absent({s.x('up')} == 1)"
+    # No healthy scrape of the install's exporter: all its targets fail (per install), or it has
+    # no target at all (absent(): per install only when the selector names the install).
+    no_scrape = (
+        f"max {s.by()} ({s.x('up')}) == 0\n  or {s.on()}\n    absent({s.x('up')} == 1)"
+    )
     job = s.exporter
     return Group(
         name="torghut-ta-freshness",

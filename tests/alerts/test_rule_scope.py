@@ -106,3 +106,24 @@ def test_bad_scope_options_are_refused_by_name(
         build.main(args)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_installs_cases_fail_without_install_labels(run_tool: Run, tmp_path: Path) -> None:
+    """alerts/tests/installs.yml has teeth: the same rules joined `on ()` (no install labels)
+    let one install's series decide another's alerts, and the unit tests say so."""
+    alerts_dir = build.RULES_FILE.parents[1]
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "rules" / build.RULES_FILE.name).write_text(build.render_rules(Scope(())))
+    (tmp_path / "tests" / "installs.yml").write_text(
+        (alerts_dir / "tests" / "installs.yml").read_text(encoding="utf-8")
+    )
+    result = run_tool("promtool", "test", "rules", "installs.yml", cwd=tmp_path / "tests")
+    assert result.returncode != 0, result.output
+    for case in (
+        "one install's full disk decides only its own failed job",
+        "one install's Keeper outage never vetoes another's Procedure B",
+        "retention of a topic is read from the install's own Kafka",
+        "staleness and the trading gate per install",
+    ):
+        assert case in result.stdout + result.stderr, result.output
