@@ -25,9 +25,7 @@ def group(s: Scope, t: Thresholds) -> Group:
     stale, unread = t.signals_stale_seconds, t.freshness_unread_seconds
     # No healthy scrape of the install's exporter: all its targets fail (per install), or it has
     # no target at all (absent(): per install only when the selector names the install).
-    no_scrape = (
-        f"max {s.by()} ({s.x('up')}) == 0\n  or {s.on()}\n    absent({s.x('up')} == 1)"
-    )
+    no_scrape = f"max {s.by()} ({s.x('up')}) == 0\n  or {s.on()}\n    absent({s.x('up')} == 1)"
     job = s.exporter
     return Group(
         name="torghut-ta-freshness",
