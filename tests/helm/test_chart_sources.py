@@ -45,6 +45,11 @@ EXPORTER_SELECTOR = 'job="torghut-ta-exporter"'
 REMEDIATOR_SELECTOR = 'job="torghut-ta-remediator"'
 
 
+def pipeline_namespace(kit) -> str:
+    """config.namespace by default: the install label the ServiceMonitors set."""
+    return str(yaml.safe_load((kit.chart_dir / "values.yaml").read_text())["config"]["namespace"])
+
+
 def scoped(groups: list[dict[str, Any]], exporter: str, remediator: str) -> list[dict[str, Any]]:
     """The groups with the rule file's two selectors replaced in every string, as the template
     does in the file's text."""
@@ -64,9 +69,9 @@ def scoped(groups: list[dict[str, Any]], exporter: str, remediator: str) -> list
 
 
 def test_rendered_prometheus_rule_equals_the_rule_files(default_objects, kit) -> None:
-    """Equal but for the selectors, which name the release's namespace (scopeToReleaseNamespace)."""
+    """Equal but for the selectors, which name the pipeline's namespace (scopeToNamespace)."""
     expected = source_groups(kit.repo / "alerts" / "rules")
-    ns = f'namespace="{kit.namespace}"'
+    ns = f'namespace="{pipeline_namespace(kit)}"'
     got = rendered_groups(default_objects)
     assert got == scoped(expected, f"{EXPORTER_SELECTOR}, {ns}", f"{REMEDIATOR_SELECTOR}, {ns}")
     if expected:
@@ -82,7 +87,7 @@ def test_rules_scoped_to_the_release_its_job_names_and_install_selector(kit, tmp
         "prometheusRule": {"installSelector": {"cluster": "prod-eu"}},
     }
     got = rendered_groups(kit.render(values))
-    ns = f'namespace="{kit.namespace}"'
+    ns = f'namespace="{pipeline_namespace(kit)}"'
     assert got == scoped(
         source, f'job="ta-exp", cluster="prod-eu", {ns}', f'job="ta-rem", cluster="prod-eu", {ns}'
     )
@@ -98,7 +103,7 @@ def test_rules_scoped_to_the_release_its_job_names_and_install_selector(kit, tmp
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
 
-    unscoped = {"prometheusRule": {"scopeToReleaseNamespace": False}}
+    unscoped = {"prometheusRule": {"scopeToNamespace": False}}
     assert rendered_groups(kit.render(unscoped)) == source
 
 
@@ -155,7 +160,7 @@ def test_url_bases_are_replaced_and_nothing_else(kit) -> None:
         }
     }
     got = rendered_groups(kit.render(values))
-    ns = f'namespace="{kit.namespace}"'
+    ns = f'namespace="{pipeline_namespace(kit)}"'
     expected = [
         yaml.safe_load(
             yaml.safe_dump(group, width=10**9)
