@@ -23,9 +23,19 @@ def _last_hour(s: Scope, metric: str) -> str:
 
 def group(s: Scope, t: Thresholds) -> Group:
     stale, unread = t.signals_stale_seconds, t.freshness_unread_seconds
-    # No healthy scrape of the install's exporter: all its targets fail (per install), or it has
-    # no target at all (absent(): per install only when the selector names the install).
-    no_scrape = f"max {s.by()} ({s.x('up')}) == 0\n  or {s.on()}\n    absent({s.x('up')} == 1)"
+    # No healthy scrape of the install's exporter: all its targets fail (per install), or no
+    # target at all. absent() of a selector has only its equality labels (of `up == 1` none at
+    # all, hence the two branches), so that branch is joined `on ()` with partners under the
+    # same selector: per install when the selector names the install (the chart's), one alert
+    # for the whole selector otherwise.
+    failing = f"max {s.by()} ({s.x('up')}) == 0"
+
+    def unscraped(*switches: str) -> str:
+        joins = "".join(
+            f"\n  and on ()\n  (max(last_over_time({s.x(m)}[1h])) == 1)" for m in switches
+        )
+        return f"(\n  absent({s.x('up')}){joins}\n)"
+
     job = s.exporter
     return Group(
         name="torghut-ta-freshness",
@@ -47,12 +57,16 @@ ClickHouse) and consider pausing trading.
                 "TASignalsUnknown",
                 f"""
 (
-    {s.x(FRESHNESS_UNREAD)} > {unread}
-  or {s.on()}
-    {no_scrape}
+  (
+      {s.x(FRESHNESS_UNREAD)} > {unread}
+    or {s.on()}
+      {failing}
+  )
+  and {s.on()}
+  {_last_hour(s, "torghut_ta_market_open")}
 )
-and {s.on()}
-{_last_hour(s, "torghut_ta_market_open")}
+or {s.on()}
+{unscraped("torghut_ta_market_open")}
 """,
                 for_="2m",
                 labels=labels("critical", "signals", "none", "manual"),
@@ -94,14 +108,18 @@ remediator pauses trading (TRADING_ENABLED=false) through GitOps when its gates 
                 "TATradingOnStaleSignals",
                 f"""
 (
-    min {s.by()} ({s.x(FRESHNESS_UNREAD)}) > {unread}
-  or {s.on()}
-    {no_scrape}
+  (
+      min {s.by()} ({s.x(FRESHNESS_UNREAD)}) > {unread}
+    or {s.on()}
+      {failing}
+  )
+  and {s.on()}
+  {_last_hour(s, "torghut_ta_market_open")}
+  and {s.on()}
+  {_last_hour(s, "torghut_ta_trading_enabled")}
 )
-and {s.on()}
-{_last_hour(s, "torghut_ta_market_open")}
-and {s.on()}
-{_last_hour(s, "torghut_ta_trading_enabled")}
+or {s.on()}
+{unscraped("torghut_ta_market_open", "torghut_ta_trading_enabled")}
 """,
                 for_="2m",
                 labels=labels("critical", "trading", "none", "auto", signals="unknown"),

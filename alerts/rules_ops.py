@@ -60,8 +60,8 @@ def remediator(s: Scope) -> Group:
 or
 (
   absent({s.r("up")})
-  and {s.on()}
-  group {s.by()} (last_over_time({s.r("up")}[1d]))
+  and on ()
+  group(last_over_time({s.r("up")}[1d]))
 )
 """,
                 for_="5m",

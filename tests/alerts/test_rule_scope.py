@@ -46,14 +46,40 @@ def test_every_series_selector_carries_the_install_selector() -> None:
             )
 
 
+def _closing(text: str, start: int) -> int:
+    """Index just past the parenthesis matching the one at `start`."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i + 1
+    raise AssertionError(f"unbalanced parentheses in {text!r}")
+
+
+def absent_branches(expr: str) -> tuple[str, list[str]]:
+    """(expr without its absent() branches, the branches). A branch is the parenthesised group
+    that starts with `absent(`, or the bare absent() call: absent() keeps only the selector's
+    equality labels, so its branch joins `on ()` with partners under the same selector."""
+    branches = []
+    while (at := expr.find("absent(")) >= 0:
+        before = expr[:at].rstrip()
+        start = len(before) - 1 if before.endswith("(") else at
+        end = _closing(expr, start if start < at else at + len("absent"))
+        branches.append(expr[start:end])
+        expr = expr[:start] + "ABSENT" + expr[end:]
+    return expr, branches
+
+
 def test_every_join_and_aggregation_keeps_the_install_labels() -> None:
     for rule in _rules():
-        expr = " ".join(rule["expr"].split())
+        expr, branches = absent_branches(" ".join(rule["expr"].split()))
+        for branch in branches:
+            assert re.findall(r"\b(?:on|by) \(([^)]*)\)", branch) in ([], [""], ["", ""]), branch
         for kind, labels in re.findall(r"\b(on|by) \(([^)]*)\)", expr):
             names = [n.strip() for n in labels.split(",") if n.strip()]
             if _name(rule) in UNSCOPED_JOIN and kind == "on" and not names:
                 continue
-            assert names[:2] == ["cluster", "namespace"], f"{_name(rule)}: {kind} ({labels})"
+            assert names[:2] == ["cluster", "namespace"], f"{_name(rule)}: {kind} ({labels}) {expr}"
         bare = re.findall(r"\b(?:max|min|sum|count|group)\((?!\))", expr)
         if _name(rule) not in UNSCOPED_JOIN:
             assert not bare, f"{_name(rule)}: aggregation without by (install labels): {expr}"
@@ -127,3 +153,16 @@ def test_installs_cases_fail_without_install_labels(run_tool: Run, tmp_path: Pat
         "staleness and the trading gate per install",
     ):
         assert case in result.stdout + result.stderr, result.output
+
+
+def test_absent_branches_are_found() -> None:
+    expr = '(a > 1 or on (cluster, namespace) b == 0) or on (cluster, namespace) ( absent(up{job="x"} == 1) and on () (max(m{job="x"}) == 1) ) or absent(up{job="x"})'
+    rest, branches = absent_branches(expr)
+    assert branches == [
+        '( absent(up{job="x"} == 1) and on () (max(m{job="x"}) == 1) )',
+        'absent(up{job="x"})',
+    ]
+    assert (
+        rest
+        == "(a > 1 or on (cluster, namespace) b == 0) or on (cluster, namespace) ABSENT or ABSENT"
+    )
