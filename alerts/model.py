@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 
@@ -35,10 +35,9 @@ class Group:
     name: str
     rules: tuple[Record | Alert, ...]
     comment: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]*$")  # never a number: 1 would read back as int
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
@@ -114,7 +113,7 @@ def as_data(groups: list[Group]) -> dict[str, object]:
                 "dashboard_url": r.dashboard_url,
             }
             rules.append(rule)
-        out.append({"name": g.name, **g.extra, "rules": rules})
+        out.append({"name": g.name, "rules": rules})
     return {"groups": out}
 
 
@@ -126,7 +125,6 @@ def render(groups: list[Group], header: str) -> str:
             lines.append("")
         lines += _comment(g.comment, "  ")
         lines.append(f"  - name: {g.name}")
-        lines += [f"    {k}: {_scalar(v)}" for k, v in g.extra.items()]
         lines.append("    rules:")
         for m, r in enumerate(g.rules):
             if m:
