@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_DIR ?= .sandbox
 
-.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean
+.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean rules
 
 deps:
 	@scripts/ensure-deps.sh
@@ -33,6 +33,11 @@ lint: deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# Regenerate alerts/rules/*.yml from alerts/*.py and alerts/thresholds.yaml (tests/alerts
+# fails while the committed file differs; `python -m alerts.build --check` says so too).
+rules: deps
+	$(PY) -m alerts.build
 
 # The image installs exactly these versions; regenerate after changing dependencies.
 constraints: deps

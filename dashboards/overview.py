@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alerts.thresholds import current as thresholds
 from dashboards import overview_backends, overview_top
 from dashboards.grafana import (
     Grid,
@@ -22,8 +23,11 @@ from dashboards.scope import SCOPE, scope_vars, sel
 from exporter.probes.flink_deployment import JOB_STATES, LIFECYCLE_STATES
 
 UID = "torghut-ta-overview"
-STALE_S = 300  # TASignalsStale / TATradingOnStaleSignals threshold
-CHECKPOINT_S = 600  # TAFlinkCheckpointStale when the job's checkpoint interval is unknown
+# The alerts' own thresholds (alerts/thresholds.yaml).
+STALE_S = thresholds().signals_stale_seconds  # TASignalsStale / TATradingOnStaleSignals
+UNREAD_S = thresholds().freshness_unread_seconds  # TASignalsUnknown: freshness not read
+# TAFlinkCheckpointStale when the job's checkpoint interval is unknown
+CHECKPOINT_S = thresholds().checkpoint_unknown_interval_seconds
 
 JOB_COLOURS = {
     "RUNNING": "green",
@@ -169,7 +173,7 @@ def _freshness(g: Grid) -> None:
             unit="s",
             description="How old the exporter's knowledge is: the last successful freshness read (over 2 min in market hours: signals unknown) and each replica's own newest event (a replica that did not answer has no series).",
             runbooks=["TASignalsUnknown", "TATradingOnStaleSignals"],
-            thresholds=steps(("green", None), ("red", 120)),
+            thresholds=steps(("green", None), ("red", UNREAD_S)),
             custom={"thresholdsStyle": {"mode": "line"}},
         ),
         w=12,

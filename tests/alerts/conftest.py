@@ -1,12 +1,15 @@
 """Shared fixtures for the alert tests: the rule files, their alerts, and the promtool/amtool CLIs.
 
-Test modules reach everything through fixtures (they never import a conftest).
+Test modules reach everything through fixtures (they never import a conftest). The rules are
+built by the `alerts` package at the repository root, which is not installed: it is made
+importable here however pytest is started (before tests/alerts could pass for it).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 ALERTS_DIR = REPO / "alerts"
 RULES_DIR = ALERTS_DIR / "rules"
 UNIT_TESTS_DIR = ALERTS_DIR / "tests"

@@ -128,11 +128,15 @@ def test_staleness_alerts_are_quiet_only_when_the_market_is_known_closed(
     alert_rules: list[Any],
 ) -> None:
     """Outside market hours stale data is expected; an unknown session counts as open."""
-    for rule in alert_rules:
-        if "last_event_timestamp_seconds" in rule.expr:
-            assert "unless on ()\n(torghut_ta_market_open == 0)" in "\n".join(
-                line.strip() for line in rule.expr.splitlines()
-            ), rule.name
+    ages = ("last_event_timestamp_seconds", "torghut_ta:table_signal_age_seconds",
+            "torghut_ta:trading_signal_age_seconds")  # fmt: skip
+    guard = (
+        'unless on (cluster, namespace)\n(torghut_ta_market_open{job="torghut-ta-exporter"} == 0)'
+    )
+    staleness = [r for r in alert_rules if any(a in r.expr for a in ages)]
+    assert {r.name for r in staleness} == {"TASignalsStale", "TATradingOnStaleSignals"}
+    for rule in staleness:
+        assert guard in "\n".join(line.strip() for line in rule.expr.splitlines()), rule.name
 
 
 def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from alerts import build, thresholds
+
 ALERTS_DIR = Path(__file__).resolve().parents[2] / "alerts"
 UNIT_TEST_FILES = sorted((ALERTS_DIR / "tests").glob("*.yml"))
 Run = Callable[..., Any]
@@ -29,6 +31,19 @@ def test_promtool_unit_tests_pass(run_tool: Run, test_file: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
+def test_rule_file_is_generated_from_its_definition() -> None:
+    """The committed rule file is exactly what alerts/*.py and alerts/thresholds.yaml render."""
+    assert not build.is_stale(), "run: python -m alerts.build (make rules)"
+
+
+def test_drift_check_catches_a_hand_edit(tmp_path: Path) -> None:
+    edited = tmp_path / "torghut-ta.rules.yml"
+    edited.write_text(build.RULES_FILE.read_text(encoding="utf-8").replace("> 300", "> 301", 1))
+    assert build.is_stale(edited)
+    assert build.is_stale(tmp_path / "missing.yml")
+    assert build.main(["--check"]) == 0
+
+
 def _copy_alerts(tmp_path: Path) -> Path:
     """A private copy of alerts/rules + alerts/tests (the tests refer to ../rules/...)."""
     copy = tmp_path / "alerts"
@@ -47,8 +62,8 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("old", "new", "why"),
     [
         (
-            "torghut_ta_clickhouse_replica_readonly == 1",
-            "torghut_ta_clickhouse_replica_readonly ==",
+            'torghut_ta_clickhouse_replica_readonly{job="torghut-ta-exporter"} == 1',
+            'torghut_ta_clickhouse_replica_readonly{job="torghut-ta-exporter"} ==',
             "PromQL",
         ),
         (
@@ -78,14 +93,13 @@ def test_a_broken_rule_file_fails_check_and_unit_tests(
 
 
 def test_unit_tests_catch_a_moved_threshold(run_tool: Run, tmp_path: Path) -> None:
-    """The boundary cases are real: staleness 300 s -> 299 s makes the 300 s case fire."""
+    """The boundary cases are real: staleness 300 s -> 299 s in the thresholds makes the 300 s
+    case fire (the rules rebuilt from the changed thresholds, as `make rules` would)."""
     copy = _copy_alerts(tmp_path)
     rules = next((copy / "rules").glob("*.yml"))
-    _edit(
-        rules,
-        "time() - torghut_ta_table_last_event_timestamp_seconds > 300\n",
-        "time() - torghut_ta_table_last_event_timestamp_seconds > 299\n",
-    )
+    moved = thresholds.current().model_copy(update={"signals_stale_seconds": 299})
+    rules.write_text(build.render_rules(thresholds=moved), encoding="utf-8")
+    assert "> 299\n" in rules.read_text(encoding="utf-8")
     result = run_tool("promtool", "test", "rules", "freshness.yml", cwd=copy / "tests")
     assert result.returncode != 0, result.output
     assert "ta_microbars" in result.stdout + result.stderr, result.output
@@ -96,10 +110,10 @@ def test_unit_tests_catch_a_market_hours_guard_removed(run_tool: Run, tmp_path: 
     rules = next((copy / "rules").glob("*.yml"))
     _edit(
         rules,
-        "  unless on ()\n          (torghut_ta_market_open == 0)\n        for: 2m\n        labels:\n"
-        "          severity: critical\n          component: signals\n",
-        "  unless on ()\n          (torghut_ta_market_open == 5)\n        for: 2m\n        labels:\n"
-        "          severity: critical\n          component: signals\n",
+        '(torghut_ta_market_open{job="torghut-ta-exporter"} == 0)\n        for: 2m\n'
+        "        labels:\n          severity: critical\n          component: signals\n",
+        '(torghut_ta_market_open{job="torghut-ta-exporter"} == 5)\n        for: 2m\n'
+        "        labels:\n          severity: critical\n          component: signals\n",
     )
     result = run_tool("promtool", "test", "rules", "freshness.yml", cwd=copy / "tests")
     assert result.returncode != 0, result.output

@@ -1,4 +1,6 @@
-"""The Alertmanager config is valid and routes each alert to the remediator only when it should.
+"""The Alertmanager configs are valid: the example routes to people only, the example with the
+remediator snippet merged in routes each alert to the remediator only when it should, and the
+inhibitions never silence what the remediator or the trading desk must receive.
 
 amtool resolves the real routing tree; `--verify.receivers` makes it exit non-zero on mismatch.
 """
@@ -11,18 +13,23 @@ from typing import Any
 
 import pytest
 import yaml
+from am_lib import EXAMPLE, INSTALL_LABELS, REMEDIATOR, SNIPPET, load, matches, with_remediator
+from am_lib import write as write_config
 
-AM_DIR = Path(__file__).resolve().parents[2] / "alerts" / "alertmanager"
-FULL_CONFIG = AM_DIR / "alertmanager.yml"
-SNIPPET = AM_DIR / "remediator-route.yml"
-REMEDIATOR = "torghut-ta-remediator"
 WEBHOOK_PATH = "/webhook/alertmanager"
 PAGING = {"critical": "oncall-pager", "warning": "oncall-chat", "info": "oncall-chat"}
 Run = Callable[..., Any]
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return load(path)
+
+
+@pytest.fixture(scope="module")
+def full_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alertmanager.yml with remediator-route.yml merged in as its comments say."""
+    merged = with_remediator(load(EXAMPLE), load(SNIPPET))
+    return write_config(merged, tmp_path_factory.mktemp("am") / "alertmanager.yml")
 
 
 def _routes_test(run_tool: Run, config: Path, receivers: list[str], labels: dict[str, str]):
@@ -47,8 +54,9 @@ def should_reach_remediator(labels: dict[str, str]) -> bool:
     )
 
 
-def test_full_config_passes_amtool_check(run_tool: Run) -> None:
-    result = run_tool("amtool", "check-config", FULL_CONFIG)
+@pytest.mark.parametrize("which", ["example", "with-remediator"])
+def test_configs_pass_amtool_check(run_tool: Run, full_config: Path, which: str) -> None:
+    result = run_tool("amtool", "check-config", EXAMPLE if which == "example" else full_config)
     assert result.returncode == 0, result.output
     assert "SUCCESS" in result.stdout
 
@@ -65,12 +73,15 @@ def test_snippet_alone_makes_a_valid_config(run_tool: Run, tmp_path: Path) -> No
     assert result.returncode == 0, result.output
 
 
-def test_full_config_embeds_the_snippet_unchanged() -> None:
-    snippet, full = _load(SNIPPET), _load(FULL_CONFIG)
-    n = len(snippet["route"]["routes"])
-    assert full["route"]["routes"][:n] == snippet["route"]["routes"], "snippet routes must be first"
-    (receiver,) = snippet["receivers"]
-    assert receiver in full["receivers"]
+def test_example_config_never_routes_to_a_remediator(run_tool: Run, alert_rules: list[Any]) -> None:
+    """The remediator may not be deployed: the example reaches people only."""
+    example = _load(EXAMPLE)
+    assert REMEDIATOR not in {r["name"] for r in example["receivers"]}
+    assert WEBHOOK_PATH not in EXAMPLE.read_text(encoding="utf-8")
+    for rule in alert_rules:
+        labels = {"alertname": rule.name, **rule.labels}
+        result = _routes_test(run_tool, EXAMPLE, [PAGING[labels["severity"]]], labels)
+        assert result.returncode == 0, f"{rule.name} {rule.labels}:\n{result.output}"
 
 
 def test_remediator_receiver_is_an_authenticated_resolving_webhook() -> None:
@@ -89,12 +100,14 @@ def test_remediator_receiver_is_an_authenticated_resolving_webhook() -> None:
         assert route["continue"] is True, "normal paging must still happen"
 
 
-def test_every_rule_routes_as_its_labels_say(run_tool: Run, alert_rules: list[Any]) -> None:
+def test_every_rule_routes_as_its_labels_say(
+    run_tool: Run, full_config: Path, alert_rules: list[Any]
+) -> None:
     for rule in alert_rules:
         labels = {"alertname": rule.name, **rule.labels}
         expected = [REMEDIATOR] if should_reach_remediator(labels) else []
         expected.append(PAGING[labels["severity"]])
-        result = _routes_test(run_tool, FULL_CONFIG, expected, labels)
+        result = _routes_test(run_tool, full_config, expected, labels)
         assert result.returncode == 0, f"{rule.name} {rule.labels}:\n{result.output}"
 
 
@@ -141,8 +154,10 @@ def test_every_rule_routes_as_its_labels_say(run_tool: Run, alert_rules: list[An
         "default-C",
     ],
 )
-def test_route_cases(run_tool: Run, labels: dict[str, str], receivers: list[str]) -> None:
-    result = _routes_test(run_tool, FULL_CONFIG, receivers, labels)
+def test_route_cases(
+    run_tool: Run, full_config: Path, labels: dict[str, str], receivers: list[str]
+) -> None:
+    result = _routes_test(run_tool, full_config, receivers, labels)
     assert result.returncode == 0, result.output
 
 
@@ -161,10 +176,10 @@ def test_snippet_never_routes_procedure_c_to_the_remediator(run_tool: Run, tmp_p
     assert _routes_test(run_tool, path, [REMEDIATOR], labels).returncode == 0
 
 
-def test_verify_receivers_rejects_a_wrong_expectation(run_tool: Run) -> None:
+def test_verify_receivers_rejects_a_wrong_expectation(run_tool: Run, full_config: Path) -> None:
     """The routing checks have teeth: a procedure=none alert cannot be claimed by the remediator."""
     labels = {"alertname": "TAKafkaConsumerLagHigh", "procedure": "none", "severity": "warning"}
-    result = _routes_test(run_tool, FULL_CONFIG, [REMEDIATOR, "oncall-chat"], labels)
+    result = _routes_test(run_tool, full_config, [REMEDIATOR, "oncall-chat"], labels)
     assert result.returncode != 0, result.output
 
 
@@ -177,7 +192,7 @@ def test_verify_receivers_rejects_a_wrong_expectation(run_tool: Run) -> None:
     ],
 )
 def test_the_remediators_own_alerts_reach_people_never_itself(
-    run_tool: Run, alert: str, receiver: str
+    run_tool: Run, full_config: Path, alert: str, receiver: str
 ) -> None:
     """The labels the remediator posts (remediator/actuators/alertmanager.py), procedure A or B
     included, route by severity to a person and never back to the remediator."""
@@ -189,5 +204,82 @@ def test_the_remediators_own_alerts_reach_people_never_itself(
         "awaiting": am.awaiting_approval("r-1", "B", "torghut/torghut-ta", "restore", url),
         "succeeded": am.resolved_by_remediation("r-1", "A", "torghut/torghut-ta", "ok", url),
     }[alert]
-    result = _routes_test(run_tool, FULL_CONFIG, [receiver], dict(built.labels))
+    result = _routes_test(run_tool, full_config, [receiver], dict(built.labels))
     assert result.returncode == 0, result.output
+
+
+def test_notifications_are_grouped_by_the_install() -> None:
+    """One incident, one page: the people's routes group an install's alerts together."""
+    example = _load(EXAMPLE)
+    assert example["route"]["group_by"] == INSTALL_LABELS
+    for route in example["route"]["routes"]:
+        assert "group_by" not in route, "inherit the install grouping"
+
+
+def _rule_label_sets(alert_rules: list[Any]) -> list[dict[str, str]]:
+    return [{"alertname": r.name, **r.labels} for r in alert_rules]
+
+
+def test_inhibitions_never_silence_the_remediator_or_the_trading_desk(
+    alert_rules: list[Any],
+) -> None:
+    """An inhibited alert reaches no receiver: no target may be an alert the remediator acts on,
+    nor TATradingOnStaleSignals (the trading gate's trigger and the desk's page)."""
+    rules = _load(EXAMPLE)["inhibit_rules"]
+    assert rules
+    label_sets = _rule_label_sets(alert_rules)
+    targets = set()
+    for rule in rules:
+        assert rule["equal"] == INSTALL_LABELS, "inhibit only within one install"
+        for labels in label_sets:
+            if matches(rule["target_matchers"], labels):
+                targets.add(labels["alertname"])
+                assert not should_reach_remediator(labels), f"{labels} would be inhibited"
+                assert labels["alertname"] != "TATradingOnStaleSignals"
+                assert labels["procedure"] == "none"
+            # an alert never inhibits itself into silence
+            assert not (
+                matches(rule["source_matchers"], labels)
+                and matches(rule["target_matchers"], labels)
+            ), labels
+    trading = {"alertname": "TATradingOnStaleSignals", "severity": "critical", "procedure": "none"}
+    assert not any(matches(r["target_matchers"], trading) for r in rules)
+    assert targets == {
+        "TASignalsStale",
+        "TAKafkaConsumerLagHigh",
+        "TAFlinkJobNotRunning",
+        "TAExporterProbeFailing",
+        "TASignalsUnknown",
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "inhibited"),
+    [
+        ("TAClickHouseDiskPressure:critical", "TASignalsStale", True),
+        ("TAClickHouseDiskPressure:warning", "TASignalsStale", False),  # only a prediction
+        ("TAFlinkJobFailed:critical", "TAKafkaConsumerLagHigh", True),
+        ("TAClickHouseReplicaReadOnly:critical", "TASignalsStale", True),
+        ("TAClickHouseKeeperUnavailable:critical", "TAFlinkJobNotRunning", True),
+        ("TAExporterDown:critical", "TASignalsUnknown", True),
+        ("TAFlinkJobFailed:critical", "TATradingOnStaleSignals", False),
+        ("TAClickHouseDiskPressure:critical", "TAKafkaUnconsumedDataExpiring", False),
+        ("TASignalsStale:critical", "TAKafkaConsumerLagHigh", False),
+    ],
+)
+def test_inhibition_cases(source: str, target: str, inhibited: bool) -> None:
+    name, severity = source.split(":")
+    src = {"alertname": name, "severity": severity, "namespace": "x"}
+    tgt = {"alertname": target, "severity": "critical", "procedure": "none", "namespace": "x"}
+    rules = _load(EXAMPLE)["inhibit_rules"]
+
+    def inhibits(a: dict[str, str], b: dict[str, str]) -> bool:
+        return any(
+            matches(r["source_matchers"], a)
+            and matches(r["target_matchers"], b)
+            and all(a.get(k, "") == b.get(k, "") for k in r["equal"])
+            for r in rules
+        )
+
+    assert inhibits(src, tgt) is inhibited
+    assert not inhibits(src, {**tgt, "namespace": "y"}), "another install is never inhibited"

@@ -305,5 +305,8 @@ def test_report_freshness_default_equals_the_signals_stale_alert() -> None:
         if "alert" in r and r.get("labels", {}).get("signals") != "unknown"
     }
     for alert in ("TASignalsStale", "TATradingOnStaleSignals"):
-        [threshold] = re.findall(r"last_event_timestamp_seconds[^>]*\)?\s*>\s*(\d+)", exprs[alert])
+        [threshold] = re.findall(r"signal_age_seconds[^>]*\)?\s*>\s*(\d+)", exprs[alert])
         assert float(threshold) == ReportThresholds().freshness == SIGNALS_FRESHNESS_SECONDS
+    # the rules' own source (alerts/thresholds.yaml) says the same
+    doc = yaml.safe_load((rules.parents[1] / "thresholds.yaml").read_text(encoding="utf-8"))
+    assert doc["signals_stale_seconds"] == SIGNALS_FRESHNESS_SECONDS

@@ -176,6 +176,12 @@ def test_exporter_service_monitor_sets_the_job_label(default_objects, kit) -> No
     assert {"action": "replace", "targetLabel": "job", "replacement": "torghut-ta-exporter"} in (
         endpoint["relabelings"]
     )
+    # the install label is the pipeline's namespace (config.namespace), not the release's: the
+    # remediator reads an alert's namespace label as the FlinkDeployment's
+    assert {"action": "replace", "targetLabel": "namespace", "replacement": "torghut"} in (
+        endpoint["relabelings"]
+    )
+    assert kit.namespace != "torghut"
     selected = monitor["spec"]["selector"]["matchLabels"]
     assert selected.items() <= service["metadata"]["labels"].items()
     assert service["spec"]["ports"][0]["port"] == 9108

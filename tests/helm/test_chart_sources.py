@@ -41,12 +41,75 @@ def test_rules_come_from_alerts_rules(kit) -> None:
     assert link.resolve() == (kit.repo / "alerts" / "rules").resolve()
 
 
+EXPORTER_SELECTOR = 'job="torghut-ta-exporter"'
+REMEDIATOR_SELECTOR = 'job="torghut-ta-remediator"'
+
+
+def pipeline_namespace(kit) -> str:
+    """config.namespace by default: the install label the ServiceMonitors set."""
+    return str(yaml.safe_load((kit.chart_dir / "values.yaml").read_text())["config"]["namespace"])
+
+
+def scoped(groups: list[dict[str, Any]], exporter: str, remediator: str) -> list[dict[str, Any]]:
+    """The groups with the rule file's two selectors replaced in every string, as the template
+    does in the file's text."""
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, str):
+            return node.replace(EXPORTER_SELECTOR, exporter).replace(
+                REMEDIATOR_SELECTOR, remediator
+            )
+        if isinstance(node, dict):
+            return {k: swap(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [swap(v) for v in node]
+        return node
+
+    return list(swap(groups))
+
+
 def test_rendered_prometheus_rule_equals_the_rule_files(default_objects, kit) -> None:
+    """Equal but for the selectors, which name the pipeline's namespace (scopeToNamespace)."""
     expected = source_groups(kit.repo / "alerts" / "rules")
-    assert rendered_groups(default_objects) == expected
+    ns = f'namespace="{pipeline_namespace(kit)}"'
+    got = rendered_groups(default_objects)
+    assert got == scoped(expected, f"{EXPORTER_SELECTOR}, {ns}", f"{REMEDIATOR_SELECTOR}, {ns}")
     if expected:
         (rule,) = kit.find(default_objects, "PrometheusRule")
         assert rule["metadata"]["namespace"] == kit.namespace
+
+
+def test_rules_scoped_to_the_release_its_job_names_and_install_selector(kit, tmp_path) -> None:
+    source = source_groups(kit.repo / "alerts" / "rules")
+    values = {
+        "exporter": {"serviceMonitor": {"jobName": "ta-exp"}},
+        "remediator": {"serviceMonitor": {"jobName": "ta-rem"}},
+        "prometheusRule": {"installSelector": {"cluster": "prod-eu"}},
+    }
+    got = rendered_groups(kit.render(values))
+    ns = f'namespace="{pipeline_namespace(kit)}"'
+    assert got == scoped(
+        source, f'job="ta-exp", cluster="prod-eu", {ns}', f'job="ta-rem", cluster="prod-eu", {ns}'
+    )
+    exprs = [r["expr"] for g in got for r in g["rules"]]
+    assert any('absent(up{job="ta-exp", cluster="prod-eu", ' in e for e in exprs)
+    assert not any(EXPORTER_SELECTOR in e or REMEDIATOR_SELECTOR in e for e in exprs)
+    # what the chart renders is still valid for Prometheus
+    rule_file = tmp_path / "rendered.rules.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": got}))
+    check = subprocess.run(
+        ["promtool", "check", "rules", "--lint=all", "--lint-fatal", str(rule_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    unscoped = {"prometheusRule": {"scopeToNamespace": False}}
+    assert rendered_groups(kit.render(unscoped)) == source
+
+
+def test_install_selector_cannot_override_the_job(kit) -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"installSelector\.job"):
+        kit.render({"prometheusRule": {"installSelector": {"job": "x"}}})
 
 
 def chart_with_rules(kit, tmp_path: Path, rules: dict[str, str]) -> Path:
@@ -97,13 +160,16 @@ def test_url_bases_are_replaced_and_nothing_else(kit) -> None:
         }
     }
     got = rendered_groups(kit.render(values))
+    ns = f'namespace="{pipeline_namespace(kit)}"'
     expected = [
         yaml.safe_load(
             yaml.safe_dump(group, width=10**9)
             .replace(RUNBOOK_BASE, "https://wiki.internal/ta")
             .replace(GRAFANA_BASE, "https://grafana.internal")
         )
-        for group in source_groups(rules_dir)
+        for group in scoped(
+            source_groups(rules_dir), f"{EXPORTER_SELECTOR}, {ns}", f"{REMEDIATOR_SELECTOR}, {ns}"
+        )
     ]
     assert got == expected
     urls = [r["annotations"]["runbook_url"] for g in got for r in g["rules"] if "alert" in r]
