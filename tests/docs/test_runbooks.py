@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from remediator.actuators.alertmanager import AWAITING, FAILED
+from remediator.intake import TRADING_GATE_ALERT
 from sandbox import gitops
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +61,18 @@ def alert_names() -> set[str]:
         for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
             names |= {r["alert"] for r in group["rules"] if "alert" in r}
     return names
+
+
+def procedures() -> dict[str, set[str]]:
+    """Alert name -> the `procedure` labels of its rules."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(RULES.glob("*.y*ml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    label = str((rule.get("labels") or {}).get("procedure", "none"))
+                    found.setdefault(rule["alert"], set()).add(label)
+    return found
 
 
 def section(text: str, heading: str) -> str:
@@ -294,3 +307,15 @@ def test_expiring_data_page_changes_retention_through_gitops() -> None:
     text = PAGES["TAKafkaUnconsumedDataExpiring"]
     assert "TA_GROUP_ID" in text and "topic operator" in text
     assert "retention.ms" in section(text, "## Do it by hand")
+
+
+@pytest.mark.parametrize("name", sorted(procedures()))
+def test_what_the_remediator_does_follows_intake(name: str) -> None:
+    """remediator/intake.py acts on procedure A or B and on the trading gate's alert only: every
+    other alert's page says it does nothing; the others say what each mode does, off included."""
+    text = section(PAGES[name], "## What the remediator does")
+    if name == TRADING_GATE_ALERT or procedures()[name] & {"A", "B"}:
+        for mode in ("**off**", "**observe**", "**propose**", "**auto**"):
+            assert mode in text, f"{name}: what it does in mode {mode}"
+    else:
+        assert text.lstrip().startswith("Nothing"), f"{name}: intake ignores it"
