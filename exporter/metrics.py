@@ -1,4 +1,4 @@
-"""The metric catalogue: names, types, labels and help. Names are a contract (DESIGN.md)."""
+"""The metric catalogue: names, types, labels and help. Names are a contract (docs/metrics.md)."""
 
 from __future__ import annotations
 

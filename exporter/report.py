@@ -1,6 +1,6 @@
 """The single "TA pipeline health" verdict: a pure function of a snapshot view and the config.
 
-It reads samples by metric name and labels only (DESIGN.md's catalogue), so it judges whatever
+It reads samples by name and labels only (exporter/metrics.py's catalogue), so it judges whatever
 probes produced them. Facts no metric carries (the FlinkDeployment's status.error, why checkpoint
 storage is down, missing Kafka topics, a failing probe's error) come from the probes' data kept in
 the snapshot, read by attribute name, and land in a verdict's `details`. Statuses rank

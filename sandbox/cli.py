@@ -28,7 +28,7 @@ def _size(text: str) -> int:
 
 
 def summary(workdir: Path) -> dict[str, object]:
-    """Endpoints under the names DESIGN.md and the README use, and which services are up."""
+    """Endpoints under the names the README and docs/sandbox.md use, and which services are up."""
     return state.status(state.load(workdir))
 
 

@@ -46,14 +46,6 @@ ALLOWED_LABELS = {
     "remediation": {"auto", "approval", "manual"},
 }
 ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url")
-RUNBOOK_SECTIONS = (
-    "## What it means",
-    "## Confirm",
-    "## What the remediator does",
-    "## Stop the remediator",
-    "## Roll back",
-)
-KILL_SWITCH = 'torghut.io/remediation-paused: "true"'
 
 
 def test_rules_implement_exactly_the_contract_alerts(alert_rules: list[Any]) -> None:
@@ -145,9 +137,7 @@ def test_every_alert_has_a_runbook_page(alert_rules: list[Any]) -> None:
         assert page.is_file(), f"missing {page}"
         text = page.read_text(encoding="utf-8")
         assert text.startswith(f"# {name}"), f"{page}: title must be the alert name"
-        for section in RUNBOOK_SECTIONS:
-            assert section in text, f"{page}: missing {section!r}"
-        assert KILL_SWITCH in text, f"{page}: does not name the kill-switch annotation"
+        # the sections, the by-hand steps and the shared pause page: tests/docs/test_runbooks.py
 
 
 def test_no_runbook_page_without_an_alert() -> None:
