@@ -7,6 +7,7 @@ not run". 64 and 70 follow sysexits.h (EX_USAGE, EX_SOFTWARE); 69 is EX_UNAVAILA
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ CONFIG_ERROR = 4
 USAGE = 64
 UNAVAILABLE = 69
 INTERNAL = 70
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 
 VERDICT: dict[str, int] = {"healthy": OK, "degraded": DEGRADED, "down": DOWN, "unknown": UNKNOWN}
 
@@ -48,6 +50,11 @@ def run(prog: str, main: Callable[[Sequence[str] | None], int], argv: Sequence[s
         return main(argv)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`... | head`, `grep -q`): end quietly as a tool killed by
+        # SIGPIPE would, and keep Python from complaining again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except Exception as exc:
         if _debug(sys.argv[1:] if argv is None else argv):
             traceback.print_exc()

@@ -105,6 +105,31 @@ async def test_probe_names_list_every_probe_the_exporter_builds() -> None:
 
 def test_the_exit_codes_are_documented_in_one_place() -> None:
     text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
-    for code in (0, 1, 2, 3, 4, 64, 69, 70):
+    for code in (0, 1, 2, 3, 4, 64, 69, 70, 141):
         assert f"| {code} |" in text, code
     assert "docs/cli.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141() -> None:
+    """`ta-remediator runs | grep -q x`: no BrokenPipeError traceback, SIGPIPE's exit code."""
+    chatty = (
+        "import sys\n"
+        "from exporter import exitcodes\n"
+        "def main(argv):\n"
+        "    for i in range(10**7):\n"
+        "        print('run', i)\n"
+        "    return 0\n"
+        "sys.exit(exitcodes.run('ta-remediator', main, []))\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", chatty],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"run 0\n"
+    proc.stdout.close()  # the reader goes away
+    assert proc.wait(timeout=120) == exitcodes.SIGPIPE_EXIT == 141
+    assert proc.stderr.read() == b""
