@@ -73,6 +73,7 @@ class ReplayRequest:
     who: str
     signals_known_good: bool = False
     group_id: str | None = None  # normally chosen here; given only to override (and checked)
+    catch_up_timeout: float = 4 * 3600.0  # the catch-up check's deadline (remediator.replay)
 
 
 def replay_group(steady: str, run_id: str, now: float) -> str:
@@ -238,7 +239,12 @@ def _steps(req: ReplayRequest, facts: ReplayFacts, group: str) -> tuple[Step, ..
             "verify_replay_caught_up",
             "verify",
             "the replay group's committed offsets reached the end of the window",
-            {"group": group, "from_ms": str(start_ms), "to_ms": end_ms},
+            {
+                "group": group,
+                "from_ms": str(start_ms),
+                "to_ms": end_ms,
+                "timeout": f"{req.catch_up_timeout:.0f}",
+            },
         ),
         Step(
             "verify_rewritten",

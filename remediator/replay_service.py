@@ -79,7 +79,10 @@ class ReplayService:
         now = self.journal.clock()
         window = parse_window(start, end, now=now)
         run_id = new_run_id(now)
-        req = ReplayRequest(window, why, who, signals_known_good=known_good)
+        req = ReplayRequest(
+            window, why, who, signals_known_good=known_good,
+            catch_up_timeout=self.cfg.remediator.replay.catch_up_timeout,
+        )  # fmt: skip
         plan, got, _ = await self._plan(run_id, req, now)
         group = next((s.target["group"] for s in plan.steps if s.name == "start_replay"), None)
         record = {
@@ -103,17 +106,20 @@ class ReplayService:
             "unreadable": got.unreadable,
             "mode": self.cfg.remediator.mode,
         }
-        state = PROPOSED if plan.refused is None else "refused"
-        text = plan.refused or f"replay planned by {who}: {why}"
+        refusal = plan.refused
+        if refusal is not None and got.unreadable:
+            refusal += f" (unreadable: {'; '.join(got.unreadable)})"
+        state = PROPOSED if refusal is None else "refused"
+        text = refusal or f"replay planned by {who}: {why}"
         await self._j(
             insert, self.journal, run_id, procedure=PROCEDURE, key=f"C:plan:{run_id}",
             target=self._target(), state=state, reason=text, plan=record, who=who,
             action="replay plan",
         )  # fmt: skip
-        if plan.refused is not None:
-            await self._j(self.journal.decide, run_id, "precondition", "block", plan.refused)
-            await self._j(self.journal.update_run, run_id, outcome="refused", reason=plan.refused)
-            raise Refused(409, plan.refused, run_id)
+        if refusal is not None:
+            await self._j(self.journal.decide, run_id, "precondition", "block", refusal)
+            await self._j(self.journal.update_run, run_id, outcome="refused", reason=refusal)
+            raise Refused(409, refusal, run_id)
         await self._j(self.journal.set_steps, run_id, plan.steps)
         run = await self._j(self.journal.run, run_id)
         assert run is not None
@@ -149,6 +155,7 @@ class ReplayService:
             str(asked.get("who", who)),
             signals_known_good=bool(asked.get("signals_known_good")),
             group_id=asked.get("group"),
+            catch_up_timeout=self.cfg.remediator.replay.catch_up_timeout,
         )
         plan, got, running = await self._plan(run.id, req, now)
         if running is not None:

@@ -65,10 +65,12 @@ async def read(
     try:
         await consumer.start()
         await admin.start()
+        described = await admin.describe_topics(list(topics))  # a MetadataRequest
         tps = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(await consumer.partitions_for_topic(t) or ())
+            TopicPartition(str(t["topic"]), int(p["partition"]))
+            for t in described
+            if t["error_code"] == 0
+            for p in sorted(t["partitions"], key=lambda p: int(p["partition"]))
         ]
         view.partitions = [key(tp) for tp in tps]
         if not tps:
