@@ -286,3 +286,14 @@ async def test_rollback_stops_the_replay_without_a_page_and_returns(
     back = next(s for s in done.steps if s.name == "return_to_steady")
     assert back.target["group"] == "torghut-ta-v1" and back.target["image"] == STEADY.image
     assert next(s for s in done.steps if s.name == "expire_silences").target["silence_ids"] == "s-1"
+
+
+async def test_no_alert_keeps_a_plan_open_and_the_sweep_leaves_it(
+    make: Callable[..., World],
+) -> None:
+    w = make()
+    plan = await w.plan()
+    ended = await w.engine.sweep(now=NOW + 30 * 86400)  # far past alerts_silent_after
+    assert plan.id not in ended
+    run = w.journal.run(plan.id)
+    assert run is not None and run.open and run.state == "proposed"
