@@ -88,7 +88,8 @@ class ReplayActuation:
             title,
             fence,
         )
-        if job.get("bump_nonce"):
+        # a change an earlier attempt already merged (a restart mid-step) restarted nothing now
+        if job.get("bump_nonce") and evidence.get("changed") == "true":
             new = await self.real._job_until(
                 lambda j: j.job_id != before.job_id and j.state == "RUNNING",
                 f"a new job RUNNING after {step.name}",
