@@ -91,6 +91,9 @@ def _replay_commands(client: Callable[[str, str], argparse.ArgumentParser]) -> N
                       help="do not pause trading (journaled with who said it)")  # fmt: skip
     start = steps.add_parser("start", help="start a journaled plan (re-checked first)")
     start.add_argument("plan_id")
+    for nested in (plan, start):  # also after the action; SUPPRESS keeps the outer value
+        nested.add_argument("--url", default=argparse.SUPPRESS)
+        nested.add_argument("--token-file", default=argparse.SUPPRESS)
     rollback = client("rollback", "return a replay to the steady state")
     rollback.add_argument("run")
     rollback.add_argument("--reason", required=True)
