@@ -89,6 +89,7 @@ def _replay_commands(client: Callable[[str, str], argparse.ArgumentParser]) -> N
     plan.add_argument("--reason", required=True)
     plan.add_argument("--signals-known-good", action="store_true",
                       help="do not pause trading (journaled with who said it)")  # fmt: skip
+    plan.add_argument("--group-id", help="the replay's TA_GROUP_ID (default: generated, unique)")
     start = steps.add_parser("start", help="start a journaled plan (re-checked first)")
     start.add_argument("plan_id")
     for nested in (plan, start):  # also after the action; SUPPRESS keeps the outer value

@@ -132,6 +132,8 @@ def run(args: argparse.Namespace, *, url: str, token: str | None) -> int:
     elif command == "replay" and args.replay_action == "plan":
         body = {"from": args.start, "to": args.end, "reason": args.reason,
                 "signals_known_good": args.signals_known_good}  # fmt: skip
+        if args.group_id:
+            body["group_id"] = args.group_id
         status, data = request(url, "POST", "/replay/plan", token=token, body=body)
     elif command == "replay":
         path = f"/replay/{quote(args.plan_id, safe='')}/start"

@@ -33,6 +33,7 @@ from remediator.replay_sources import Gathered, gather
 from remediator.replay_times import ReplayInputError, Window, parse_window, require_reason
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+GROUP = re.compile(r"[A-Za-z0-9._-]{1,200}")
 Gather = Callable[..., Awaitable[Gathered]]
 
 
@@ -72,15 +73,24 @@ class ReplayService:
     # --- plan and start ----------------------------------------------------------------------
 
     async def plan(
-        self, *, start: object, end: object, reason: object, who: str, known_good: bool
+        self,
+        *,
+        start: object,
+        end: object,
+        reason: object,
+        who: str,
+        known_good: bool,
+        group: object = None,
     ) -> Run:
         """Journal a replay plan (state `proposed`, or ended `refused`); raises ReplayInputError."""
         why = require_reason(reason)
+        if group is not None and (not isinstance(group, str) or not GROUP.fullmatch(group)):
+            raise ReplayInputError("group_id", f"{group!r}: 1-200 of A-Z a-z 0-9 . _ -")
         now = self.journal.clock()
         window = parse_window(start, end, now=now)
         run_id = new_run_id(now)
         req = ReplayRequest(
-            window, why, who, signals_known_good=known_good,
+            window, why, who, signals_known_good=known_good, group_id=group,
             catch_up_timeout=self.cfg.remediator.replay.catch_up_timeout,
         )  # fmt: skip
         plan, got, _ = await self._plan(run_id, req, now)

@@ -61,6 +61,7 @@ class ReplayRoutes:
                     reason=data.get("reason"),
                     who=who,
                     known_good=known,
+                    group=data.get("group_id"),
                 )
                 return web.json_response(summary(run), status=201)
             run_id = request.match_info.get("run_id", "")

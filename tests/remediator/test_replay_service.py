@@ -297,3 +297,22 @@ async def test_no_alert_keeps_a_plan_open_and_the_sweep_leaves_it(
     assert plan.id not in ended
     run = w.journal.run(plan.id)
     assert run is not None and run.open and run.state == "proposed"
+
+
+async def test_a_group_id_is_checked(make: Callable[..., World]) -> None:
+    w = make()
+    start = iso(NOW - 2 * HOUR)
+    with pytest.raises(Refused, match="equals the steady-state group"):
+        await w.service.plan(
+            start=start, end=None, reason="x", who="alice", known_good=False,
+            group="torghut-ta-v1",
+        )  # fmt: skip
+    with pytest.raises(ReplayInputError, match="group_id"):
+        await w.service.plan(
+            start=start, end=None, reason="x", who="alice", known_good=False, group="a b"
+        )
+    run = await w.service.plan(
+        start=start, end=None, reason="x", who="alice", known_good=False, group="ta-replay-7"
+    )
+    begin = next(s for s in run.steps if s.name == "start_replay")
+    assert begin.target["group"] == "ta-replay-7"
