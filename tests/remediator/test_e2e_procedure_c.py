@@ -219,6 +219,9 @@ def test_a_replay_from_two_hours_ago_rewrites_the_window_and_returns(
     assert rc == 1 and "older than the earliest retained record of torghut.trades.v1" in err, err
     rc, _, err = cli(stack, "replay", "plan", "--from", "2026-12-01T10:00:00", "--reason", "e2e")
     assert rc == 1 and "has no time zone" in err, err
+    rc, _, err = cli(stack, "replay", "plan", "--from", iso(start), "--reason", "e2e",
+                     "--group-id", STEADY_GROUP)  # fmt: skip
+    assert rc == 1 and "equals the steady-state group" in err, err
 
     rc, plan, err = cli(stack, "replay", "plan", "--from", iso(start), "--to",
                         iso(now - timedelta(minutes=30)), "--reason", "e2e: bad signals")  # fmt: skip
