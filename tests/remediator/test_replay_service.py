@@ -316,3 +316,16 @@ async def test_a_group_id_is_checked(make: Callable[..., World]) -> None:
     )
     begin = next(s for s in run.steps if s.name == "start_replay")
     assert begin.target["group"] == "ta-replay-7"
+
+
+async def test_a_plan_not_started_is_cancelled_and_cannot_start(
+    make: Callable[..., World],
+) -> None:
+    w = make()
+    plan = await w.plan()
+    assert w.journal.request_cancel(plan.id, who="alice", reason="not needed", executing=False) == (
+        "cancelled"
+    )
+    with pytest.raises(Refused, match="already ended \\(cancelled\\)"):
+        await w.service.start(plan.id, who="alice")
+    assert w.fake.acts == []
