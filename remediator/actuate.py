@@ -11,6 +11,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from remediator.actuate_replay import ACTS as REPLAY_ACTS
+from remediator.actuate_replay import VERIFIES as REPLAY_VERIFIES
+from remediator.actuate_replay import ReplayActuation, RunLookup
 from remediator.actuators import ActuationError, Fence, Opened
 from remediator.actuators import alertmanager as am_actuator
 from remediator.actuators import argocd as argocd_actuator
@@ -60,9 +63,16 @@ def _reconciled(job: kube_actuator.JobView, state: str) -> bool:
 
 
 class RealActuators:
-    def __init__(self, cfg: RemediatorConfig, *, facts: Callable[[], Awaitable[Facts]]) -> None:
+    def __init__(
+        self,
+        cfg: RemediatorConfig,
+        *,
+        facts: Callable[[], Awaitable[Facts]],
+        run_of: RunLookup | None = None,
+    ) -> None:
         self.cfg = cfg
         self.facts = facts
+        self.replay = ReplayActuation(self, run_of)  # procedure C and the rollbacks
         self.sleep: Callable[[float], Awaitable[object]] = _sleep
         self.clock: Callable[[], float] = time.monotonic
 
@@ -220,6 +230,8 @@ class RealActuators:
             return await self._job_state(run, step, "suspended", fence)
         if step.name == "resume_job":
             return await self._job_state(run, step, "running", fence)
+        if step.name in REPLAY_ACTS:
+            return await self.replay.act(step, run=run, fence=fence)
         ch = ch_actuator
         replica = t.get("replica") or self.cfg.clickhouse.replicas[0].name
         if step.name == "drop_partition":
@@ -240,6 +252,8 @@ class RealActuators:
         raise ActuationError(f"no actuator for step {step.name!r}", escalate=True, code="unknown")
 
     async def already_done(self, step: StepRecord, *, run: Run) -> bool | None:
+        if step.name in REPLAY_ACTS:
+            return await self.replay.already_done(step, run=run)
         try:
             if step.name in ("suspend_job", "resume_job"):
                 job = await kube_actuator.read_job(
@@ -265,6 +279,8 @@ class RealActuators:
         return None
 
     async def verify(self, step: StepRecord, *, run: Run) -> VerifyResult:
+        if step.name in REPLAY_VERIFIES:
+            return await self.replay.verify(step, run=run)
         if step.name == "verify_job":
             try:
                 job = await kube_actuator.read_job(

@@ -7,6 +7,9 @@
   ta-remediator pause --reason TEXT | resume --reason TEXT
   ta-remediator trading resume --reason TEXT [--signals-known-good]
                                                (a person's decision; never automatic)
+  ta-remediator replay plan --from TIME [--to TIME] --reason TEXT [--signals-known-good]
+  ta-remediator replay start PLAN_ID | rollback RUN --reason TEXT
+  ta-remediator image rollback --to sha256:... --reason TEXT
 
 Client commands find the server from --url or TA_REMEDIATOR_URL and read the token from
 --token-file or TA_REMEDIATOR_TOKEN_FILE. Exit codes: 0 done, 1 refused or failed, 4 bad
@@ -19,7 +22,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from exporter import exitcodes
@@ -78,7 +81,34 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("pause", "resume"):
         p = client(name, help=f"{name} the remediator (kill switch; survives restarts)")
         p.add_argument("--reason", required=True)
+    _replay_commands(client)
     return parser
+
+
+def _replay_commands(client: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Procedure C (a person starts it, never an alert), the rollbacks."""
+    replay = client("replay", "procedure C: replay a window of the input topics")
+    steps = replay.add_subparsers(dest="replay_action", required=True,
+                                  parser_class=exitcodes.Parser)  # fmt: skip
+    plan = steps.add_parser("plan", help="journal and show a plan (nothing changes yet)")
+    plan.add_argument("--from", dest="start", required=True, help="UTC (Z) or explicit offset")
+    plan.add_argument("--to", dest="end", help="end of the window (default: the present)")
+    plan.add_argument("--reason", required=True)
+    plan.add_argument("--signals-known-good", action="store_true",
+                      help="do not pause trading (journaled with who said it)")  # fmt: skip
+    plan.add_argument("--group-id", help="the replay's TA_GROUP_ID (default: generated, unique)")
+    start = steps.add_parser("start", help="start a journaled plan (re-checked first)")
+    start.add_argument("plan_id")
+    for nested in (plan, start):  # also after the action; SUPPRESS keeps the outer value
+        nested.add_argument("--url", default=argparse.SUPPRESS)
+        nested.add_argument("--token-file", default=argparse.SUPPRESS)
+    rollback = client("rollback", "return a replay to the steady state")
+    rollback.add_argument("run")
+    rollback.add_argument("--reason", required=True)
+    image = client("image", "the TA image")
+    image.add_argument("action", choices=["rollback"])
+    image.add_argument("--to", required=True, help="sha256:... from the manifest's git history")
+    image.add_argument("--reason", required=True)
 
 
 def _load(path: str) -> RemediatorConfig | None:

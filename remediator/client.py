@@ -128,6 +128,21 @@ def run(args: argparse.Namespace, *, url: str, token: str | None) -> int:
     elif command == "trading":
         body = {"reason": args.reason, "signals_known_good": args.signals_known_good}
         status, data = request(url, "POST", f"/trading/{args.action}", token=token, body=body)
+    elif command == "replay" and args.replay_action == "plan":
+        body = {"from": args.start, "to": args.end, "reason": args.reason,
+                "signals_known_good": args.signals_known_good}  # fmt: skip
+        if args.group_id:
+            body["group_id"] = args.group_id
+        status, data = request(url, "POST", "/replay/plan", token=token, body=body)
+    elif command == "replay":
+        path = f"/replay/{quote(args.plan_id, safe='')}/start"
+        status, data = request(url, "POST", path, token=token, body={})
+    elif command == "rollback":
+        path = f"/runs/{quote(args.run, safe='')}/rollback"
+        status, data = request(url, "POST", path, token=token, body={"reason": args.reason})
+    elif command == "image":
+        body = {"to": args.to, "reason": args.reason}
+        status, data = request(url, "POST", "/image/rollback", token=token, body=body)
     elif command in ("pause", "resume"):
         status, data = request(
             url, "POST", f"/{command}", token=token, body={"reason": args.reason}

@@ -22,6 +22,7 @@ from exporter.config import (
 from exporter.config_types import Duration, Model
 from remediator.config_cluster import AlertmanagerConfig, ClickHouseRemediation
 from remediator.config_gitops import ArgoConfig, GitOpsConfig, with_work_dir
+from remediator.config_replay import ReplayConfig
 
 Mode = Literal["observe", "propose", "auto"]
 ProcedureName = Literal["A", "B", "trading_gate"]
@@ -138,6 +139,7 @@ class RemediatorSection(Model):
     lease: LeaseConfig = LeaseConfig()
     clickhouse_remediation: ClickHouseRemediation | None = None
     alertmanager: AlertmanagerConfig | None = None
+    replay: ReplayConfig = ReplayConfig()
 
     @model_validator(mode="after")
     def _gitops_beside_journal(self) -> RemediatorSection:

@@ -24,6 +24,7 @@ from remediator.facts import Facts
 from remediator.journal import Journal, Run
 from remediator.metrics import RemediatorMetrics
 from remediator.policy import KillSwitch
+from remediator.replay_plan import PERSON_STARTED
 
 log = logging.getLogger("remediator.engine")
 
@@ -111,6 +112,10 @@ class Engine:
         silent_after = self.cfg.remediator.policy.alerts_silent_after
         ended = []
         for run in await asyncio.to_thread(self.journal.runs, open_only=True, limit=10_000):
+            if run.procedure in PERSON_STARTED:  # no alert keeps a replay or rollback open
+                if run.state in RESUMABLE:
+                    self.notify(run.id)
+                continue
             last = max((a.last_seen for a in run.alerts), default=run.created_at)
             if now - last > silent_after:
                 reason = (
@@ -186,6 +191,8 @@ class Engine:
                 await self._orphaned(run)
             else:
                 self._drive(run.id)
+        elif run.procedure in PERSON_STARTED:
+            pass  # a plan waits for `replay start`; only a person starts it
         elif not run.firing:
             await self._close(run)
         elif run.state in NEEDS_TRIAGE:

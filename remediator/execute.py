@@ -33,6 +33,8 @@ from remediator.metrics import RemediatorMetrics
 from remediator.plan import Plan
 from remediator.policy import KillSwitch
 
+ROLLBACK_CANCEL = "rolled back by run "
+
 __all__ = [
     "GITOPS_STEPS",
     "Actuators",
@@ -208,7 +210,11 @@ class Executor:
                 return
             nxt = next_move(run)
             if nxt.move == "cancel":
-                await self._fail_safe(run, "cancelled", str(run.cancel_requested), page=run.acted)
+                # a person's rollback stops the replay it rolls back: no page for that
+                rollback = ROLLBACK_CANCEL in str(run.cancel_requested)
+                await self._fail_safe(
+                    run, "cancelled", str(run.cancel_requested), page=run.acted and not rollback
+                )
                 return
             if nxt.move == "resolved":
                 await self._end(
@@ -349,7 +355,8 @@ class Executor:
     async def _verify(self, run: Run, step: StepRecord) -> bool:
         pol = self.cfg.remediator.policy
         rec = await self._j(self.journal.step_acting, run.id, step.index)
-        deadline = (rec.started_at or self.journal.clock()) + pol.verify_timeout
+        timeout = float(step.target.get("timeout") or pol.verify_timeout)
+        deadline = (rec.started_at or self.journal.clock()) + timeout
         while True:
             try:
                 result = await self.actuators.verify(rec, run=run)
@@ -361,9 +368,7 @@ class Executor:
                 return True
             now = self.journal.clock()
             if now >= deadline:
-                reason = (
-                    f"{step.name} not verified within {pol.verify_timeout:.0f}s: {result.detail}"
-                )
+                reason = f"{step.name} not verified within {timeout:.0f}s: {result.detail}"
                 return await self._step_failed(run, step, reason)
             await self._j(
                 self.journal.step_end, run.id, step.index, "acting", f"not yet: {result.detail}"

@@ -12,9 +12,20 @@ from typing import Literal
 from remediator.journal import Run
 from remediator.journal_acting import StepRecord
 from remediator.plan import Plan, Step
+from remediator.replay_plan import PERSON_STARTED
 
 # steps carried by a GitOps change: in propose mode they go out as pull requests a person merges
-GITOPS_STEPS = frozenset({"pause_trading", "suspend_job", "resume_job"})
+GITOPS_STEPS = frozenset(
+    {
+        "pause_trading",
+        "suspend_job",
+        "resume_job",
+        "start_replay",
+        "return_to_steady",
+        "restore_last_state",
+        "set_image",
+    }
+)
 
 
 def needs_approval(plan: Plan, mode: str) -> list[int]:
@@ -46,7 +57,8 @@ class NextMove:
 def next_move(run: Run) -> NextMove:
     if run.cancel_requested:
         return NextMove("cancel")
-    if not run.firing and not run.acted:
+    # a person started it (a replay, a rollback): no alert keeps it open
+    if not run.firing and not run.acted and run.procedure not in PERSON_STARTED:
         return NextMove("resolved")
     for s in run.steps:
         if s.status in ("done", "skipped"):
@@ -65,6 +77,11 @@ def left_safe(run: Run) -> str:
     notes = []
     if "suspend_job" in done and "resume_job" not in done:
         notes.append("the job this run suspended stays suspended")
+    if "start_replay" in done and "return_to_steady" not in done:
+        notes.append(
+            "the job runs the replay (its own TA_GROUP_ID, upgradeMode stateless): roll it back "
+            "with `ta-remediator rollback RUN_ID`"
+        )
     if "pause_trading" in done:
         notes.append("trading stays paused until a person resumes it")
     # a GitOps step can fail after its change was merged (e.g. Argo CD refused the sync): the

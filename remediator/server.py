@@ -386,6 +386,9 @@ class App:
 
 def create_app(app: App) -> web.Application:
     web_app = web.Application(client_max_size=app.cfg.remediator.listen.max_body_bytes + 1)
+    from remediator.server_replay import add_replay_routes  # replay, rollbacks: own module
+
+    add_replay_routes(web_app, app)
     web_app.router.add_post("/webhook/alertmanager", app.webhook)
     web_app.router.add_get("/runs", app.list_runs)
     web_app.router.add_get("/runs/{run_id}", app.show_run)

@@ -19,7 +19,7 @@ from remediator.actuators import Fence
 from remediator.config import READ_ONLY_MODES, RemediatorConfig
 from remediator.engine import Engine, Sources, no_lease
 from remediator.execute import Actuators
-from remediator.journal import Journal
+from remediator.journal import Journal, Run
 from remediator.lease import LeaseKeeper
 from remediator.metrics import RemediatorMetrics
 from remediator.server import App, Auth, create_app
@@ -47,7 +47,10 @@ def build(
     if actuators is None and cfg.remediator.mode not in READ_ONLY_MODES:
         from remediator.actuate import RealActuators
 
-        actuators = RealActuators(cfg, facts=source.facts)
+        async def run_of(run_id: str) -> Run | None:
+            return await asyncio.to_thread(journal.run, run_id)
+
+        actuators = RealActuators(cfg, facts=source.facts, run_of=run_of)
     engine = Engine(cfg, journal, source, metrics, actuators=actuators, fence=fence)
     return App(cfg, journal, engine, metrics, Auth.from_config(cfg, insecure=insecure))
 

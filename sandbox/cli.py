@@ -66,6 +66,14 @@ def _main(argv: Sequence[str] | None) -> int:
                 "scenarios; needs root (CAP_SYS_ADMIN to mount)",
             )
             sp.add_argument(
+                "--history-hours",
+                type=float,
+                default=0.0,
+                metavar="H",
+                help="H hours of backdated trades in the trades topic before the job starts "
+                "(a past for a replay, procedure C, to start from)",
+            )
+            sp.add_argument(
                 "--replicated",
                 action="store_true",
                 help="a ZooKeeper and replicated TA tables, to stage Keeper outage and metadata "
@@ -91,6 +99,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 disk_limit_mib=a.disk_limit,
                 replicated=a.replicated,
                 remediator_mode=a.remediator_mode,
+                history_hours=a.history_hours,
             )
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"

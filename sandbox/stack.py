@@ -13,6 +13,7 @@ import secrets
 import shutil
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,7 @@ def up(
     log: Callable[[str], None] = print,
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
+    history_hours: float = 0.0,
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
@@ -158,7 +160,10 @@ def up(
     tables as ReplicatedReplacingMergeTree on it (read-only replicas in chdb, see docs/sandbox.md).
     `remediator_mode`: refused here, before anything starts, when the config refuses it.
     `remediator_overrides`: merged into the remediator's config (DIR/remediator.yaml), e.g. the
-    policy bounds a test needs (`{"remediator": {"policy": {...}}}`)."""
+    policy bounds a test needs (`{"remediator": {"policy": {...}}}`).
+    `history_hours`: that many hours of backdated trades (one every `HISTORY_EVERY`, record
+    timestamps in the past) in the trades topic before the feed and the job start, so Kafka holds
+    a past a replay (procedure C) can start from."""
     remediator_svc.check_mode(remediator_mode)
     workdir = workdir.resolve()
     if disk_limit_mib is not None and os.geteuid() != 0:
@@ -185,7 +190,7 @@ def up(
     with recording_spawns(spawned):
         _start_all(
             workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode,
-            remediator_overrides,
+            remediator_overrides, history_hours,
         )  # fmt: skip
     return services
 
@@ -199,6 +204,7 @@ def _start_all(
     replicated: bool,
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
+    history_hours: float = 0.0,
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -265,6 +271,8 @@ def _start_all(
     asyncio.run(
         kafka.create_topics(bootstrap, {t: kafka.TopicSpec(3, 7 * 86400_000) for t in topics})
     )
+    if history_hours > 0:
+        asyncio.run(seed_history(bootstrap, settings.trades_topic, history_hours))
     kb = started(kube.launch(workdir / "kube", gitops=repo, timings=timings))
     kubeconfig = kb.endpoints["kubeconfig"]
     exporter_kube, token_file = kube.component_kubeconfig(kb, "exporter", secrets_dir)
@@ -324,6 +332,18 @@ def _start_all(
             alertmanager_url=am.endpoints["alertmanager"],
         )
     )  # fmt: skip
+
+
+HISTORY_EVERY = timedelta(seconds=10)
+
+
+async def seed_history(bootstrap: str, topic: str, hours: float) -> int:
+    """Backdated trades from `hours` ago up to a minute ago; how many were produced."""
+    start = datetime.now(UTC) - timedelta(hours=hours)
+    count = int((hours * 3600 - 60) / HISTORY_EVERY.total_seconds())
+    trades = kafka.generate_trades(count, start=start, interval=HISTORY_EVERY, seed=7)
+    await kafka.produce_trades(bootstrap, topic, trades)
+    return len(trades)
 
 
 def down(workdir: Path, *, log: Callable[[str], None] = print) -> int:

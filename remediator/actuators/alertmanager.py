@@ -11,6 +11,7 @@ lead back to the remediator (`alertname!~"TARemediation.*"`).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -240,3 +241,85 @@ async def post(*, cfg: RemediatorConfig, alerts: Sequence[PostableAlert]) -> Non
                 code=first.code,
             )
         raise first
+
+
+# -- silences (API v2): a planned replay's expected alerts, scoped to its own consumer group -----
+
+
+async def _first_answer(
+    cfg: RemediatorConfig, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """The first configured Alertmanager that answers (an HA pair gossips silences)."""
+    am = cfg.remediator.alertmanager
+    if am is None:
+        raise ActuationError(
+            "remediator.alertmanager is not configured: silences cannot be managed",
+            escalate=True,
+            code="unconfigured",
+        )
+    errors = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=am.timeout)) as session:
+        for url in am.urls:
+            try:
+                async with session.request(
+                    method, f"{url}{path}", json=body, headers=_headers(cfg)
+                ) as resp:
+                    text = await resp.text(errors="replace")
+                    if resp.status >= 500:
+                        errors.append(f"{url}: HTTP {resp.status} {text[:_SNIPPET]}")
+                        continue
+                    data: Any = None
+                    if text.strip().startswith(("{", "[")):
+                        data = json.loads(text)
+                    return resp.status, data if data is not None else text[:_SNIPPET]
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                errors.append(f"{url}: {type(exc).__name__}: {exc}")
+    raise ActuationError(
+        f"Alertmanager {path}: {'; '.join(errors)}", retryable=True, code="network"
+    )
+
+
+async def create_silence(
+    *,
+    cfg: RemediatorConfig,
+    matchers: Mapping[str, str],
+    ends_at: datetime,
+    created_by: str,
+    comment: str,
+) -> str:
+    """`POST /api/v2/silences` with equality matchers; the silence's id."""
+    body = {
+        "matchers": [
+            {"name": k, "value": v, "isRegex": False, "isEqual": True}
+            for k, v in sorted(matchers.items())
+        ],
+        "startsAt": _iso(datetime.now(UTC)),
+        "endsAt": _iso(ends_at),
+        "createdBy": created_by,
+        "comment": comment,
+    }
+    status, data = await _first_answer(cfg, "POST", "/api/v2/silences", body)
+    if status != 200 or not isinstance(data, dict) or "silenceID" not in data:
+        raise ActuationError(f"Alertmanager refused the silence: HTTP {status} {data}",
+                             escalate=True, code=str(status))  # fmt: skip
+    return str(data["silenceID"])
+
+
+async def expire_silence(*, cfg: RemediatorConfig, silence_id: str) -> None:
+    """`DELETE /api/v2/silence/{id}`; a silence already expired or gone counts as done."""
+    status, data = await _first_answer(cfg, "DELETE", f"/api/v2/silence/{silence_id}")
+    if status in (200, 404) or (status == 500 and "expired" in str(data)):
+        return
+    raise ActuationError(f"Alertmanager did not expire silence {silence_id}: HTTP {status} {data}",
+                         retryable=status >= 500, code=str(status))  # fmt: skip
+
+
+async def silence_state(*, cfg: RemediatorConfig, silence_id: str) -> str | None:
+    """The silence's status.state (active, pending, expired), None when Alertmanager lost it."""
+    status, data = await _first_answer(cfg, "GET", f"/api/v2/silence/{silence_id}")
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(data, dict):
+        raise ActuationError(f"Alertmanager silence {silence_id}: HTTP {status} {data}",
+                             retryable=True, code=str(status))  # fmt: skip
+    return str((data.get("status") or {}).get("state"))

@@ -363,3 +363,37 @@ async def wait_merged(*, cfg: GitOpsConfig, change: Change, timeout: float) -> C
                 code="merge-timeout",
             )
         await asyncio.sleep(min(cfg.poll_interval, left))
+
+
+# -- reads of the tracked branch (the replay's steady state, the image history) -------------------
+
+
+async def read_tracked(*, cfg: GitOpsConfig, paths: list[str]) -> dict[str, str | None]:
+    """The app's files (relative to `app_path`) at the tip of the tracked branch."""
+    repo = _repo(cfg)
+    tracked = f"refs/remotes/origin/{cfg.branch}"
+    async with _lock(str(cfg.work_dir)):
+        await repo.open()
+        await repo.fetch(f"+refs/heads/{cfg.branch}:{tracked}")
+        base = await repo.rev(tracked)
+        if base is None:
+            raise ActuationError(f"branch {cfg.branch} not found at {cfg.remote_url}",
+                                 escalate=True, code="git")  # fmt: skip
+        return {p: await repo.read(base, f"{cfg.app_path}/{PurePosixPath(p)}") for p in paths}
+
+
+async def history(*, cfg: GitOpsConfig, path: str, limit: int = 50) -> list[tuple[str, str]]:
+    """(commit, text) of each commit of the tracked branch that changed `path`, newest first."""
+    repo = _repo(cfg)
+    tracked = f"refs/remotes/origin/{cfg.branch}"
+    full = f"{cfg.app_path}/{PurePosixPath(path)}"
+    async with _lock(str(cfg.work_dir)):
+        await repo.open()
+        await repo.fetch(f"+refs/heads/{cfg.branch}:{tracked}")
+        _, out, _ = await repo.run("log", f"-n{limit}", "--format=%H", tracked, "--", full)
+        found = []
+        for commit in out.split():
+            text = await repo.read(commit, full)
+            if text is not None:
+                found.append((commit, text))
+        return found

@@ -49,6 +49,9 @@ class JobView:
     lifecycle: str | None  # status.lifecycleState
     error: str | None  # status.error (a JSON string)
     annotations: dict[str, str] = field(default_factory=dict)
+    job_id: str | None = None  # status.jobStatus.jobId: a new one after every (re)start
+    upgrade_mode: str | None = None  # spec.job.upgradeMode
+    image: str | None = None  # spec.image
 
 
 def job_view(obj: dict[str, Any]) -> JobView:
@@ -67,6 +70,9 @@ def job_view(obj: dict[str, Any]) -> JobView:
         lifecycle=status.get("lifecycleState"),
         error=status.get("error"),
         annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+        job_id=(status.get("jobStatus") or {}).get("jobId"),
+        upgrade_mode=(spec.get("job") or {}).get("upgradeMode"),
+        image=spec.get("image"),
     )
 
 

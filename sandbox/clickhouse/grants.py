@@ -263,5 +263,8 @@ ROLES: dict[str, list[str]] = {
             for t in _TA
         ),
         *_READ_STORAGE,
+        # a replay's plan reads the tables' engines and TTL, and its check the window's rows
+        "SELECT ON system.tables",
+        *(f"SELECT ON torghut.{t}" for t in _TA),
     ],
 }

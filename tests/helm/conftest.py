@@ -249,6 +249,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "identityHeader": "X-Forwarded-User",
             "apiTokens": [{"name": "oncall", "secret": {"name": "ta-oncall", "key": "tok"}}],
             "allow": {"tables": ["ta_signals"]},
+            "replay": {"output_consumers": ["torghut"], "silence_for": "2h"},
             "rbac": {
                 "applicationNamespace": "gitops",
                 "applications": ["ta-blue", "trader"],

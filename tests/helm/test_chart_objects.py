@@ -266,6 +266,7 @@ def test_custom_names_flow_everywhere(rendered_sets, kit) -> None:
     assert own["pause_annotation"] == "ops.example/hold"
     assert own["identity_header"] == "X-Forwarded-User"
     assert own["allow"] == {"tables": ["ta_signals"]}
+    assert own["replay"] == {"output_consumers": ["torghut"], "silence_for": "2h"}
     service = kit.find(objects, "Service", "ta-ops-remediator")[0]
     assert service["spec"]["ports"][0]["port"] == 8099
 

@@ -12,6 +12,7 @@ import yaml
 from remediator.config import Allowlist, DropBounds, LeaseConfig, Mode, Policy
 from remediator.config_cluster import AlertmanagerConfig, BasicAuth, ClickHouseRemediation
 from remediator.config_gitops import ArgoConfig, GitHubConfig, GitOpsConfig
+from remediator.config_replay import ReplayConfig
 
 # Keys of the remediator's sections the chart sets itself (never values): the Secrets' files,
 # the clone beside the journal, the Lease its Role names.
@@ -113,6 +114,8 @@ def test_remediator_values_follow_its_config_model(kit) -> None:
     policy = remediator["policy"]["properties"]
     assert set(policy) == set(Policy.model_fields)
     assert set(policy["drop"]["properties"]) == set(DropBounds.model_fields)
+    assert set(remediator["replay"]["properties"]) == set(ReplayConfig.model_fields)
+    assert remediator["replay"]["additionalProperties"] is False
     assert remediator["mode"]["enum"] == list(get_args(Mode))
     # the acting sections: the model's keys minus those the chart owns
     sections = {

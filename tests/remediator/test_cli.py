@@ -179,3 +179,39 @@ def test_sigkill_then_restart_keeps_one_run_and_finishes_its_triage(tmp_path: Pa
         assert len(json.loads(run("runs", *viewer).stdout)["runs"]) == 1
     finally:
         stop_pid(pid, timeout=30)
+
+
+def test_replay_commands_refuse_bad_input_and_unknown_runs(server: str, tmp_path: Path) -> None:
+    as_alice = ("--url", server, "--token-file", str(tmp_path / "alice-token"))
+    as_viewer = ("--url", server, "--token-file", str(tmp_path / "viewer-token"))
+    assert run("replay", "plan", "--from", "2026-12-01T06:00:00Z", *as_alice).returncode == 64
+    for when, message in (
+        ("2026-12-01T06:00:00", "from: '2026-12-01T06:00:00' has no time zone"),
+        ("2026-12-01T06:00:00 PST", "time zone 'PST' is not accepted"),
+        ("2999-01-01T00:00:00Z", "is in the future"),
+        ("an hour ago", "is not a time"),
+    ):
+        bad = run("replay", "plan", "--from", when, "--reason", "x", *as_alice)
+        assert bad.returncode == 1 and message in bad.stderr, bad.stderr
+    backwards = run("replay", "plan", "--from", "2026-12-01T06:00:00Z", "--to",
+                    "2026-12-01T05:00:00Z", "--reason", "x", *as_alice)  # fmt: skip
+    assert backwards.returncode == 1 and "to: " in backwards.stderr
+    assert "is not after --from" in backwards.stderr
+    listed = json.loads(run("runs", *as_alice).stdout)["runs"]
+    assert listed == []  # bad input journals nothing
+    viewer = run("replay", "plan", "--from", "2026-12-01T06:00:00Z", "--reason", "x", *as_viewer)
+    assert viewer.returncode == 1 and "may read but not act" in viewer.stderr
+    # nothing answers on the configured ports: retention is unknown, so the plan is refused
+    refused = run("replay", "plan", "--from", "2026-12-01T06:00:00Z", "--reason", "x", *as_alice)
+    assert refused.returncode == 1 and "could not be read" in refused.stderr, refused.stderr
+    [journaled] = json.loads(run("runs", *as_alice).stdout)["runs"]
+    assert journaled["procedure"] == "C" and journaled["outcome"] == "refused"
+    for args in (("replay", "start", "run-nope"), ("rollback", "run-nope", "--reason", "x")):
+        unknown = run(*args, *as_alice)
+        assert unknown.returncode == 1 and "(404): no run 'run-nope'" in unknown.stderr
+    not_replay = run("rollback", journaled["id"], "--reason", "x", *as_alice)
+    assert not_replay.returncode == 1 and "changed nothing a rollback would undo" in (
+        not_replay.stderr
+    )
+    image = run("image", "rollback", "--to", "sha256:abc", "--reason", "x", *as_alice)
+    assert image.returncode == 1 and "is not an image digest" in image.stderr

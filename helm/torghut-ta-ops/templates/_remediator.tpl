@@ -29,6 +29,7 @@ In propose/auto, what acting needs is required here and a missing piece fails th
   "pause_annotation" $r.pauseAnnotation
   "allow" (deepCopy ($r.allow | default dict))
   "policy" (deepCopy ($r.policy | default dict))
+  "replay" (deepCopy ($r.replay | default dict))
   "lease" $lease
 }}
 {{- $on := include "tto.remediatorSections" . | fromJson }}
