@@ -74,5 +74,5 @@ def test_the_savepoint_trigger_nonce_is_added_then_bumped() -> None:
         "+    savepointTriggerNonce: 2",
     ]
     broken = once.replace("savepointTriggerNonce: 1", "savepointTriggerNonce: one")
-    with pytest.raises(ValueError, match="spec.job.savepointTriggerNonce is not an integer"):
+    with pytest.raises(ValueError, match=r"spec\.job\.savepointTriggerNonce is not an integer"):
         edits.set_job(broken, bump_savepoint=True)
