@@ -112,6 +112,8 @@ class FlinkOperator:
         job = status.get("jobStatus") or {}
         if last is None or snapshots.sans_trigger(last) != snapshots.sans_trigger(spec):
             self._start(obj, first=last is None)
+        elif snapshots.unobserved(obj):
+            self._write(obj, snapshots.observe)  # only the trigger nonce changed
         elif snapshots.pending(status) and not snapshots.alive(status, self.triggered.get(uid)):
             self._write(obj, snapshots.failed)  # the job stopped before its savepoint completed
             self._event(obj, "SavepointError", snapshots.failure_message(spec))

@@ -14,6 +14,9 @@ As the real operator (1.x, `status.jobStatus.savepointInfo`):
   SavepointCreated;
 - a job that stops before its savepoint completes fails the trigger: the trigger fields reset,
   the nonce recorded as reconciled (not retried), `lastSavepoint` unchanged, Event SavepointError.
+A spec change that only touches the nonce still counts as observed: `status.observedGeneration`
+and the generation in `lastReconciledSpec`'s metadata follow the new generation (the spec
+recorded there keeps the old nonce until the trigger completes or fails).
 `lastPeriodicSavepointTimestamp` moves only for periodic savepoints (none here): it stays 0.
 """
 
@@ -47,6 +50,25 @@ def wanted(spec: dict[str, Any], reconciled: dict[str, Any] | None) -> bool:
     """A new nonce the operator has not reconciled yet."""
     nonce = _nonce(spec)
     return nonce is not None and nonce != _nonce(reconciled)
+
+
+def unobserved(obj: Obj) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") != obj["metadata"].get("generation")
+
+
+def observe(obj: Obj, status: dict[str, Any]) -> None:
+    generation = obj["metadata"].get("generation")
+    status["observedGeneration"] = generation
+    rec = status.setdefault("reconciliationStatus", {})
+    was_stable = rec.get("lastStableSpec") == rec.get("lastReconciledSpec")
+    for key in ("lastReconciledSpec",) + (("lastStableSpec",) if was_stable else ()):
+        if rec.get(key):
+            doc = json.loads(rec[key])
+            doc.setdefault("resource_metadata", {}).setdefault("metadata", {})["generation"] = (
+                generation
+            )
+            rec[key] = json.dumps(doc, sort_keys=True)
 
 
 def _info(status: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def test_a_nonce_bump_on_a_running_job_triggers_a_savepoint_and_restarts_nothing
     assert info["lastSavepoint"] is None and info["lastPeriodicSavepointTimestamp"] == 0
     assert pending["status"]["jobStatus"]["jobId"] == job_id  # no upgrade, no restart
     assert pending["status"]["reconciliationStatus"]["state"] == "DEPLOYED"
+    assert pending["status"]["observedGeneration"] == pending["metadata"]["generation"]
+    assert pending["status"]["lifecycleState"] == "STABLE"
     assert _reconciled_nonce(pending) is None  # reconciled only when the trigger completes
 
     location = f"{SAVEPOINTS}/savepoint-{job_id[:6]}-0123456789ab"
@@ -114,6 +116,7 @@ def test_a_nonce_bump_on_a_suspended_job_is_not_acted_on() -> None:
     assert not _info(after).get("triggerId")
     assert not (_info(after).get("lastSavepoint"))
     assert _reconciled_nonce(after) is None  # the nonce waits, unreconciled
+    assert after["status"]["observedGeneration"] == after["metadata"]["generation"]
     assert after["status"]["lifecycleState"] == "SUSPENDED"
 
 
@@ -151,11 +154,13 @@ async def test_the_job_reports_its_savepoint_through_the_sandbox_hook(
         _content_type="application/merge-patch+json",
     )
 
-    async def triggered() -> str | None:
+    async def triggered() -> dict[str, Any] | None:
         obj = await crd.get_namespaced_custom_object(*fd)
-        return _info(obj).get("triggerId")
+        return obj if _info(obj).get("triggerId") else None
 
-    trigger = await apoll_until(triggered, timeout=30, what="a savepoint trigger")
+    pending = await apoll_until(triggered, timeout=30, what="a savepoint trigger")
+    trigger = _info(pending)["triggerId"]
+    assert pending["status"]["observedGeneration"] == pending["metadata"]["generation"]
     hook = f"/sandbox/flinkdeployments/{NS}/{NAME}/savepoint"
     code, body = kube_api.raw("POST", hook, {"triggerId": trigger})
     assert code == 400 and "location" in json.dumps(body)
