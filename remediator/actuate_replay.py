@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ACTS = frozenset(
     {
         "record_steady_state",
+        "take_savepoint",
         "silence_replay_alerts",
         "start_replay",
         "return_to_steady",
@@ -119,6 +120,8 @@ class ReplayActuation:
                     code="no-offsets",
                 )
             return {"committed": json.dumps(known, sort_keys=True), "recorded_at": _now()}
+        if step.name == "take_savepoint":
+            return await self._savepoint(run, step, fence)
         if step.name == "silence_replay_alerts":
             ends = datetime.now(UTC) + timedelta(seconds=self.cfg.remediator.replay.silence_for)
             sid = await am.create_silence(
@@ -189,6 +192,44 @@ class ReplayActuation:
                 fence,
             )
         raise ActuationError(f"no actuator for step {step.name!r}", escalate=True, code="unknown")
+
+    async def _savepoint(self, run: Run, step: StepRecord, fence: Fence) -> dict[str, str]:
+        """Bump spec.job.savepointTriggerNonce through GitOps, then wait for the operator's
+        lastSavepoint to change (or to carry the new nonce: an earlier attempt's change)."""
+        before = await self._read_job()
+        evidence = await self.real._git(
+            run.id,
+            step.name,
+            {edits.JOB_FILE: lambda t: edits.set_job(t, bump_savepoint=True)},
+            "savepoint before a replay: spec.job.savepointTriggerNonce bump",
+            fence,
+        )
+
+        def taken(j: kube_actuator.JobView) -> bool:
+            if not j.savepoint_location or j.savepoint_trigger_nonce is None:
+                return False
+            return j.savepoint_nonce == j.savepoint_trigger_nonce and (
+                j.savepoint_location != before.savepoint_location or evidence["changed"] != "true"
+            )
+
+        try:
+            job = await self.real._job_until(taken, "a new savepoint (lastSavepoint.location)")
+        except ActuationError as exc:
+            raise ActuationError(
+                f"the savepoint was not taken: {exc}; the replay does not start (the committed "
+                "offsets recorded by record_steady_state remain the way back)",
+                escalate=True,
+                code=exc.code,
+            ) from None
+        location = str(job.savepoint_location)
+        return {
+            **evidence,
+            "location": location,
+            "savepoint_nonce": str(job.savepoint_nonce),
+            "previous_location": before.savepoint_location or "",
+            "restore": f"spec.job.initialSavepointPath: {location} with a "
+            "spec.job.savepointRedeployNonce bump (a person's decision)",
+        }
 
     async def _committed_end(self, recorded: dict[str, str]) -> dict[str, int]:
         """Where a replay to the present has caught up: the end offsets now."""

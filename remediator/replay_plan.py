@@ -7,7 +7,8 @@ from checkpoint or savepoint state resumes its checkpointed Kafka offsets. The w
 planned before the way out: the steady-state group's committed offsets are recorded first, and
 returning starts the job stateless from them (`committed` with the steady-state group id), and
 only then puts the steady-state upgrade mode back (a plain switch back to `last-state` would
-restore the replay job's own checkpoint: the trap in reverse).
+restore the replay job's own checkpoint: the trap in reverse). Where the job is healthy a
+savepoint is taken too (`savepointTriggerNonce`): a second, person-restorable way back.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ ROLLBACK = "C-rollback"
 IMAGE_ROLLBACK = "image-rollback"
 PERSON_STARTED = frozenset({PROCEDURE, ROLLBACK, IMAGE_ROLLBACK})
 DEDUPLICATING = ("ReplacingMergeTree", "CollapsingMergeTree", "VersionedCollapsingMergeTree")
+NO_SAVEPOINT = "no savepoint: the job is not healthy; the way back is the committed offsets"
+SAVEPOINT_NOTE = (
+    "a savepoint is taken first (take_savepoint, journaled): a person can restore from it "
+    "with spec.job.initialSavepointPath and a savepointRedeployNonce bump; the way back the run "
+    "takes is still the committed offsets"
+)
 _GROUP_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -55,6 +62,7 @@ class ReplayFacts:
     trading_enabled: bool | None = None
     market_open: bool | None = None
     job_state: str | None = None
+    lifecycle: str | None = None  # status.lifecycleState
     active_replay: str | None = None  # an open replay or rollback run
 
     def digest(self) -> str:
@@ -204,6 +212,18 @@ def _steps(req: ReplayRequest, facts: ReplayFacts, group: str) -> tuple[Step, ..
             },
         )
     ]
+    if healthy(facts):
+        steps.append(
+            Step(
+                "take_savepoint",
+                "reversible",
+                "the job is healthy: a savepoint of the steady-state job through a "
+                "spec.job.savepointTriggerNonce bump (GitOps; restarts nothing), its location "
+                "journaled (a person can restore from it with initialSavepointPath + "
+                "savepointRedeployNonce)",
+                {"nonce_field": "spec.job.savepointTriggerNonce"},
+            )
+        )
     trading_on = facts.trading_enabled is not False
     if trading_on and not req.signals_known_good:
         steps.append(
@@ -264,6 +284,11 @@ def _steps(req: ReplayRequest, facts: ReplayFacts, group: str) -> tuple[Step, ..
     return tuple(steps)
 
 
+def healthy(facts: ReplayFacts) -> bool:
+    """RUNNING and STABLE: the only state in which the operator takes a savepoint for sure."""
+    return facts.job_state == "RUNNING" and facts.lifecycle == "STABLE"
+
+
 def return_steps(upgrade_mode: str, steady: str, facts: ReplayFacts | None) -> list[Step]:
     """Back to the steady-state group: stateless from its committed offsets, then the
     steady-state upgrade mode once the returned job has checkpointed."""
@@ -317,8 +342,11 @@ def _notes(
         f"the output topics ({outputs}) receive the replayed records again; their known "
         f"consumers: {consumers}",
         "the way back: stateless from the steady-state group's committed offsets "
-        "(recorded before the replay), then the steady-state upgrade mode; no savepoint is "
-        "taken (the committed offsets are the recorded position)",
+        "(recorded before the replay), then the steady-state upgrade mode",
+        SAVEPOINT_NOTE
+        if healthy(facts)
+        else f"{NO_SAVEPOINT} (job {facts.job_state or 'unknown'}, lifecycle "
+        f"{facts.lifecycle or 'unknown'})",
         "resuming trading afterwards is always a person's decision",
         *(f"{k}: {v}" for k, v in sorted(numbers.items())),
     ]

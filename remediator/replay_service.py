@@ -225,7 +225,8 @@ class ReplayService:
         silences = next((s for s in run.steps if s.name == "silence_replay_alerts"), None)
         rb_id = new_run_id(self.journal.clock())
         steps = self._rollback_steps(run, recorded.target, recorded.evidence, silences)
-        record = {"plan": Plan(ROLLBACK, ROLLBACK, steps).to_json(), "rolls_back": run.id,
+        record = {"plan": Plan(ROLLBACK, ROLLBACK, steps, notes=way_back(run)).to_json(),
+                  "rolls_back": run.id,
                   "who": who, "reason": why, "mode": self.cfg.remediator.mode}  # fmt: skip
         try:
             await self._j(
@@ -355,3 +356,21 @@ def _steps(plan: dict[str, Any]) -> list[_S]:
 
 
 __all__ = ["Refused", "ReplayInputError", "ReplayService", "json", "summary"]
+
+
+def way_back(run: Run) -> tuple[str, ...]:
+    """The rollback's notes: it returns through the committed offsets; a savepoint the replay
+    took is the other way back, restored only by a person."""
+    notes = ["the way back: stateless from the steady-state group's committed offsets recorded "
+             "before the replay, then the steady-state upgrade mode"]  # fmt: skip
+    saved = next((s for s in run.steps if s.name == "take_savepoint"), None)
+    location = None if saved is None else saved.evidence.get("location")
+    if location:
+        notes.append(
+            f"savepoint taken before the replay: {location}; a person can restore from it "
+            "instead (spec.job.initialSavepointPath and a spec.job.savepointRedeployNonce bump)"
+        )
+    else:
+        notes.append("no savepoint was taken before the replay: the committed offsets are the "
+                     "only recorded position")  # fmt: skip
+    return tuple(notes)

@@ -90,10 +90,11 @@ async def gather(
             tables[name] = TableFact(info.engine, info.ttl_seconds)
     except ActuationError as exc:
         unreadable.append(f"clickhouse: {exc}")
-    trading = market = job_state = None
+    trading = market = job_state = lifecycle = None
     try:
         current = await facts()
         trading, market, job_state = current.trading_enabled, current.market_open, current.job_state
+        lifecycle = current.lifecycle
     except Exception as exc:  # the probes could not be built or run: unknown
         unreadable.append(f"probes: {type(exc).__name__}: {exc}")
     return Gathered(
@@ -114,6 +115,7 @@ async def gather(
             trading_enabled=trading,
             market_open=market,
             job_state=job_state,
+            lifecycle=lifecycle,
             active_replay=active_replay,
         ),
         unreadable,

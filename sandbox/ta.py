@@ -145,6 +145,7 @@ class Writer:
         self.starts: list[str] = []  # how each incarnation chose its offsets; tests read it
         self.checkpoint_id = 0
         self.last_checkpoint = 0.0
+        self.savepoint_trigger: str | None = None  # the last trigger acted on
 
     async def run(self, stop: asyncio.Event) -> None:
         api_client = await kconfig.new_client_from_config(config_file=str(self.cfg.kubeconfig))
@@ -214,6 +215,7 @@ class Writer:
                 return
         self.positions |= {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         await self._checkpoint()
+        await self._savepoint(job_status.get("savepointInfo") or {})
 
     async def _start_job(self, fd: dict[str, Any], core: kclient.CoreV1Api) -> None:
         """A new incarnation: read the config (envFrom), restore or choose offsets, consume."""
@@ -289,6 +291,22 @@ class Writer:
         if self.positions:
             await consumer.commit(dict(self.positions))
 
+    async def _savepoint(self, info: dict[str, Any]) -> None:
+        """Write the savepoint the operator triggered (once per trigger) and report it."""
+        trigger, job = info.get("triggerId"), self.job
+        if not trigger or trigger == self.savepoint_trigger or job is None:
+            return
+        self.savepoint_trigger = trigger
+        offsets = {(tp.topic, tp.partition): o for tp, o in self.positions.items()}
+        cp = Checkpoint(job.job_id, self.checkpoint_id, now_ms(), offsets)
+        try:
+            location = await asyncio.to_thread(self.store.write_savepoint, job.savepoints_dir, cp)
+        except (BotoCoreError, ClientError, JobFailure) as exc:  # the trigger stays pending
+            log.warning("savepoint for trigger %s failed: %s", trigger, exc)
+            return
+        log.info("job %s wrote savepoint %s", job.job_id, location)
+        await self._post("savepoint", {"triggerId": trigger, "location": location})
+
     async def _insert(self, ch: Any, table: str, rows: list[dict[str, Any]]) -> None:
         cols = [c for c in self.columns.get(table, []) if rows and c in rows[0]]
         if rows and cols:
@@ -315,13 +333,18 @@ class Writer:
 
     async def _report_failure(self, causes: list[dict[str, str]]) -> None:
         log.error("job fails: %s", causes[-1]["message"])
-        server, token = _kube_endpoint(self.cfg.kubeconfig)
-        url = f"{server}/sandbox/flinkdeployments/{self.cfg.namespace}/{self.cfg.deployment}/fail"
         root = causes[-1]
-        body = {"message": root["message"], "type": root["type"], "causes": causes}
+        await self._post(
+            "fail", {"message": root["message"], "type": root["type"], "causes": causes}
+        )
+
+    async def _post(self, hook: str, body: dict[str, Any]) -> None:
+        """A report to the operator; 409: the state moved on meanwhile (suspended, no trigger)."""
+        server, token = _kube_endpoint(self.cfg.kubeconfig)
+        url = f"{server}/sandbox/flinkdeployments/{self.cfg.namespace}/{self.cfg.deployment}/{hook}"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with aiohttp.ClientSession() as s, s.post(url, json=body, headers=headers) as resp:
-            if resp.status == 409:  # suspended meanwhile: nothing left to fail
+            if resp.status == 409:
                 return
             resp.raise_for_status()
 

@@ -13,12 +13,17 @@
 - Checkpoints: `<state.checkpoints.dir>/<jobId>/chk-N/_metadata` objects in S3 carrying the
   source offsets; the newest (by its completion time) across all jobs is what last-state
   restores. One checkpoint is retained per job (Flink's `state.checkpoints.num-retained`: 1).
+- Savepoints (triggered through the operator's `savepointTriggerNonce`):
+  `<state.savepoints.dir>/savepoint-<jobId[:6]>-<12 hex>/_metadata` with the same offsets; the
+  directory is the savepoint's location. Savepoints are never deleted by the job and commit
+  nothing to Kafka.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +71,7 @@ class JobConfig:
     upgrade_mode: str
     checkpoints_dir: str | None
     checkpoint_interval: float | None  # seconds; None: checkpointing disabled
+    savepoints_dir: str | None = None
 
 
 def job_config(fd: Mapping[str, Any], configmap_data: Mapping[str, str]) -> JobConfig:
@@ -87,6 +93,7 @@ def job_config(fd: Mapping[str, Any], configmap_data: Mapping[str, str]) -> JobC
         upgrade_mode=str((spec.get("job") or {}).get("upgradeMode") or "stateless"),
         checkpoints_dir=conf.get("state.checkpoints.dir"),
         checkpoint_interval=interval,
+        savepoints_dir=conf.get("state.savepoints.dir"),
     )
 
 
@@ -118,6 +125,7 @@ class CheckpointStore:
     def __init__(self, endpoint: str | None) -> None:
         self.endpoint = endpoint
         self.memory: Checkpoint | None = None
+        self.savepoints: dict[str, Checkpoint] = {}  # location -> savepoint, without S3
 
     def write(self, directory: str | None, cp: Checkpoint) -> None:
         if not self.endpoint or not directory:
@@ -132,6 +140,22 @@ class CheckpointStore:
         for obj in listed.get("Contents", []):
             if obj["Key"] != key:  # subsumed: only the newest is retained
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
+
+    def write_savepoint(self, directory: str | None, cp: Checkpoint) -> str:
+        """Write a savepoint of `cp`'s offsets; its location (a directory)."""
+        if not directory:
+            raise JobFailure(
+                "java.lang.IllegalStateException",
+                "No savepoint directory configured (state.savepoints.dir)",
+            )
+        location = f"{directory.rstrip('/')}/savepoint-{cp.job_id[:6]}-{secrets.token_hex(6)}"
+        if not self.endpoint:
+            self.savepoints[location] = cp
+            return location
+        bucket, prefix = s3.parse_s3_uri(location + "/")
+        s3.ensure_bucket(self.endpoint, bucket)
+        s3.client(self.endpoint).put_object(Bucket=bucket, Key=f"{prefix}_metadata", Body=cp.body())
+        return location
 
     def latest(self, directory: str | None) -> Checkpoint | None:
         """The newest completed checkpoint of any job under `directory`."""

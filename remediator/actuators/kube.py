@@ -52,6 +52,13 @@ class JobView:
     job_id: str | None = None  # status.jobStatus.jobId: a new one after every (re)start
     upgrade_mode: str | None = None  # spec.job.upgradeMode
     image: str | None = None  # spec.image
+    savepoint_trigger_nonce: int | None = None  # spec.job.savepointTriggerNonce
+    savepoint_location: str | None = None  # status.jobStatus.savepointInfo.lastSavepoint
+    savepoint_nonce: int | None = None  # the triggerNonce of that last savepoint
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def job_view(obj: dict[str, Any]) -> JobView:
@@ -59,6 +66,9 @@ def job_view(obj: dict[str, Any]) -> JobView:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     nonce = spec.get("restartNonce")
+    info = (status.get("jobStatus") or {}).get("savepointInfo") or {}
+    last = info.get("lastSavepoint") if isinstance(info, dict) else None
+    last = last if isinstance(last, dict) else {}
     return JobView(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
@@ -73,6 +83,9 @@ def job_view(obj: dict[str, Any]) -> JobView:
         job_id=(status.get("jobStatus") or {}).get("jobId"),
         upgrade_mode=(spec.get("job") or {}).get("upgradeMode"),
         image=spec.get("image"),
+        savepoint_trigger_nonce=_int((spec.get("job") or {}).get("savepointTriggerNonce")),
+        savepoint_location=str(last["location"]) if last.get("location") else None,
+        savepoint_nonce=_int(last.get("triggerNonce")),
     )
 
 

@@ -62,9 +62,11 @@ def set_job(
     upgrade_mode: str | None = None,
     image: str | None = None,
     bump_nonce: bool = False,
+    bump_savepoint: bool = False,
 ) -> str:
-    """The FlinkDeployment with `spec.job.upgradeMode`, `spec.image` set and `spec.restartNonce`
-    bumped (the operator restarts the job on a new nonce)."""
+    """The FlinkDeployment with `spec.job.upgradeMode`, `spec.image` set, `spec.restartNonce`
+    bumped (the operator restarts the job on a new nonce) and `spec.job.savepointTriggerNonce`
+    bumped (the operator takes a savepoint of the running job, restarting nothing)."""
     doc = _load(text)
     _kind(doc, "FlinkDeployment")
     spec = _mapping(doc, "spec", "")
@@ -85,6 +87,12 @@ def set_job(
         if isinstance(nonce, bool) or not isinstance(nonce, int):
             raise ValueError(f"spec.restartNonce is not an integer: {nonce!r}")
         spec["restartNonce"] = nonce + 1
+        changed = True
+    if bump_savepoint:
+        nonce = job.get("savepointTriggerNonce", 0)
+        if isinstance(nonce, bool) or not isinstance(nonce, int):
+            raise ValueError(f"spec.job.savepointTriggerNonce is not an integer: {nonce!r}")
+        job["savepointTriggerNonce"] = nonce + 1
         changed = True
     return _dump(doc) if changed else text
 

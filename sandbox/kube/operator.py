@@ -9,6 +9,8 @@ Transitions (each takes `Timings.operator_step`, STABLE needs `stable_period` of
 - `fail()`: job FAILED, `status.error` set to the serialized JobException ("Recovery is
   suppressed by ...") whose `throwableList` is the job's exception chain, JobManager stays READY
   (so Argo CD still says Healthy).
+- manual savepoints (`spec.job.savepointTriggerNonce`): sandbox.kube.snapshots; a change of the
+  nonce alone is not an upgrade.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.kube import errors
+from sandbox.kube import errors, snapshots
 from sandbox.kube.resources import CORE_EVENT, FLINK
 from sandbox.kube.store import Obj, Store, now_iso
 from sandbox.kube.timings import Timings
@@ -87,6 +89,7 @@ class FlinkOperator:
         self.store = store
         self.timings = timings
         self.since: dict[str, float] = {}  # uid -> monotonic time of the last transition
+        self.triggered: dict[str, str] = {}  # uid -> jobId a pending savepoint was triggered on
 
     async def run(self) -> None:
         while True:
@@ -107,8 +110,18 @@ class FlinkOperator:
         uid = obj["metadata"]["uid"]
         elapsed = time.monotonic() - self.since.get(uid, 0.0)
         job = status.get("jobStatus") or {}
-        if last != spec:
+        if last is None or snapshots.sans_trigger(last) != snapshots.sans_trigger(spec):
             self._start(obj, first=last is None)
+        elif snapshots.unobserved(obj):
+            self._write(obj, snapshots.observe)  # only the trigger nonce changed
+        elif snapshots.pending(status) and not snapshots.alive(status, self.triggered.get(uid)):
+            self._write(obj, snapshots.failed)  # the job stopped before its savepoint completed
+            self._event(obj, "SavepointError", snapshots.failure_message(spec))
+        elif snapshots.wanted(spec, last) and not snapshots.pending(status):
+            if job.get("state") == "RUNNING" and rec.get("state") == "DEPLOYED":
+                self.triggered[uid] = str(job.get("jobId"))
+                self._write(obj, snapshots.trigger)
+            # not running: the nonce waits (the operator triggers snapshots of running jobs only)
         elif elapsed < self.timings.operator_step:
             return
         elif (
@@ -230,6 +243,20 @@ class FlinkOperator:
             self.store.create(EVENTS, meta["namespace"], body, admit=False)
 
     # -- hooks for the rest of the sandbox ---------------------------------------------------
+    def savepoint_completed(self, ns: str, name: str, trigger_id: str, location: str) -> Obj:
+        """The job wrote the savepoint of trigger `trigger_id` at `location` (what the real
+        operator learns by polling Flink's REST API for the trigger's status)."""
+        obj = self.store.get(FLINK, ns, name)
+        info = ((obj.get("status") or {}).get("jobStatus") or {}).get("savepointInfo") or {}
+        if not trigger_id or info.get("triggerId") != trigger_id:
+            raise errors.conflict(
+                FLINK, name, f"no savepoint trigger {trigger_id!r} is pending (pending: "
+                f"{info.get('triggerId')!r})",
+            )  # fmt: skip
+        new = self._write(obj, lambda live, status: snapshots.completed(live, status, location))
+        self._event(new, "SavepointCreated", f"Savepoint created: {location}")
+        return new
+
     def fail(
         self,
         ns: str,

@@ -68,6 +68,20 @@ async def fail(request: web.Request) -> web.Response:
     return web.json_response(job_view(obj))
 
 
+async def savepoint(request: web.Request) -> web.Response:
+    """The job completed a triggered savepoint: {"triggerId": ..., "location": ...}."""
+    body = await _json_body(request)
+    trigger_id, location = body.get("triggerId"), body.get("location")
+    for key, value in (("triggerId", trigger_id), ("location", location)):
+        if not isinstance(value, str) or not value:
+            raise errors.bad_request(f'"{key}" (a non-empty string) is required')
+    info = request.match_info
+    obj = request.app[OPERATOR_KEY].savepoint_completed(
+        info["ns"], info["name"], str(trigger_id), str(location)
+    )
+    return web.json_response(job_view(obj))
+
+
 def _argocd_error(err: errors.ApiError) -> web.Response:
     """Argo CD's gRPC-gateway error shape (code 9 FailedPrecondition, 5 NotFound)."""
     code = {400: 9, 404: 5}.get(err.code, 2)
@@ -119,6 +133,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/sandbox/ready", ready)
     app.router.add_get("/sandbox/flinkdeployments/{ns}/{name}/job", job)
     app.router.add_post("/sandbox/flinkdeployments/{ns}/{name}/fail", fail)
+    app.router.add_post("/sandbox/flinkdeployments/{ns}/{name}/savepoint", savepoint)
     app.router.add_post("/sandbox/argocd/applications/{name}/fault", argocd_fault)
     app.router.add_get("/argocd/api/v1/applications/{name}", argocd_get)
     app.router.add_post("/argocd/api/v1/applications/{name}/sync", argocd_sync)

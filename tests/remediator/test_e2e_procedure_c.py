@@ -30,6 +30,8 @@ from remediator.config import load_remediator_config
 from sandbox import stack as sandbox_stack
 from sandbox.cli import summary
 from sandbox.gitops import GitRepo, git
+from sandbox.s3 import client as s3_client
+from sandbox.s3 import parse_s3_uri
 from sandbox.testing.remediator import call, wait_run
 from sandbox.util import poll_until
 
@@ -208,6 +210,7 @@ def test_a_new_group_id_alone_replays_nothing_and_makes_a_plan_stale(
 def test_a_replay_from_two_hours_ago_rewrites_the_window_and_returns(
     stack: dict[str, Any],
 ) -> None:
+    steady(stack)  # RUNNING and STABLE: the plan takes a savepoint first
     now = datetime.now(UTC)
     start = now - timedelta(hours=2)
     poll_until(lambda: committed(stack, STEADY_GROUP), timeout=120, interval=2.0,
@@ -227,8 +230,8 @@ def test_a_replay_from_two_hours_ago_rewrites_the_window_and_returns(
                         iso(now - timedelta(minutes=30)), "--reason", "e2e: bad signals")  # fmt: skip
     assert rc == 0, err
     names = [s["name"] for s in plan["steps"]]
-    assert names[:4] == ["record_steady_state", "pause_trading", "silence_replay_alerts",
-                         "start_replay"], names  # fmt: skip
+    assert names[:5] == ["record_steady_state", "take_savepoint", "pause_trading",
+                         "silence_replay_alerts", "start_replay"], names  # fmt: skip
     begin = next(s for s in plan["steps"] if s["name"] == "start_replay")["target"]
     group = begin["group"]
     assert group.startswith(f"{STEADY_GROUP}-replay-") and begin["upgrade_mode"] == "stateless"
@@ -238,6 +241,8 @@ def test_a_replay_from_two_hours_ago_rewrites_the_window_and_returns(
     assert "earliest_retained" in notes and "estimated_seconds" in notes, notes
     assert "a new group id alone would replay nothing" in notes, notes
     assert "torghut (trading service)" in notes, notes
+    assert "initialSavepointPath" in notes and "no savepoint" not in notes, notes
+    job_before_savepoint = job_id(stack)
 
     rc, _, err = cli(stack, "replay", "start", plan["run"])
     assert rc == 0, err
@@ -259,6 +264,23 @@ def test_a_replay_from_two_hours_ago_rewrites_the_window_and_returns(
     for name in ("verify_replay_caught_up", "verify_rewritten", "verify_steady_offsets",
                  "verify_job", "verify_freshness"):  # fmt: skip
         assert done[name]["status"] == "done", done[name]
+    # the savepoint taken before the replay: journaled, reported by the operator, in S3
+    saved = done["take_savepoint"]
+    assert saved["status"] == "done", saved
+    location = saved["evidence"]["location"]
+    fd_now = flinkdeployment(stack)
+    savepoints_dir = fd_now["spec"]["flinkConfiguration"]["state.savepoints.dir"]
+    assert location.startswith(f"{savepoints_dir}/savepoint-{job_before_savepoint[:6]}-"), location
+    assert fd_now["status"]["jobStatus"]["savepointInfo"]["lastSavepoint"]["location"] == location
+    assert "initialSavepointPath" in saved["evidence"]["restore"]
+    assert f"job {job_before_savepoint} wrote savepoint {location}" in log
+    bucket, prefix = parse_s3_uri(location + "/")
+    body = s3_client(stack["s3"]).get_object(Bucket=bucket, Key=f"{prefix}_metadata")
+    offsets = json.loads(body["Body"].read())["offsets"]
+    # the steady-state job's position, at or past the offsets recorded just before it
+    held = {f"{o['topic']}:{o['partition']}": o["offset"] for o in offsets}
+    recorded = json.loads(done["record_steady_state"]["evidence"]["committed"])
+    assert recorded and all(held[k] >= o for k, o in recorded.items()), (held, recorded)
     # the way back: the steady group, last-state, the same digest; its offsets never moved back
     cm, fd = file_at_main(stack, "ta/configmap.yaml"), flinkdeployment(stack)
     assert f"TA_GROUP_ID: {STEADY_GROUP}" in cm and "TA_KAFKA_STARTING_OFFSETS: earliest" in cm
@@ -295,6 +317,8 @@ def test_a_replay_rolled_back_mid_way_returns_to_the_steady_offsets(
     recorded = json.loads(steps(run)["record_steady_state"]["evidence"]["committed"])
     rc, rollback, err = cli(stack, "rollback", plan["run"], "--reason", "e2e: wrong window")
     assert rc == 0, err
+    location = steps(run)["take_savepoint"]["evidence"]["location"]
+    assert any(location in n and "initialSavepointPath" in n for n in rollback["notes"]), rollback
     back = wait_run(stack, rollback["run"], lambda r: r["outcome"] is not None,
                     what="the rollback", timeout=900)  # fmt: skip
     assert back["outcome"] == "succeeded", (back["reason"], back["steps"])

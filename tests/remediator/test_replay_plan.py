@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remediator.replay_plan import (
+    NO_SAVEPOINT,
     ReplayFacts,
     ReplayRequest,
     TableFact,
@@ -39,6 +40,7 @@ def facts(**kw: object) -> ReplayFacts:
         trading_enabled=True,
         market_open=True,
         job_state="RUNNING",
+        lifecycle="STABLE",
     )
     base.update(kw)
     return ReplayFacts(**base)  # type: ignore[arg-type]
@@ -84,6 +86,30 @@ def test_the_way_back_is_planned_before_the_way_out() -> None:
     assert restore.target["starting_offsets"] == "earliest"
     assert order[-1] == "expire_silences"
     assert plan.shape == "C-bounded"
+
+
+def test_a_healthy_job_gets_a_savepoint_right_after_the_steady_state_is_recorded() -> None:
+    plan = plan_replay(request(end=NOW - HOUR), facts(), RUN)
+    assert names(plan)[:2] == ["record_steady_state", "take_savepoint"]
+    step = plan.steps[1]
+    assert step.kind == "reversible" and "savepointTriggerNonce" in step.why
+    assert any("initialSavepointPath" in n and "savepointRedeployNonce" in n for n in plan.notes)
+    assert not any(NO_SAVEPOINT in n for n in plan.notes)
+
+
+@pytest.mark.parametrize(
+    ("job_state", "lifecycle"),
+    [("RUNNING", "DEPLOYED"), ("FAILED", "FAILED"), ("RUNNING", None), (None, None)],
+)
+def test_no_savepoint_unless_running_and_stable(
+    job_state: str | None, lifecycle: str | None
+) -> None:
+    plan = plan_replay(request(), facts(job_state=job_state, lifecycle=lifecycle), RUN)
+    assert plan.refused is None
+    assert "take_savepoint" not in names(plan)
+    [note] = [n for n in plan.notes if n.startswith(NO_SAVEPOINT)]
+    assert f"job {job_state or 'unknown'}, lifecycle {lifecycle or 'unknown'}" in note
+    assert names(plan)[0] == "record_steady_state"  # the committed offsets are still recorded
 
 
 def test_signals_known_good_skips_the_pause_and_says_who() -> None:

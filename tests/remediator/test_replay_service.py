@@ -28,6 +28,7 @@ from remediator.replay_sources import Gathered
 from remediator.replay_times import ReplayInputError, Window, iso
 
 HOUR = 3600.0
+SAVEPOINT = "s3://torghut-flink/savepoints/torghut-ta/savepoint-abcdef-0123456789ab"
 STEADY = ReplayFacts(
     now=NOW,
     steady_group="torghut-ta-v1",
@@ -57,6 +58,8 @@ class Fake:
             return {"committed": '{"torghut.trades.v1:0": 500}'}
         if step.name == "silence_replay_alerts":
             return {"silence_ids": "s-1"}
+        if step.name == "take_savepoint":
+            return {"location": SAVEPOINT}
         return {"done": step.name}
 
     async def already_done(self, step: StepRecord, *, run: Run) -> bool | None:
@@ -286,6 +289,47 @@ async def test_rollback_stops_the_replay_without_a_page_and_returns(
     back = next(s for s in done.steps if s.name == "return_to_steady")
     assert back.target["group"] == "torghut-ta-v1" and back.target["image"] == STEADY.image
     assert next(s for s in done.steps if s.name == "expire_silences").target["silence_ids"] == "s-1"
+
+
+async def test_a_healthy_job_is_savepointed_and_the_rollback_names_the_savepoint(
+    make: Callable[..., World],
+) -> None:
+    w = make()
+    w.replay_facts = dataclasses.replace(STEADY, lifecycle="STABLE")
+    plan = await w.plan()
+    await w.service.start(plan.id, who="alice")
+    for index in range(5):  # record, savepoint, pause, silence, start
+        rec = w.journal.step_acting(plan.id, index)
+        evidence = await w.fake.act(
+            rec, run=w.journal.run(plan.id), key=rec.key, fence=lambda: None
+        )  # type: ignore[arg-type]
+        w.journal.step_end(plan.id, index, "done", "done", evidence)
+    assert w.fake.acts[:3] == ["C:record_steady_state", "C:take_savepoint", "C:pause_trading"]
+    rollback = await w.service.rollback(plan.id, who="carol", reason="wrong window")
+    assert rollback.plan is not None
+    notes = rollback.plan["plan"]["notes"]
+    assert any(SAVEPOINT in n and "initialSavepointPath" in n for n in notes), notes
+    assert "take_savepoint" not in [s.name for s in rollback.steps]  # never restored by a run
+
+
+async def test_without_a_savepoint_the_rollback_says_so(make: Callable[..., World]) -> None:
+    w = make()
+    plan = await w.plan()
+    assert "take_savepoint" not in [s.name for s in plan.steps]
+    assert plan.plan is not None
+    assert any(
+        n.startswith("no savepoint: the job is not healthy") for n in plan.plan["plan"]["notes"]
+    )
+    await w.service.start(plan.id, who="alice")
+    for index in range(4):
+        rec = w.journal.step_acting(plan.id, index)
+        evidence = await w.fake.act(
+            rec, run=w.journal.run(plan.id), key=rec.key, fence=lambda: None
+        )  # type: ignore[arg-type]
+        w.journal.step_end(plan.id, index, "done", "done", evidence)
+    rollback = await w.service.rollback(plan.id, who="carol", reason="wrong window")
+    assert rollback.plan is not None
+    assert any("no savepoint was taken" in n for n in rollback.plan["plan"]["notes"])
 
 
 async def test_no_alert_keeps_a_plan_open_and_the_sweep_leaves_it(

@@ -392,3 +392,45 @@ async def test_offsets_are_committed_only_when_a_checkpoint_completes(
     finally:
         stop.set()
         await task
+
+
+@pytest.mark.slow
+async def test_a_savepoint_trigger_writes_the_source_offsets_under_the_savepoints_dir(
+    writer_env: dict[str, Any], clean_clickhouse: Any, kube_client: kclient.ApiClient
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    await produce_trades(writer_env["bootstrap"], writer_env["topic"], trades(12, start))
+    crd = kclient.CustomObjectsApi(kube_client)
+    savepoints = f"s3://torghut-flink/savepoints/{writer_env['topic']}"
+    fd = await redeploy(kube_client, {"flinkConfiguration": {"state.savepoints.dir": savepoints}})
+    job_id = fd["status"]["jobStatus"]["jobId"]
+    _, stop, task = await start_writer(writer_env, clean_clickhouse)
+    try:
+        await apoll_until(
+            lambda: _equals(max_event_ts(clean_clickhouse, "NVDA"), start + timedelta(seconds=11)),
+            timeout=30, what="every trade processed",
+        )  # fmt: skip
+        nonce = int(fd["spec"]["job"].get("savepointTriggerNonce") or 0) + 1
+        await crd.patch_namespaced_custom_object(
+            *FD, {"spec": {"job": {"savepointTriggerNonce": nonce}}}, _content_type=MERGE
+        )
+
+        async def saved() -> dict[str, Any] | None:
+            obj = await crd.get_namespaced_custom_object(*FD)
+            info = obj["status"]["jobStatus"].get("savepointInfo") or {}
+            last = info.get("lastSavepoint") or {}
+            return obj if last.get("triggerNonce") == nonce else None
+
+        obj = await apoll_until(saved, timeout=30, what="savepointInfo.lastSavepoint")
+        last = obj["status"]["jobStatus"]["savepointInfo"]["lastSavepoint"]
+        assert last["location"].startswith(f"{savepoints}/savepoint-{job_id[:6]}-")
+        assert obj["status"]["jobStatus"]["jobId"] == job_id  # the job was not restarted
+        bucket, prefix = parse_s3_uri(last["location"] + "/")
+        s3 = s3_client(writer_env["s3"])
+        body = await asyncio.to_thread(s3.get_object, Bucket=bucket, Key=f"{prefix}_metadata")
+        doc = json.loads(body["Body"].read())
+        assert doc["job"] == job_id
+        assert sum(o["offset"] for o in doc["offsets"]) == 12  # the source's position
+    finally:
+        stop.set()
+        await task

@@ -295,3 +295,32 @@ async def test_self_heal_stays_off_where_automated_sync_is_off(
         await act.set_self_heal(cfg=cfg, app=APP, enabled=True, fence=no_fence)
     assert err.value.escalate and "automated sync off" in str(err.value)
     assert "automated" not in kube_api.raw("GET", APP_PATH)[1]["spec"]["syncPolicy"]
+
+
+def test_the_job_view_reads_the_savepoint_trigger_and_the_last_savepoint() -> None:
+    from remediator.actuators.kube import job_view
+
+    obj = {
+        "metadata": {"name": "torghut-ta", "namespace": "torghut"},
+        "spec": {"job": {"savepointTriggerNonce": 4}},
+        "status": {
+            "jobStatus": {
+                "savepointInfo": {
+                    "lastSavepoint": {"location": "s3://b/savepoint-1", "triggerNonce": 3},
+                    "triggerId": "t",
+                }
+            }
+        },
+    }
+    view = job_view(obj)
+    assert (view.savepoint_trigger_nonce, view.savepoint_location, view.savepoint_nonce) == (
+        4,
+        "s3://b/savepoint-1",
+        3,
+    )
+    empty = job_view({"metadata": {}, "spec": {"job": {"savepointTriggerNonce": True}}})
+    assert (empty.savepoint_trigger_nonce, empty.savepoint_location, empty.savepoint_nonce) == (
+        None,
+        None,
+        None,
+    )

@@ -63,3 +63,16 @@ def test_image_pinned_by_digest_only() -> None:
         edits.set_job(FD, upgrade_mode="savepoints")
     with pytest.raises(ValueError, match="expected kind ConfigMap"):
         edits.set_data(FD, {"A": "b"})
+
+
+def test_the_savepoint_trigger_nonce_is_added_then_bumped() -> None:
+    once = edits.set_job(FD, bump_savepoint=True)
+    assert changed(FD, once) == ["+    savepointTriggerNonce: 1"]
+    twice = edits.set_job(once, bump_savepoint=True)
+    assert changed(once, twice) == [
+        "-    savepointTriggerNonce: 1",
+        "+    savepointTriggerNonce: 2",
+    ]
+    broken = once.replace("savepointTriggerNonce: 1", "savepointTriggerNonce: one")
+    with pytest.raises(ValueError, match=r"spec\.job\.savepointTriggerNonce is not an integer"):
+        edits.set_job(broken, bump_savepoint=True)
