@@ -53,6 +53,7 @@ class Seen:
     events: int
     paged: bool
     healthy: bool
+    warnings: int = 0  # Warning Events: failed attempts (retries are not duplicates)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -61,7 +62,8 @@ class Seen:
         extra = "; ".join(self.notes)
         return (
             f"run {self.run['outcome']} ({steps}); {len(self.commits)} commit, {self.pulls} PR, "
-            f"{self.events} Event; {page}" + (f"; {extra}" if extra else "")
+            f"{self.events} done Event, {self.warnings} failed-attempt Event; {page}"
+            + (f"; {extra}" if extra else "")
         )
 
 
@@ -112,11 +114,11 @@ def pulls(stack: dict[str, Any], run_id: str) -> int:
     return sum(p["head"]["ref"].startswith(f"remediator/{run_id}/") for p in found)
 
 
-def pause_events(stack: dict[str, Any], run_id: str) -> int:
-    return sum(
-        e["reason"] == "TARemediationPauseTrading" and run_id in (e["message"] or "")
-        for e in events(stack)
-    )
+def pause_events(stack: dict[str, Any], run_id: str) -> tuple[int, int]:
+    """The run's Events on the FlinkDeployment: (pause_trading done, failed attempts)."""
+    mine = [e for e in events(stack) if run_id in (e["message"] or "")]
+    done = sum(e["type"] == "Normal" and "pause_trading done" in e["message"] for e in mine)
+    return done, sum(e["type"] == "Warning" for e in mine)
 
 
 def paged(stack: dict[str, Any], run_id: str) -> bool:
@@ -141,7 +143,8 @@ def observe(w: World, final: dict[str, Any], at_fault: dict[str, Any]) -> Seen:
                    what="TARemediationFailed for the run in Alertmanager")  # fmt: skip
     return Seen(
         run=final, at_fault=at_fault, commits=commits(w.stack, run_id),
-        pulls=pulls(w.stack, run_id), events=pause_events(w.stack, run_id),
+        pulls=pulls(w.stack, run_id), events=pause_events(w.stack, run_id)[0],
+        warnings=pause_events(w.stack, run_id)[1],
         paged=paged(w.stack, run_id), healthy=healthy(w.rem),
     )  # fmt: skip
 

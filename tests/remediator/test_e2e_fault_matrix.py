@@ -131,7 +131,9 @@ def github_lift(w: World) -> None:
 
 def argocd(mode: str) -> Callable[[World], None]:
     def inject(w: World) -> None:
-        app = yaml.safe_load(w.rem.config.read_text())["remediator"]["argocd"]["app"]
+        app = yaml.safe_load(w.rem.config.read_text())["remediator"]["argocd"].get(
+            "app", "torghut-ta"
+        )
         _kube_admin(w.stack, "POST", f"/sandbox/argocd/applications/{app}/fault",
                     {"mode": mode, "message": "fault matrix: the sync failed"})  # fmt: skip
 
@@ -263,14 +265,24 @@ def second_remediator(w: World) -> Seen:
         assert len(theirs) == 1 and not theirs[0]["acted"], theirs
         assert all(s["status"] == "pending" for s in theirs[0]["steps"]), theirs
         reasons = [d["reason"] for d in run(w.stack, r2, theirs[0]["id"])["decisions"]]
-        assert any("not the leader" in r for r in reasons), reasons
-        seen.notes.append("r2 planned the same run and was fenced by the Lease (acted: false)")
+        # fenced by the Lease, or (when r1's change was already visible) nothing left to do
+        fenced = any("not the leader" in r for r in reasons)
+        assert fenced or any("nothing to do" in r for r in reasons), reasons
+        assert _lease_holder(w.stack) == "r1"
+        why = "fenced by the Lease" if fenced else "found trading already paused"
+        seen.notes.append(f"r2 got the same alert, did not act ({why}); r1 kept the Lease")
         code, _ = call(as_stack(w.stack, r2), "POST", f"/runs/{theirs[0]['id']}/cancel",
                        body={"reason": "fault matrix: fencing checked"})  # fmt: skip
         assert code == 200
     finally:
         lift(w)
     return seen
+
+
+def _lease_holder(stack: dict[str, Any]) -> str | None:
+    path = "/apis/coordination.k8s.io/v1/namespaces/torghut-ta-ops/leases/torghut-ta-remediator"
+    holder = _kube_admin(stack, "GET", path)["spec"].get("holderIdentity")
+    return None if holder is None else str(holder)
 
 
 def nothing_(_w: World) -> None:
@@ -656,7 +668,8 @@ def check(row: Row, seen: Seen, w: World) -> None:
         assert trading_enabled(w.stack) == 0.0
     # no lost journal entry: what the run had at the fault is still there, every step settled
     names = [s["name"] for s in final["steps"]]
-    assert [s["name"] for s in seen.at_fault["steps"]] == names, (seen.at_fault, final)
+    before = [s["name"] for s in seen.at_fault["steps"]]
+    assert before in ([], names), (seen.at_fault, final)  # planned later, or kept as planned
     had = {(d["gate"], d["reason"]) for d in seen.at_fault["decisions"]}
     kept = {(d["gate"], d["reason"]) for d in final["decisions"]}
     assert had <= kept, had - kept
