@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from e2e_kit import am_alert, events, github
+import yaml
+from e2e_kit import am_alert, events, file_at_main, github
 from remediator_e2e_kit import Remediator, am_alerts, as_stack, post_alerts, run, runs, wait
 
 from sandbox.testing.remediator import call
@@ -39,7 +40,7 @@ class World:
 
     stack: dict[str, Any]
     rem: Remediator
-    relaunch: Callable[[], Remediator]
+    relaunch: Callable[..., Remediator]
 
 
 @dataclass
@@ -87,17 +88,43 @@ def open_runs(w: World) -> list[dict[str, Any]]:
     return [r for r in runs(w.stack, w.rem) if r.get("outcome") is None]
 
 
+def kube_admin(stack: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
+    """One call to the Kubernetes stand-in with the stack's admin kubeconfig."""
+    kube = yaml.safe_load(Path(stack["kubeconfig"]).read_text())
+    server = kube["clusters"][0]["cluster"]["server"]
+    token = kube["users"][0]["user"]["token"]
+    req = urllib.request.Request(
+        server + path, data=None if body is None else json.dumps(body).encode(), method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+APP = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/torghut-ta"
+
+
+def argo_idle(stack: dict[str, Any]) -> bool:
+    """No Argo CD operation running on the Application (a lifted `hang` finishes its sync)."""
+    status = kube_admin(stack, "GET", APP).get("status") or {}
+    return (status.get("operationState") or {}).get("phase") != "Running"
+
+
 def restore(w: World) -> None:
-    """The healthy state between rows: no open run, trading on (a person resumes it)."""
+    """The healthy state between rows: no open run, no sync running, trading on in git and in
+    the trading service (a person resumes it through the API)."""
     for r in open_runs(w):
         call(as_stack(w.stack, w.rem), "POST", f"/runs/{r['id']}/cancel",
              body={"reason": "fault matrix: reset between rows"})  # fmt: skip
     wait(lambda: not open_runs(w), "no open run left", timeout=120)
-    if trading_enabled(w.stack) != 1.0:
+    wait(lambda: argo_idle(w.stack), "no Argo CD operation running", timeout=180)
+    paused_in_git = 'value: "false"' in file_at_main(w.stack, "knative-service.yaml")
+    if paused_in_git or trading_enabled(w.stack) != 1.0:
         code, body = call(as_stack(w.stack, w.rem), "POST", "/trading/resume",
                           body={"reason": "fault matrix: reset between rows"})  # fmt: skip
         assert code == 200, (code, body)
         wait(lambda: trading_enabled(w.stack) == 1.0, "the exporter sees trading on", timeout=180)
+        wait(lambda: argo_idle(w.stack), "no Argo CD operation running", timeout=180)
 
 
 def commits(stack: dict[str, Any], run_id: str) -> list[str]:
