@@ -23,6 +23,7 @@ class RowSpec:
     """One row of the matrix: the fault, how it is injected and what must follow."""
 
     id: str
+    outcome: str  # the run's expected outcome ("failed" also means paged)
     fault: str
     injected: str
     expected: str
