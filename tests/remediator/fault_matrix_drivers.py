@@ -80,7 +80,13 @@ def second_remediator(w: World) -> Seen:
         theirs = runs(w.stack, r2)
         assert len(theirs) == 1 and not theirs[0]["acted"], theirs
         assert all(s["status"] == "pending" for s in theirs[0]["steps"]), theirs
-        reasons = [d["reason"] for d in run(w.stack, r2, theirs[0]["id"])["decisions"]]
+        reasons = [
+            d["reason"]
+            for d in wait(
+                lambda: run(w.stack, r2, theirs[0]["id"])["decisions"], "r2's run decided",
+                timeout=120,
+            )
+        ]  # fmt: skip
         # fenced by the Lease, or (when r1's change was already visible) nothing left to do
         fenced = any("not the leader" in r for r in reasons)
         assert fenced or any("nothing to do" in r for r in reasons), reasons

@@ -12,14 +12,14 @@ ROWS = [
         "clickhouse-stopped",
         "succeeded",
         "ClickHouse stopped mid-step",
-        "SIGSTOP of the chdb server(s) while pause_trading acts; SIGCONT after the run",
+        "SIGSTOP of the chdb server(s) while pause_trading acts; SIGCONT once it is done",
         "succeeded, one commit, no page (the gate's step needs no ClickHouse)",
     ),
     RowSpec(
         "kafka-stopped",
         "succeeded",
         "Kafka stopped mid-step",
-        "SIGSTOP of the broker while pause_trading acts; SIGCONT after the run",
+        "SIGSTOP of the broker while pause_trading acts; SIGCONT once it is done",
         "succeeded, one commit, no page",
     ),
     RowSpec(

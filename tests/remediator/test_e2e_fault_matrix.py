@@ -72,16 +72,19 @@ Drive = Callable[[World], Seen]
 
 def _gate(
     attempt: str, inject: Callable[[World], None], lift: Callable[[World], None] = nothing_,
-    when: str = "before",
+    when: str = "before", after_done: Callable[[World], None] | None = None,
 ) -> Drive:  # fmt: skip
-    return lambda w: gate_run(w, attempt, inject=inject, lift=lift, when=when)
+    return lambda w: gate_run(w, attempt, inject=inject, lift=lift, when=when,
+                              after_done=after_done)  # fmt: skip
 
 
 CH_STOP, CH_CONT = freeze("clickhouse")
 KAFKA_STOP, KAFKA_CONT = freeze("kafka")
 DRIVERS: dict[str, Drive] = {
-    "clickhouse-stopped": _gate("ch-stopped", CH_STOP, CH_CONT, when="acting"),
-    "kafka-stopped": _gate("kafka-stopped", KAFKA_STOP, KAFKA_CONT, when="acting"),
+    "clickhouse-stopped": _gate("ch-stopped", CH_STOP, CH_CONT, when="acting",
+                                after_done=CH_CONT),
+    "kafka-stopped": _gate("kafka-stopped", KAFKA_STOP, KAFKA_CONT, when="acting",
+                           after_done=KAFKA_CONT),
     "kube-500-lease": _gate(
         "kube-500", kube_fault(method="PUT", resource="leases", status=500, count=2), kube_lift,
         when="acting",
