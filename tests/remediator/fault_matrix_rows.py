@@ -90,6 +90,15 @@ ROWS = [
         "succeeded, one commit, no page (waited, retried)",
     ),
     RowSpec(
+        "github-primary-limit",
+        "failed",
+        "PR API rate-limited: primary budget spent",
+        "GitHub stand-in primary rate limit: remaining 0, reset in 1 h (403 with "
+        "x-ratelimit-remaining: 0 and x-ratelimit-reset)",
+        "failed after the step's attempts, naming the limit and its reset time; "
+        "TARemediationFailed",
+    ),
+    RowSpec(
         "argocd-sync-hang",
         "failed",
         "Argo CD sync hanging",

@@ -78,6 +78,18 @@ def _gate(
                               after_done=after_done)  # fmt: skip
 
 
+def _detail(drive: Drive, words: str) -> Drive:
+    """`drive`, and the failed step's detail must say `words`."""
+
+    def checked(w: World) -> Seen:
+        seen = drive(w)
+        details = [s["detail"] for s in seen.run["steps"] if s["status"] == "failed"]
+        assert any(words in d for d in details), details
+        return seen
+
+    return checked
+
+
 CH_STOP, CH_CONT = freeze("clickhouse")
 KAFKA_STOP, KAFKA_CONT = freeze("kafka")
 DRIVERS: dict[str, Drive] = {
@@ -112,6 +124,11 @@ DRIVERS: dict[str, Drive] = {
     "github-rate-limited": _gate(
         "gh-limit", github_settings({"rate_limit": {"secondary_count": 1, "retry_after": 2}}),
         github_lift,
+    ),
+    "github-primary-limit": _detail(
+        _gate("gh-primary", github_settings({"rate_limit": {"remaining": 0, "reset_in": 3600}}),
+              github_lift),
+        "primary rate limit exhausted (403); resets at",
     ),
     "argocd-sync-hang": _gate("argo-hang", argocd("hang"), argocd("none")),
     "argocd-sync-fail": _gate("argo-fail", argocd("fail"), argocd("none")),
