@@ -90,6 +90,17 @@ def _detail(drive: Drive, words: str) -> Drive:
     return checked
 
 
+def _no_event(drive: Drive) -> Drive:
+    """`drive`, and the step's Event must be the one thing lost (the run is not)."""
+
+    def checked(w: World) -> Seen:
+        seen = drive(w)
+        assert seen.events == 0, seen.summary()
+        return seen
+
+    return checked
+
+
 CH_STOP, CH_CONT = freeze("clickhouse")
 KAFKA_STOP, KAFKA_CONT = freeze("kafka")
 DRIVERS: dict[str, Drive] = {
@@ -101,10 +112,10 @@ DRIVERS: dict[str, Drive] = {
         "kube-500", kube_fault(method="PUT", resource="leases", status=500, count=2), kube_lift,
         when="acting",
     ),
-    "kube-500-events": _gate(
+    "kube-500-events": _no_event(_gate(
         "kube-500-ev", kube_fault(method="POST", resource="events", status=500, count=3),
         kube_lift,
-    ),
+    )),
     "kube-timeout": _gate(
         "kube-timeout", kube_fault(method="PUT", resource="leases", timeout=8, count=1),
         kube_lift, when="acting",
@@ -113,7 +124,7 @@ DRIVERS: dict[str, Drive] = {
         "kube-409", kube_fault(method="PUT", resource="leases", status=409, count=2), kube_lift,
         when="acting",
     ),
-    "kube-403-role": _gate("kube-403", narrow_role, restore_role),
+    "kube-403-role": _no_event(_gate("kube-403", narrow_role, restore_role)),
     "git-push-rejected": _gate("push-refused", refuse_pushes, allow_pushes),
     "github-blip": _gate(
         "gh-blip", github_settings({"outage": {"status": 503, "count": 1}}), github_lift
