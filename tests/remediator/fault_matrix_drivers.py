@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fault_matrix_faults import freeze, lease_holder, nothing_
+from fault_matrix_faults import kube_fault, kube_lift, lease_holder, nothing_
 from fault_matrix_kit import (
     GATE,
     POLICY,
@@ -30,31 +30,32 @@ from remediator_e2e_kit import as_stack, launch, runs, wait
 from sandbox.testing.remediator import alert, call, notification, post_webhook
 from sandbox.util import free_port, pid_alive, poll_until
 
+# verification reads the trading service's ready revision through the Kubernetes API (the
+# remediator's own probes, not the exporter process): 503 on those reads keeps it "not yet"
+HOLD_VERIFY = kube_fault(method="GET", resource="services", status=503, count=100000)
+
 
 def sigkill_between_actuation_and_verification(w: World) -> Seen:
-    """The exporter is held (SIGSTOP) while pause_trading acts so that verification cannot
-    pass; once the step is done the remediator is SIGKILLed, the exporter let go and the
-    remediator started again with the same config and journal."""
-    stop_exp, cont_exp = freeze("exporter")
+    """Verification is held (the trading service unreadable: 503 from the Kubernetes API) from
+    the moment pause_trading acts; once the step is done and verification has begun, the
+    remediator is SIGKILLed, the hold lifted and the remediator started again with the same
+    config and journal."""
     killed: list[int] = []
 
-    def inject(w: World) -> None:
-        stop_exp(w)
-
     def kill_and_restart(w: World) -> None:
+        run_id = _acting_run(w)
+        poll_until(lambda: run(w.stack, w.rem, run_id)["steps"][1]["status"] == "acting",
+                   timeout=120, interval=0.2, what="verify_trading_paused begun")  # fmt: skip
         os.kill(w.rem.pid, signal.SIGKILL)
         poll_until(lambda: not pid_alive(w.rem.pid), timeout=60, what="r1 gone")
         killed.append(w.rem.pid)
-        cont_exp(w)
+        kube_lift(w)
         w.rem = w.relaunch()
 
-    def lift(w: World) -> None:
-        cont_exp(w)
-
-    seen = gate_run(w, "sigkill", inject=inject, lift=lift, when="acting",
+    seen = gate_run(w, "sigkill", inject=HOLD_VERIFY, lift=kube_lift, when="acting",
                     after_done=kill_and_restart)  # fmt: skip
     assert killed, "the remediator was never killed"
-    seen.notes.append(f"killed pid {killed[0]} after pause_trading was done, restarted")
+    seen.notes.append(f"killed pid {killed[0]} while verifying, restarted")
     return seen
 
 
@@ -186,11 +187,8 @@ FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 HOUR = 3600.0
 
 
-def clock_jumps(w: World) -> Seen:
-    """r1 runs under libfaketime: its wall clock jumps 1 h forward while pause_trading acts and
-    2 h back (to 1 h behind) once the step is done; the monotonic clock (the Lease's timing)
-    is untouched, as on a host whose NTP steps the clock. The jump stays under
-    policy.alerts_silent_after (2 h): see the untested row `clock-jump-past-silence`."""
+def _under_faketime(w: World) -> Path:
+    """r1 restarted with libfaketime preloaded; the file its wall-clock offset is read from."""
     if not FAKETIME_LIB.exists():
         raise AssertionError(f"{FAKETIME_LIB} is missing: run scripts/ensure-deps.sh "
                              "(Debian package libfaketime)")  # fmt: skip
@@ -200,6 +198,21 @@ def clock_jumps(w: World) -> Seen:
            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
     w.rem.stop()
     w.rem = w.relaunch(env=env)
+    return offset
+
+
+def _real_clock_again(w: World, offset: Path) -> None:
+    offset.write_text("+0\n")
+    w.rem.stop()
+    w.rem = w.relaunch()
+
+
+def clock_jumps(w: World) -> Seen:
+    """r1 runs under libfaketime: its wall clock jumps 1 h forward while pause_trading acts and
+    2 h back (to 1 h behind) once the step is done; the monotonic clock (the Lease's timing)
+    is untouched, as on a host whose NTP steps the clock. The jump stays under
+    policy.alerts_silent_after (2 h): see the untested row `clock-jump-past-silence`."""
+    offset = _under_faketime(w)
     try:
         seen = gate_run(
             w, "clock", inject=lambda _w: offset.write_text("+1h\n"), when="acting",
@@ -213,10 +226,55 @@ def clock_jumps(w: World) -> Seen:
         assert lease_holder(w.stack) == "r1"
         seen.notes.append("journal wall times show +1 h then -2 h; r1 kept the Lease")
     finally:
-        offset.write_text("+0\n")
-        w.rem.stop()
-        w.rem = w.relaunch()
+        _real_clock_again(w, offset)
     return seen
+
+
+def clock_forward_in_verify(w: World) -> Seen:
+    """The wall clock jumps 1 h forward while verify_trading_paused waits (held by HOLD_VERIFY,
+    so the check cannot pass yet); once the remediator has checked again after the jump (the
+    step's journal row rewritten with a jumped time), the hold is lifted.
+    Verification must run to its real deadline (60 s), not end because the wall clock moved."""
+    offset = _under_faketime(w)
+    try:
+        seen = gate_run(
+            w, "clock-verify", inject=HOLD_VERIFY, when="acting", lift=kube_lift,
+            after_done=lambda w: _jump_then_release(w, offset),
+        )  # fmt: skip
+        seen.notes.append("verification outlived a +1 h wall-clock jump")
+    finally:
+        kube_lift(w)
+        _real_clock_again(w, offset)
+    return seen
+
+
+def _jump_then_release(w: World, offset: Path) -> None:
+    run_id = _acting_run(w)
+    verifying = poll_until(
+        lambda: (v := run(w.stack, w.rem, run_id)["steps"][1])["status"] == "acting"
+        and v.get("started_at") and v,
+        timeout=120, interval=0.2, what="verify_trading_paused started",
+    )  # fmt: skip
+    jumped_at = float(verifying["started_at"])
+    offset.write_text("+1h\n")
+
+    def checked_after_jump() -> dict[str, Any] | None:
+        got = run(w.stack, w.rem, run_id)
+        verify = got["steps"][1]
+        if got["outcome"] is not None:
+            return got  # ended (a deadline measured on the wall clock)
+        later = (verify.get("ended_at") or 0.0) > jumped_at + 1800
+        return got if verify["status"] == "acting" and later else None
+
+    poll_until(checked_after_jump, timeout=180, interval=0.5,
+               what="the remediator checking again after the jump, or the run ending")  # fmt: skip
+    kube_lift(w)
+
+
+def _acting_run(w: World) -> str:
+    open_gate = [r for r in runs(w.stack, w.rem) if r["outcome"] is None]
+    assert len(open_gate) == 1, open_gate
+    return str(open_gate[0]["id"])
 
 
 def _retry_accepted(w: World, firing: dict[str, Any]) -> None:

@@ -137,8 +137,8 @@ ROWS = [
         "sigkill-before-verify",
         "succeeded",
         "remediator SIGKILLed between actuation and verification",
-        "SIGKILL once pause_trading is done (the exporter held with SIGSTOP so "
-        "verification cannot pass first), then `serve` again",
+        "SIGKILL once verification has begun (held: 503 on GET of the trading service, "
+        "so it cannot pass first), then `serve` again and the hold lifted",
         "the run resumes at verification, succeeded, one commit, no page",
     ),
     RowSpec(
@@ -175,6 +175,17 @@ ROWS = [
         "monotonic real): +1 h while pause_trading acts, then to -1 h once it is done",
         "the Lease kept (monotonic), the journal keeps the jumped wall times; "
         "succeeded, one commit, no page",
+    ),
+    RowSpec(
+        "clock-forward-in-verify",
+        "succeeded",
+        "the clock jumping forward during verification",
+        "libfaketime: +1 h while verify_trading_paused waits (held: 503 on GET of the "
+        "trading service); the hold lifted once the remediator checked again after the jump",
+        "verification runs to its real deadline (60 s): succeeded, one commit, no page",
+        known_defect="remediator/execute.py measures the verify deadline on the wall clock "
+        "(journal.clock): a forward jump ends verification at once as 'not verified within "
+        "60s' (the run fails safe and pages, but spuriously); a monotonic deadline fixes it",
     ),
 ]
 
