@@ -15,6 +15,8 @@ command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || apt_pkgs+=(maven)
 command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
+# libfaketime: the fault matrix's clock-jump row (tests/remediator/test_e2e_fault_matrix.py)
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || apt_pkgs+=(libfaketime)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "ensure-deps: installing Debian packages: ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -33,6 +33,8 @@ class Hub:
     admin_token: str
     limits: Limits = field(default_factory=Limits)
     required_approvals: int = 0
+    # test-only outage: the next `count` API requests get `status` (GitHub's 5xx body)
+    outage: dict[str, int] = field(default_factory=lambda: {"status": 503, "count": 0})
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 

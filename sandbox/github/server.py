@@ -22,6 +22,7 @@ from sandbox.github.pulls import (
 
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 ADMIN_LOGIN = "sandbox-admin"
+OUTAGE_MESSAGES = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable"}
 
 
 @web.middleware
@@ -36,6 +37,9 @@ async def github_front(request: web.Request, handler: Handler) -> web.StreamResp
     version = request.headers.get("X-GitHub-Api-Version", API_VERSIONS[0])
     if version not in API_VERSIONS:
         return error(400, f"API version {version} is not supported.")
+    if hub.outage["count"] > 0:
+        hub.outage["count"] -= 1
+        return error(hub.outage["status"], OUTAGE_MESSAGES[hub.outage["status"]])
     who: Token | None = None
     if token is not None:
         who = hub.tokens.get(token)
@@ -90,7 +94,9 @@ async def admin_merge(request: web.Request) -> web.StreamResponse:
 
 
 async def admin_settings(request: web.Request) -> web.StreamResponse:
-    """GET/PUT `{"required_approvals": n, "rate_limit": {...}}` (see `Limits.update`)."""
+    """GET/PUT `{"required_approvals": n, "rate_limit": {...}, "outage": {"status", "count"}}`
+    (see `Limits.update`; `outage`: the next `count` API requests answer `status`, 500/502/503,
+    as GitHub does when it is down)."""
     hub = request.app[HUB]
     if request.method == "PUT":
         body = await json_body(request)
@@ -98,11 +104,25 @@ async def admin_settings(request: web.Request) -> web.StreamResponse:
             if "required_approvals" in body:
                 hub.required_approvals = int(body["required_approvals"])
             hub.limits.update(body.get("rate_limit", {}))
+            if "outage" in body:
+                hub.outage = _outage(body["outage"])
         except (TypeError, ValueError) as exc:
             raise GitHubError(422, str(exc)) from None
     return web.json_response(
-        {"required_approvals": hub.required_approvals, "rate_limit": hub.limits.state()}
-    )
+        {"required_approvals": hub.required_approvals, "rate_limit": hub.limits.state(),
+         "outage": hub.outage}
+    )  # fmt: skip
+
+
+def _outage(body: object) -> dict[str, int]:
+    if not isinstance(body, dict) or set(body) - {"status", "count"}:
+        raise ValueError('outage must be {"status": 500|502|503, "count": n}')
+    status, count = int(body.get("status", 503)), int(body.get("count", 0))
+    if status not in OUTAGE_MESSAGES:
+        raise ValueError(f"outage status must be one of {sorted(OUTAGE_MESSAGES)}, got {status}")
+    if count < 0:
+        raise ValueError(f"outage count must not be negative, got {count}")
+    return {"status": status, "count": count}
 
 
 def make_app(hub: Hub) -> web.Application:

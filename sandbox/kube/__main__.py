@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.kube.argocd import ArgoCD
+from sandbox.kube.faults import FAULTS_KEY
 from sandbox.kube.knative import KnativeController
 from sandbox.kube.operator import FlinkOperator
 from sandbox.kube.routes import ARGOCD_KEY, OPERATOR_KEY, add_routes
@@ -46,6 +47,7 @@ def build(config: dict[str, Any]) -> web.Application:
                 config[key] = body[key]
         argocd.reset()
         app[AUDIT_KEY].clear()
+        app[FAULTS_KEY].clear()
         operator.since.clear()
         store.reset()
         await seed(store, argocd, config)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.kube import errors
+from sandbox.kube import errors, faults
 from sandbox.kube.argocd import NAMESPACE, ArgoCD
 from sandbox.kube.operator import FlinkOperator, job_view
 from sandbox.kube.resources import APPLICATION, FLINK
@@ -130,6 +130,7 @@ async def argocd_fault(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    faults.install(app)
     app.router.add_get("/sandbox/ready", ready)
     app.router.add_get("/sandbox/flinkdeployments/{ns}/{name}/job", job)
     app.router.add_post("/sandbox/flinkdeployments/{ns}/{name}/fail", fail)

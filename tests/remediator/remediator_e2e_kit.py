@@ -106,14 +106,17 @@ def remediator_config(
     return path, cfg
 
 
-def launch(status: dict[str, Any], name: str, **kw: Any) -> Remediator:
-    """Start `ta-remediator serve` with `remediator_config(status, name, **kw)`; recorded in the
-    stack's state so that `down` stops it should the test not."""
+def launch(
+    status: dict[str, Any], name: str, *, env: dict[str, str] | None = None, **kw: Any
+) -> Remediator:
+    """Start `ta-remediator serve` with `remediator_config(status, name, **kw)` (and `env` added
+    to its environment); recorded in the stack's state so that `down` stops it should the test
+    not."""
     path, cfg = remediator_config(status, name, **kw)
     rem = cfg["remediator"]
     url = f"http://127.0.0.1:{rem['listen']['port']}"
     log = Path(status["dir"]) / "logs" / f"{name}.log"
-    env = {"PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {"PYTHONPATH": str(Path(__file__).parents[2]), **(env or {})}
     proc = spawn(python_module_args("remediator.cli", "serve", "--config", str(path)), log_path=log,
                  env=env)  # fmt: skip
 

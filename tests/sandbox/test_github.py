@@ -288,3 +288,29 @@ def test_launch_reports_the_process_before_waiting_on_it(tmp_path: Path) -> None
         launch(tmp_path, repos={"torghut/gitops": tmp_path / "no-such.git"}, on_spawned=seen.append)
     assert [s.name for s in seen] == ["github"]
     assert not pid_alive(seen[0].pid)
+
+
+async def test_an_outage_answers_5xx_for_count_requests_then_lifts(
+    github_sandbox: GitHubSandbox, client: GitHub[Any]
+) -> None:
+    gh = github_sandbox
+    settings = gh.admin("PUT", "/settings", {"outage": {"status": 502, "count": 2}})
+    assert settings["outage"] == {"status": 502, "count": 2}
+    for _ in range(2):
+        with pytest.raises(RequestFailed) as err:
+            await client.rest.pulls.async_list(OWNER, NAME)
+        assert err.value.response.status_code == 502
+        assert json.loads(err.value.response.content)["message"] == "Server Error"
+    assert (await client.rest.pulls.async_list(OWNER, NAME)).status_code == 200
+    assert gh.admin("GET", "/settings")["outage"]["count"] == 0
+
+
+def test_a_bad_outage_setting_names_the_problem(github_sandbox: GitHubSandbox) -> None:
+    for body, words in (
+        ({"status": 418, "count": 1}, "outage status must be one of"),
+        ({"status": 503, "count": -1}, "outage count must not be negative"),
+        ({"code": 503}, "outage must be"),
+    ):
+        with pytest.raises(RuntimeError, match="admin PUT /settings: 422") as err:
+            github_sandbox.admin("PUT", "/settings", {"outage": body})
+        assert words in str(err.value), (body, err.value)
