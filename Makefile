@@ -3,15 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_DIR ?= .sandbox
+# the demo's alert rules: real (as shipped) or fast (`for` and age bounds / 5, sandbox/alert_pace.py)
+ALERT_PACE ?= real
 
 .PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean
 
 deps:
 	@scripts/ensure-deps.sh
 
+# the demo: remediator in auto, ClickHouse on a 64M disk (root), URLs and what to try next
 sandbox: deps
-	$(VENV)/bin/ta-sandbox up --dir $(SANDBOX_DIR)
-	$(VENV)/bin/ta-sandbox status --dir $(SANDBOX_DIR)
+	$(VENV)/bin/ta-sandbox up --dir $(SANDBOX_DIR) --demo --alert-pace $(ALERT_PACE)
 
 sandbox-down:
 	$(VENV)/bin/ta-sandbox down --dir $(SANDBOX_DIR)

@@ -19,7 +19,20 @@ from typing import Any
 import yaml
 
 import sandbox.remediator_svc as remediator_svc
-from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox import (
+    alert_pace,
+    clickhouse,
+    feed,
+    github,
+    gitops,
+    jangar,
+    kafka,
+    kube,
+    prometheus,
+    s3,
+    state,
+    ta,
+)
 from sandbox.clickhouse import pressure
 from sandbox.clickhouse.grants import ROLES
 from sandbox.clickhouse.pressure import DiskLimitError
@@ -150,6 +163,7 @@ def up(
     log: Callable[[str], None] = print,
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
+    alert_pace_name: str = "real",
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
@@ -158,8 +172,11 @@ def up(
     tables as ReplicatedReplacingMergeTree on it (read-only replicas in chdb, see docs/sandbox.md).
     `remediator_mode`: refused here, before anything starts, when the config refuses it.
     `remediator_overrides`: merged into the remediator's config (DIR/remediator.yaml), e.g. the
-    policy bounds a test needs (`{"remediator": {"policy": {...}}}`)."""
+    policy bounds a test needs (`{"remediator": {"policy": {...}}}`).
+    `alert_pace_name`: `real` (the shipped rules) or `fast` (`sandbox.alert_pace`)."""
     remediator_svc.check_mode(remediator_mode)
+    if alert_pace_name not in alert_pace.PACES:
+        raise ValueError(f"alert pace {alert_pace_name!r}: expected one of {alert_pace.PACES}")
     workdir = workdir.resolve()
     if disk_limit_mib is not None and os.geteuid() != 0:
         raise _needs_root(disk_limit_mib, f"this process runs as uid {os.geteuid()}")
@@ -185,7 +202,7 @@ def up(
     with recording_spawns(spawned):
         _start_all(
             workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode,
-            remediator_overrides,
+            remediator_overrides, alert_pace_name,
         )  # fmt: skip
     return services
 
@@ -199,6 +216,7 @@ def _start_all(
     replicated: bool,
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
+    alert_pace_name: str = "real",
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -295,6 +313,15 @@ def _start_all(
         topics=[settings.trades_topic],
         port=exp_port,
     )  # fmt: skip
+    if alert_pace_name == "fast":  # judge freshness by the bound the fast rules use
+        cfg["report"] = {"freshness": alert_pace.FAST_FRESHNESS}
+    services.append(
+        Service(
+            "settings", 0,
+            {"alert_pace": alert_pace_name, "remediator_mode": remediator_mode,
+             "timings": timings, "replicated": str(replicated).lower()},
+        )
+    )  # fmt: skip
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     exp = started(launch_exporter(workdir, config_path, exp_port))
 
@@ -315,7 +342,9 @@ def _start_all(
     am = started(
         prometheus.launch_alertmanager(workdir / "alertmanager", config=am_config, port=am_port)
     )
-    rule_files = sorted(RULES_DIR.glob("*.yml"))
+    rule_files = alert_pace.paced_rule_files(
+        sorted(RULES_DIR.glob("*.yml")), alert_pace_name, workdir / "rules"
+    )
     target = ("torghut-ta-exporter", exp.endpoints["exporter"].removeprefix("http://"))
     started(
         prometheus.launch_prometheus(
