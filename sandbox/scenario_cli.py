@@ -106,7 +106,11 @@ def run(a: argparse.Namespace, workdir: Path) -> int:
     out = sys.stderr if a.json else sys.stdout
     tl = scenario_run.Timeline(out, quiet=False)
     print(f"scenario {sc.name}: {sc.injects}\nexpected: {sc.expects}", file=out)
-    code, why = scenario_run.run(sc, status, tl, timeout=timeout, approve=a.approve)
+    try:
+        code, why = scenario_run.run(sc, status, tl, timeout=timeout, approve=a.approve)
+    except scenario_run.BaselineTimeout as exc:
+        print(f"ta-sandbox scenario {sc.name}: {exc}", file=sys.stderr)
+        return scenario_run.EXIT_TIMEOUT
     if a.json:
         print(scenario_run.as_json(sc, tl, code, why))
     return code

@@ -227,8 +227,7 @@ class Scenario:
     restore: Callable[[io.Status], None]
     judge: Callable[[Obs], Verdict]
     freezes: str | None = None  # the service SIGSTOPped (thawed by the restore)
-    gate: bool = False  # expects the trading gate: trading must be on at the injection
-    restart_job: bool = False  # the restore restarts a job left FAILED
+    gate: bool = False  # starts with trading on (the gate's or procedure A's pause to watch)
 
 
 def _freeze(name: str) -> Callable[[io.Status], None]:
@@ -246,7 +245,7 @@ SCENARIOS: dict[str, Scenario] = {
             "disk-full", "another tenant fills ClickHouse's volume: the job's inserts fail",
             "procedure A heals it: trading paused, job suspended, old partitions dropped within "
             "bounds, restart, freshness advances; trading stays paused for a person",
-            "disk", inject_disk_full, clear_disk, judge_disk_full,
+            "disk", inject_disk_full, clear_disk, judge_disk_full, gate=True,
         ),
         Scenario(
             "disk-pressure", "another tenant leaves 9% of ClickHouse's volume free",
@@ -270,21 +269,20 @@ SCENARIOS: dict[str, Scenario] = {
             "TAFlinkJobFailed (not disk) pages a person; no destructive step; the trading gate "
             "pauses trading once signals go stale",
             "plain", inject_flink_failed, nothing, judge_flink_failed, gate=True,
-            restart_job=True,
         ),
         Scenario(
             "clickhouse-outage", "ClickHouse frozen (SIGSTOP) during market hours",
             "signals unknown: the trading gate pauses trading (approval per policy); nothing "
             "destructive",
             "plain", _freeze("clickhouse"), _thaw("clickhouse"), judge_clickhouse_outage,
-            freezes="clickhouse", gate=True, restart_job=True,
+            freezes="clickhouse", gate=True,
         ),
         Scenario(
             "kafka-outage", "Kafka frozen (SIGSTOP)",
             "probe failure alerts (TAExporterProbeFailing); no procedure acts; the trading gate "
             "pauses trading once signals go stale",
             "plain", _freeze("kafka"), _thaw("kafka"), judge_kafka_outage,
-            freezes="kafka", gate=True, restart_job=True,
+            freezes="kafka", gate=True,
         ),
         Scenario(
             "stale-signals-trading-on", "the trades feed stops (SIGSTOP): no new signals",
