@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from sandbox import state
 NAMESPACE, DEPLOYMENT = "torghut", "torghut-ta"
 MIB = 2**20
 APP = "argocd/applications/torghut"
+ARGOCD_APP = "torghut-ta"
 Status = Mapping[str, Any]
 
 
@@ -239,6 +241,21 @@ def restart_job(status: Status, why: str) -> None:
              "commit", "-q", "-am", f"torghut-ta: restart the job ({why})")  # fmt: skip
         bypass = _git(Path(remote), "config", "--get", "sandbox.bypassToken")
         _git(work, "push", "-q", "-o", f"bypass={bypass}", "origin", "HEAD:main")
+        revision = _git(work, "rev-parse", "HEAD")
+    sync(status, revision)
+
+
+def sync(status: Status, revision: str) -> None:
+    """`argocd app sync torghut --revision REV`, with the Argo CD token (no auto-sync here)."""
+    token = Path(status["argocd_token_file"]).read_text().strip()
+    url = f"{status['argocd_api']}/api/v1/applications/{ARGOCD_APP}/sync"
+    for _ in range(60):  # "another operation is already in progress": wait for it
+        code, body = http_json(url, method="POST", body={"revision": revision}, token=token)
+        if code != 400 or "in progress" not in str(body):
+            _ok(code, body, "Argo CD sync")
+            return
+        time.sleep(2)
+    raise RuntimeError(f"Argo CD sync of {revision}: another operation stayed in progress")
 
 
 def resume_trading(status: Status, why: str) -> None:
