@@ -71,7 +71,7 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
         key = _alert_key(a["labels"])
         if w.alerts.get(key) != a["state"]:
             tl.add("alert", f"{key[0]}{{{key[1]}}} {a['state']}", name=key[0], state=a["state"],
-                   labels=a["labels"])  # fmt: skip
+                   labels=a["labels"], active_at=a.get("activeAt"))  # fmt: skip
             w.alerts[key] = a["state"]
     obs.am = io.alertmanager_alerts(status)
     for a in obs.am:
