@@ -21,6 +21,8 @@ DEMO_OVERRIDES: dict[str, Any] = {
             "cooldown": "30s",
             "max_runs_per_hour": 30,
             "verify_every": "3s",
+            # a B run on chdb ends in its escalation (the replica stays read-only): within minutes
+            "verify_timeout": "3m",
             "retry_backoff": "2s",
             # the sandbox's Kafka holds only the stack's own lifetime: every older day would be
             # "unreplayable" and need a person, which the production default rightly demands
