@@ -196,7 +196,10 @@ def inject_disk_full(status: io.Status) -> None:
 def inject_disk_pressure(status: io.Status) -> None:
     for day in io.days_ago(12, 11):
         io.insert_old_day(status, day, 150_000)
-    io.fill(status, leave=int(0.09 * io.disk(status)[1]))  # 9% free: pressure, inserts still fit
+    # 13% free: under the 15% bound, with room for the writer's inserts and for today's merges
+    # (their old parts stay on disk for minutes), so the job keeps running (at 9% it was seen
+    # to fail with NOT_ENOUGH_SPACE before the alert's `for` had passed: that is disk-full)
+    io.fill(status, leave=int(0.13 * io.disk(status)[1]))
 
 
 def clear_disk(status: io.Status) -> None:
@@ -248,7 +251,7 @@ SCENARIOS: dict[str, Scenario] = {
             "disk", inject_disk_full, clear_disk, judge_disk_full, gate=True,
         ),
         Scenario(
-            "disk-pressure", "another tenant leaves 9% of ClickHouse's volume free",
+            "disk-pressure", "another tenant leaves 13% of ClickHouse's volume free",
             "A-pressure reclaims old partitions; the job is never suspended",
             "disk", inject_disk_pressure, clear_disk, judge_disk_pressure,
         ),
