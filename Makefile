@@ -6,7 +6,7 @@ SANDBOX_DIR ?= .sandbox
 # the demo's alert rules: real (as shipped) or fast (`for` and age bounds / 5, sandbox/alert_pace.py)
 ALERT_PACE ?= real
 
-.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean
+.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench bench-closed-loop clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -44,6 +44,10 @@ bench: deps
 	$(PY) bench/sandbox.py
 	$(PY) bench/exporter.py
 	$(PY) bench/remediator.py
+
+# the closed loop per scenario at the fast and realistic presets (root; about half an hour)
+bench-closed-loop: deps
+	$(PY) bench/closed_loop.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache .ruff_cache
