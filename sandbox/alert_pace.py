@@ -28,8 +28,11 @@ FAST_MIN_AGE_S = 30
 FAST_FRESHNESS = "60s"
 _DURATION = re.compile(r"^(\d+)([smh])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
-# `time() - <something>` compared with a number of seconds, possibly after closing parens
-_AGE = re.compile(r"(time\(\)\s*-[^><]*?\)*\s*>\s*)(\d+)\b")
+# an age compared with a number of seconds, possibly after closing parens: `time() - <ts>`, or
+# the recorded ages (`torghut_ta:*_age_seconds`, `torghut_ta:freshness_unread_seconds`)
+_AGE = re.compile(
+    r"((?:time\(\)\s*-|torghut_ta:\w+_(?:age|unread)_seconds)[^><]*?\)*\s*>\s*)(\d+)\b"
+)
 
 
 def _scaled_for(text: str) -> str:
