@@ -3,15 +3,17 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SANDBOX_DIR ?= .sandbox
+# the demo's alert rules: real (as shipped) or fast (`for` and age bounds / 5, sandbox/alert_pace.py)
+ALERT_PACE ?= real
 
-.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench clean rules
+.PHONY: deps sandbox sandbox-down sandbox-status test test-fast lint constraints bench bench-closed-loop clean rules
 
 deps:
 	@scripts/ensure-deps.sh
 
+# the demo: remediator in auto, ClickHouse on a 64M disk (root), URLs and what to try next
 sandbox: deps
-	$(VENV)/bin/ta-sandbox up --dir $(SANDBOX_DIR)
-	$(VENV)/bin/ta-sandbox status --dir $(SANDBOX_DIR)
+	$(VENV)/bin/ta-sandbox up --dir $(SANDBOX_DIR) --demo --alert-pace $(ALERT_PACE)
 
 sandbox-down:
 	$(VENV)/bin/ta-sandbox down --dir $(SANDBOX_DIR)
@@ -47,6 +49,10 @@ bench: deps
 	$(PY) bench/sandbox.py
 	$(PY) bench/exporter.py
 	$(PY) bench/remediator.py
+
+# the closed loop per scenario at the fast and realistic presets (root; about half an hour)
+bench-closed-loop: deps
+	$(PY) bench/closed_loop.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache .ruff_cache

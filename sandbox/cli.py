@@ -1,9 +1,10 @@
 """ta-sandbox: bring the embedded stack up, report on it, take it down.
 
 ta-sandbox up [--dir DIR] [--timings fast|middle|realistic] [--disk-limit SIZE] [--replicated]
-           [--remediator-mode observe|propose|auto]
+           [--remediator-mode observe|propose|auto] [--alert-pace real|fast] [--demo]
 ta-sandbox status [--dir DIR] [--json]
 ta-sandbox down [--dir DIR]
+ta-sandbox scenario NAME|--list [--dir DIR] [--timeout SECONDS] [--json] [--approve]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporter import exitcodes
-from sandbox import remediator_svc, stack, state
+from sandbox import alert_pace, demo, remediator_svc, scenario_cli, stack, state
 from sandbox.clickhouse.pressure import parse_size_mib
 
 
@@ -79,9 +80,30 @@ def _main(argv: Sequence[str] | None) -> int:
                 help="a ZooKeeper and replicated TA tables, to stage Keeper outage and metadata "
                 "loss (chdb's replicas are read-only: the TA writer's inserts fail)",
             )
+            sp.add_argument(
+                "--alert-pace",
+                choices=alert_pace.PACES,
+                default="real",
+                help="real: the shipped rules; fast: their `for` and age bounds divided by "
+                f"{alert_pace.FAST_FACTOR} (default: real)",
+            )
+            sp.add_argument(
+                "--demo",
+                action="store_true",
+                help=f"the demo (`make sandbox`): remediator in {demo.DEMO_MODE}, ClickHouse on a "
+                f"{demo.DEMO_DISK_LIMIT_MIB}M disk when root, the demo policy; prints what to try",
+            )
+    scenario_cli.add_parser(sub)
     a = p.parse_args(argv)
     workdir: Path = a.dir.resolve()
 
+    if a.cmd == "scenario":
+        return scenario_cli.run(a, workdir)
+    overrides = None
+    if a.cmd == "up" and a.demo:
+        a.remediator_mode = demo.DEMO_MODE
+        a.disk_limit = a.disk_limit or demo.disk_limit()
+        overrides = demo.DEMO_OVERRIDES
     if a.cmd == "up":
         try:
             remediator_svc.check_mode(a.remediator_mode)
@@ -90,6 +112,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return exitcodes.USAGE
         limit = f", ClickHouse disk limit {a.disk_limit} MiB" if a.disk_limit else ""
         limit += ", replicated ClickHouse on ZooKeeper" if a.replicated else ""
+        limit += f", remediator mode {a.remediator_mode}, alert pace {a.alert_pace}"
         print(f"ta-sandbox: starting the stack in {workdir} (timings: {a.timings}{limit})")
         t0 = time.monotonic()
         try:
@@ -100,6 +123,8 @@ def _main(argv: Sequence[str] | None) -> int:
                 replicated=a.replicated,
                 remediator_mode=a.remediator_mode,
                 history_hours=a.history_hours,
+                remediator_overrides=overrides,
+                alert_pace_name=a.alert_pace,
             )
         except (Exception, KeyboardInterrupt) as exc:
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"start failed: {exc}"
@@ -110,6 +135,8 @@ def _main(argv: Sequence[str] | None) -> int:
         print(
             f"ta-sandbox: ready in {time.monotonic() - t0:.1f}s; stop it with `ta-sandbox down --dir {a.dir}`"
         )
+        if a.demo:
+            print("\n".join(demo.banner(summary(workdir), str(a.dir))))
         return 0
     if a.cmd == "down":
         n = stack.down(workdir)

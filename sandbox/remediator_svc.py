@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ROUTE_FILE = REPO_ROOT / "alerts" / "alertmanager" / "remediator-route.yml"
 MODES = ("observe", "propose", "auto")
 OPERATOR = "sandbox-operator"
+SCENARIO = "scenario"  # `ta-sandbox scenario --approve`: approvals journaled under this name
 SCRAPE_JOB = "torghut-ta-remediator"
 RECEIVER = "torghut-ta-remediator"
 # A triage runs one fresh cycle of the exporter's probes: on a loaded machine the stack
@@ -62,6 +63,7 @@ class Credentials:
     kube_token_file: Path
     webhook_token_file: Path
     operator_token_file: Path
+    scenario_token_file: Path
 
 
 def _token_file(path: Path) -> Path:
@@ -77,6 +79,7 @@ def credentials(kube_service: Service, secrets_dir: Path) -> Credentials:
         kube_token,
         _token_file(secrets_dir / "remediator-webhook-token"),
         _token_file(secrets_dir / "remediator-operator-token"),
+        _token_file(secrets_dir / "remediator-scenario-token"),
     )
 
 
@@ -108,7 +111,12 @@ def remediator_config(
                 "name": OPERATOR,
                 "token": {"file": str(creds.operator_token_file)},
                 "may_approve": True,
-            }
+            },
+            {
+                "name": SCENARIO,
+                "token": {"file": str(creds.scenario_token_file)},
+                "may_approve": True,
+            },
         ],
         "journal_path": str(journal),
         # the chart's Role grants the Lease in the release namespace; outside a pod it is named
@@ -150,6 +158,7 @@ def launch(workdir: Path, config_path: Path, port: int, creds: Credentials) -> S
         "approvals_page": f"{url}/ui",  # log in with the operator's token (remediator_token_file)
         "remediator_webhook_token_file": str(creds.webhook_token_file),
         "remediator_token_file": str(creds.operator_token_file),
+        "remediator_scenario_token_file": str(creds.scenario_token_file),
         "remediator_config": str(config_path),
         "remediator_kube_token_file": str(creds.kube_token_file),
     }

@@ -20,7 +20,20 @@ from typing import Any
 import yaml
 
 import sandbox.remediator_svc as remediator_svc
-from sandbox import clickhouse, feed, github, gitops, jangar, kafka, kube, prometheus, s3, state, ta
+from sandbox import (
+    alert_pace,
+    clickhouse,
+    feed,
+    github,
+    gitops,
+    jangar,
+    kafka,
+    kube,
+    prometheus,
+    s3,
+    state,
+    ta,
+)
 from sandbox.clickhouse import pressure
 from sandbox.clickhouse.grants import ROLES
 from sandbox.clickhouse.pressure import DiskLimitError
@@ -152,6 +165,7 @@ def up(
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
     history_hours: float = 0.0,
+    alert_pace_name: str = "real",
 ) -> list[Service]:
     """Start every service; return them. Raises (after recording what runs) on failure.
     `timings`: the kube stand-in's controller pace (fast, middle, realistic).
@@ -163,8 +177,11 @@ def up(
     policy bounds a test needs (`{"remediator": {"policy": {...}}}`).
     `history_hours`: that many hours of backdated trades (one every `HISTORY_EVERY`, record
     timestamps in the past) in the trades topic before the feed and the job start, so Kafka holds
-    a past a replay (procedure C) can start from."""
+    a past a replay (procedure C) can start from.
+    `alert_pace_name`: `real` (the shipped rules) or `fast` (`sandbox.alert_pace`)."""
     remediator_svc.check_mode(remediator_mode)
+    if alert_pace_name not in alert_pace.PACES:
+        raise ValueError(f"alert pace {alert_pace_name!r}: expected one of {alert_pace.PACES}")
     workdir = workdir.resolve()
     if disk_limit_mib is not None and os.geteuid() != 0:
         raise _needs_root(disk_limit_mib, f"this process runs as uid {os.geteuid()}")
@@ -190,7 +207,7 @@ def up(
     with recording_spawns(spawned):
         _start_all(
             workdir, services, started, timings, disk_limit_mib, replicated, remediator_mode,
-            remediator_overrides, history_hours,
+            remediator_overrides, history_hours, alert_pace_name,
         )  # fmt: skip
     return services
 
@@ -205,6 +222,7 @@ def _start_all(
     remediator_mode: str = "observe",
     remediator_overrides: dict[str, Any] | None = None,
     history_hours: float = 0.0,
+    alert_pace_name: str = "real",
 ) -> None:
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(exist_ok=True, mode=0o700)
@@ -303,6 +321,15 @@ def _start_all(
         topics=[settings.trades_topic],
         port=exp_port,
     )  # fmt: skip
+    if alert_pace_name == "fast":  # judge freshness by the bound the fast rules use
+        cfg["report"] = {"freshness": alert_pace.FAST_FRESHNESS}
+    services.append(
+        Service(
+            "settings", 0,
+            {"alert_pace": alert_pace_name, "remediator_mode": remediator_mode,
+             "timings": timings, "replicated": str(replicated).lower()},
+        )
+    )  # fmt: skip
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     exp = started(launch_exporter(workdir, config_path, exp_port))
 
@@ -323,7 +350,9 @@ def _start_all(
     am = started(
         prometheus.launch_alertmanager(workdir / "alertmanager", config=am_config, port=am_port)
     )
-    rule_files = sorted(RULES_DIR.glob("*.yml"))
+    rule_files = alert_pace.paced_rule_files(
+        sorted(RULES_DIR.glob("*.yml")), alert_pace_name, workdir / "rules"
+    )
     target = ("torghut-ta-exporter", exp.endpoints["exporter"].removeprefix("http://"))
     started(
         prometheus.launch_prometheus(

@@ -49,6 +49,12 @@ PUBLIC_NAMES = {
     "zookeeper": "zookeeper",  # `up --replicated`: the Keeper of the replicated TA tables
     "disk_limit": "clickhouse_disk_limit",  # `up --disk-limit`: the tmpfs under ClickHouse's data
     "disk_limit_mount": "clickhouse_data_mount",
+    # how the stack was started (`ta-sandbox scenario` reads them)
+    "alert_pace": "alert_pace",
+    "remediator_mode": "remediator_mode",
+    "timings": "timings",
+    "replicated": "replicated",
+    "remediator_scenario_token_file": "remediator_scenario_token_file",
 }
 
 

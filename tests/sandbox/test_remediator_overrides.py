@@ -25,7 +25,9 @@ def test_policy_overrides_reach_the_parsed_config(tmp_path: Path) -> None:
         s3_url="http://127.0.0.1:3", jangar_url="http://127.0.0.1:4",
         password_file=tmp_path / "ch", topics=["t"], port=5,
     )  # fmt: skip
-    creds = Credentials(tmp_path / "k", tmp_path / "k", tmp_path / "w", tmp_path / "o")
+    creds = Credentials(
+        tmp_path / "k", tmp_path / "k", tmp_path / "w", tmp_path / "o", tmp_path / "o"
+    )
     cfg = remediator_config(
         exporter, mode="observe", port=6, journal=tmp_path / "j.sqlite3", creds=creds,
         clickhouse_user="torghut_remediator", clickhouse_password_file=tmp_path / "ch",

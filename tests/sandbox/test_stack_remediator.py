@@ -69,7 +69,11 @@ def test_status_names_the_remediator_its_token_files_and_config(
     assert set(KEYS) <= set(status), sorted(status)
     assert status["up"]["remediator"] is True
     assert status["remediator"].startswith("http://127.0.0.1:")
-    for key in ("remediator_webhook_token_file", "remediator_token_file"):
+    for key in (
+        "remediator_webhook_token_file",
+        "remediator_token_file",
+        "remediator_scenario_token_file",
+    ):
         secret = Path(status[key]).read_text().strip()
         assert len(secret) > 20 and secret not in out.stdout, key
     with urllib.request.urlopen(f"{status['remediator']}/healthz", timeout=10) as resp:
@@ -84,8 +88,9 @@ def test_status_names_the_remediator_its_token_files_and_config(
     assert rem.journal_path.parent == Path(sandbox_stack["dir"], "remediator")
     assert rem.journal_path.is_file()  # opened by the running server
     assert f"http://127.0.0.1:{rem.listen.port}" == status["remediator"]
-    assert [t.name for t in rem.api_tokens] == [remediator_svc.OPERATOR]
-    assert rem.api_tokens[0].may_approve
+    # a person's token, and the one `ta-sandbox scenario --approve` answers approvals with
+    assert [t.name for t in rem.api_tokens] == [remediator_svc.OPERATOR, remediator_svc.SCENARIO]
+    assert all(t.may_approve for t in rem.api_tokens)
     # its own Kubernetes identity: the chart's remediator ServiceAccount, not the exporter's
     kube_token = Path(status["remediator_kube_token_file"]).read_text().strip()
     assert kube_token != Path(status["exporter_kube_token_file"]).read_text().strip()

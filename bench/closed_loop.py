@@ -1,0 +1,217 @@
+"""The closed loop's figures: per scenario, over several runs, on a demo stack per preset.
+
+Run `python bench/closed_loop.py [--presets fast,realistic] [--runs 3] [--realistic-runs 1]
+[--scenarios disk-full,stale-signals-trading-on]` as root (the disk scenarios mount a tmpfs).
+Each preset starts `ta-sandbox up --demo` (fast: `--alert-pace fast --timings fast`; realistic:
+the shipped rules, `--timings realistic`) and plays each scenario with `sandbox.scenario_run`,
+exactly as `ta-sandbox scenario NAME` does. From each timeline:
+
+- fault -> firing: the injection to the alert routed to the remediator firing in Prometheus;
+- firing -> first actuation: to the first step the remediator starts;
+- first actuation -> verified recovery (the MTTR): to the run's end, every step verified;
+
+and the whole fault -> recovery split into where the time went:
+
+- detection: the injection to the alert's `activeAt` (probe interval, scrape, evaluation);
+- Prometheus `for`: `activeAt` to firing;
+- Alertmanager: firing to the webhook's run (group_wait, evaluation-to-notify);
+- Argo CD sync: each sync of the Application during the run (`status.history`,
+  deployStartedAt -> deployedAt);
+- the operator and the cluster's controllers: a suspend or restart step's time after its sync
+  was deployed, `verify_job` and `verify_trading_paused` (the operator's and Knative's pace);
+- the pipeline: `verify_freshness`/`verify_api` (the restarted job writing fresh signals) and
+  `drop_partition` (ClickHouse);
+- the remediator itself: what is left of webhook -> end (triage's fresh probe cycle, journal,
+  git commits and pull requests, its polling).
+
+The remediator's own share of the total is printed (target: under 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io as stdio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox import demo, scenario_io, scenario_run, stack
+from sandbox.cli import summary
+from sandbox.scenarios import SCENARIOS
+
+PRESETS = {
+    "fast": {"alert_pace_name": "fast", "timings": "fast"},
+    "realistic": {"alert_pace_name": "real", "timings": "realistic"},
+}
+DEFAULT_SCENARIOS = ("disk-full", "stale-signals-trading-on", "flink-failed", "clickhouse-outage")
+SHARES = ("detection", "prometheus_for", "alertmanager", "argocd", "operator", "pipeline",
+          "remediator")  # fmt: skip
+OPERATOR_STEPS = ("verify_job", "verify_trading_paused")
+PIPELINE_STEPS = ("verify_freshness", "verify_api", "drop_partition", "verify_disk")
+GITOPS_STEPS = ("pause_trading", "suspend_job", "resume_job")
+
+
+def _iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _argocd_syncs(status: dict[str, Any]) -> list[tuple[float, float]]:
+    token = Path(status["argocd_token_file"]).read_text().strip()
+    url = f"{status['argocd_api']}/api/v1/applications/{scenario_io.ARGOCD_APP}"
+    code, app = scenario_io.http_json(url, token=token)
+    assert code == 200, (code, app)
+    history = (app.get("status") or {}).get("history") or []
+    return [(_iso(h["deployStartedAt"]), _iso(h["deployedAt"])) for h in history]
+
+
+def figures(timeline: dict[str, Any], status: dict[str, Any]) -> dict[str, float] | None:
+    """The durations and shares of one scenario run (None when the remediator never acted)."""
+    events = timeline["events"]
+    t0 = timeline["injected_at"]
+    routed = [
+        e for e in events if e["event"] == "routed" and "torghut-ta-remediator" in e["receivers"]
+    ]
+    if not routed:
+        return None
+    name = routed[0]["name"]
+    alerts = [e for e in events if e["event"] == "alert" and e["name"] == name]
+    pending = next(e for e in alerts if e["state"] == "pending")
+    firing = next(e for e in alerts if e["state"] == "firing")
+    ended = [e for e in events if e["event"] == "ended" and e["outcome"] == "succeeded"]
+    if not ended:
+        return None
+    rid = ended[0]["run"]
+    run = scenario_io.remediator(status, "GET", f"/runs/{rid}")
+    steps = [s for s in run["steps"] if s["started_at"] is not None]
+    active = _iso(pending["active_at"]) if pending.get("active_at") else pending["at"]
+    webhook, end = run["created_at"], run["ended_at"]
+    first_act = min(s["started_at"] for s in steps)
+    syncs = [(a, b) for a, b in _argocd_syncs(status) if webhook <= a <= end]
+    argocd = sum(b - a for a, b in syncs)
+    operator = pipeline = 0.0
+    for s in steps:
+        took = s["ended_at"] - s["started_at"]
+        if s["name"] in OPERATOR_STEPS:
+            operator += took
+        elif s["name"] in PIPELINE_STEPS:
+            pipeline += took
+        elif s["name"] in ("suspend_job", "resume_job"):
+            deployed = [b for a, b in syncs if s["started_at"] <= a <= s["ended_at"]]
+            if deployed:
+                operator += max(0.0, s["ended_at"] - max(deployed))
+    total = end - t0
+    shares = {
+        "detection": max(0.0, active - t0),
+        "prometheus_for": max(0.0, firing["at"] - active),
+        "alertmanager": max(0.0, webhook - firing["at"]),
+        "argocd": argocd,
+        "operator": operator,
+        "pipeline": pipeline,
+    }
+    shares["remediator"] = max(0.0, (end - webhook) - argocd - operator - pipeline)
+    return {
+        "fault_to_firing": firing["at"] - t0,
+        "firing_to_first_actuation": first_act - firing["at"],
+        "mttr": end - first_act,
+        "total": total,
+        **{f"share_{k}": v for k, v in shares.items()},
+    }
+
+
+def play(status: dict[str, Any], name: str, timeout: float) -> dict[str, float] | None:
+    tl = scenario_run.Timeline(stdio.StringIO(), quiet=True)
+    code, why = scenario_run.run(SCENARIOS[name], status, tl, timeout=timeout, approve=True)
+    if code != 0:
+        print(f"    {name}: exit {code}: {why}", flush=True)
+        return None
+    data = {"injected_at": tl.t0, "events": tl.events}
+    return figures(data, status)
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:7.1f}"
+    return f"{statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def report(preset: str, results: dict[str, list[dict[str, float]]]) -> None:
+    print(f"\n== preset {preset} (seconds: median (min-max) over runs) ==")
+    print(f"{'scenario':<26}{'runs':>5}  {'fault->firing':>22}{'firing->act':>22}{'MTTR':>22}")
+    for name, runs in results.items():
+        cols = [
+            _fmt([r[k] for r in runs])
+            for k in ("fault_to_firing", "firing_to_first_actuation", "mttr")
+        ]
+        print(f"{name:<26}{len(runs):>5}  " + "".join(f"{c:>22}" for c in cols))
+    print(f"\n{'scenario':<26}" + "".join(f"{s:>15}" for s in SHARES) + f"{'total s':>10}")
+    for name, runs in results.items():
+        if not runs:
+            continue
+        total = sum(r["total"] for r in runs)
+        row = [100 * sum(r[f"share_{s}"] for r in runs) / total for s in SHARES]
+        print(f"{name:<26}" + "".join(f"{v:14.1f}%" for v in row) + f"{total / len(runs):10.1f}")
+    everything = [r for runs in results.values() for r in runs]
+    if everything:
+        own = sum(r["share_remediator"] for r in everything) / sum(r["total"] for r in everything)
+        verdict = "under" if own < 0.10 else "OVER"
+        print(f"\nthe remediator's own share of fault -> recovery ({preset}): {100 * own:.1f}% "
+              f"({verdict} the 10% target)")  # fmt: skip
+
+
+def bench_preset(preset: str, scenarios: list[str], runs: int, timeout: float) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"closed-loop-{preset}-") as tmp:
+        workdir = Path(tmp) / "stack"
+        t = time.monotonic()
+        try:
+            stack.up(
+                workdir, remediator_mode=demo.DEMO_MODE, disk_limit_mib=demo.disk_limit(),
+                remediator_overrides=demo.DEMO_OVERRIDES, log=lambda _m: None,
+                **PRESETS[preset],  # type: ignore[arg-type]
+            )  # fmt: skip
+            status: dict[str, Any] = summary(workdir)
+            status["dir"] = str(workdir)
+            print(f"preset {preset}: stack up in {time.monotonic() - t:.0f}s", flush=True)
+            results: dict[str, list[dict[str, float]]] = {}
+            for name in scenarios:
+                results[name] = []
+                for i in range(runs):
+                    t = time.monotonic()
+                    got = play(status, name, timeout)
+                    print(f"  {name} run {i + 1}: {time.monotonic() - t:.0f}s "
+                          f"{'' if got else '(no figures)'}", flush=True)  # fmt: skip
+                    if got:
+                        results[name].append(got)
+            report(preset, results)
+        finally:
+            stack.down(workdir, log=lambda _m: None)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="bench/closed_loop.py", description=__doc__.splitlines()[0])
+    p.add_argument("--presets", default="fast,realistic")
+    p.add_argument("--runs", type=int, default=3, help="runs per scenario at the fast preset")
+    p.add_argument("--realistic-runs", type=int, default=1)
+    p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS))
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        print(
+            "bench/closed_loop.py: the disk scenarios mount a tmpfs: run as root", file=sys.stderr
+        )
+    scenarios = [s for s in a.scenarios.split(",") if s]
+    for preset in a.presets.split(","):
+        runs = a.runs if preset == "fast" else a.realistic_runs
+        timeout = 900.0 if preset == "fast" else 2400.0
+        bench_preset(preset, scenarios, runs, timeout)
+
+
+if __name__ == "__main__":
+    main()

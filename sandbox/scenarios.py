@@ -1,0 +1,326 @@
+"""The game-day scenarios of `ta-sandbox scenario NAME`: what each injects, what outcome it
+expects (issue 13), how it is judged from what the stack shows, and how the healthy state comes
+back afterwards. Judges are pure: `Obs` -> verdict; the runner (`sandbox.scenario_run`) polls.
+
+The sandbox's market is open around the clock, so every scenario that makes the signals stale
+(on the plain stack) also expects the trading gate to pause trading.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox import scenario_io as io
+
+EXPECTED, OTHER = "expected", "other"
+DESTRUCTIVE = ("suspend_job", "drop_partition", "restart_replica", "restore_replica")
+GATE = "TATradingOnStaleSignals"
+
+
+@dataclass
+class Obs:
+    """One look at the stack since the injection."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # Prometheus /api/v1/alerts
+    am: list[dict[str, Any]] = field(default_factory=list)  # Alertmanager's active alerts
+    runs: list[dict[str, Any]] = field(default_factory=list)  # remediator runs, in full
+    trading_was_on: bool = True  # at the injection
+
+    def firing(self, name: str, **labels: str) -> list[dict[str, Any]]:
+        return [
+            a for a in self.alerts
+            if a["labels"].get("alertname") == name and a["state"] == "firing"
+            and all(a["labels"].get(k) == v for k, v in labels.items())
+        ]  # fmt: skip
+
+    def routed_to_person(self, name: str) -> bool:
+        """Alertmanager holds it, and not for the remediator (the sandbox's person: `null`)."""
+        got = [a for a in self.am if a["labels"].get("alertname") == name]
+        return bool(got) and all(
+            "torghut-ta-remediator" not in [r["name"] for r in a.get("receivers", [])] for a in got
+        )
+
+    def of(self, procedure: str) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["procedure"] == procedure]
+
+
+Verdict = tuple[str, str] | None  # (EXPECTED | OTHER, why), None: keep watching
+
+
+def _steps(run: dict[str, Any]) -> list[str]:
+    return [s["name"] for s in run["steps"] if s["status"] == "done"]
+
+
+def _acted_destructively(obs: Obs) -> str | None:
+    for r in obs.runs:
+        done = [s for s in _steps(r) if s in DESTRUCTIVE]
+        if done:
+            return f"run {r['id']} ({r['procedure']}) did {', '.join(done)}"
+    return None
+
+
+def _ended(run: dict[str, Any]) -> bool:
+    return run["outcome"] is not None
+
+
+def _gate(obs: Obs) -> Verdict:
+    """The trading gate's part: paused by a gate run (or paused already at the injection)."""
+    if not obs.trading_was_on:
+        return EXPECTED, "trading was already paused"
+    for r in obs.of("trading_gate"):
+        if _ended(r) and r["outcome"] == "succeeded" and "pause_trading" in _steps(r):
+            return EXPECTED, f"the trading gate paused trading (run {r['id']})"
+        if _ended(r) and r["outcome"] not in ("succeeded", "refused", "resolved"):
+            return OTHER, f"trading gate run {r['id']} ended {r['outcome']}: {r['reason']}"
+    return None
+
+
+def _both(*parts: Verdict) -> Verdict:
+    for p in parts:
+        if p is not None and p[0] == OTHER:
+            return p
+    if all(p is not None for p in parts):
+        return EXPECTED, "; ".join(p[1] for p in parts if p is not None)
+    return None
+
+
+def judge_disk_full(obs: Obs) -> Verdict:
+    for r in obs.of("A"):
+        if not _ended(r):
+            continue
+        done = _steps(r)
+        healed = {"suspend_job", "drop_partition", "resume_job", "verify_freshness"} <= set(done)
+        if r["outcome"] == "succeeded" and healed:
+            return EXPECTED, (
+                f"procedure A healed it (run {r['id']}: {', '.join(done)}); trading stays paused"
+            )
+        if r["acted"] or r["outcome"] not in ("refused", "resolved"):
+            return OTHER, f"A run {r['id']} ended {r['outcome']}: {r['reason']}"
+    return None
+
+
+def judge_disk_pressure(obs: Obs) -> Verdict:
+    for r in obs.of("A"):
+        done = _steps(r)
+        if "suspend_job" in done:
+            return OTHER, f"A run {r['id']} suspended the job"
+        if not _ended(r):
+            continue
+        if r["outcome"] == "succeeded" and "drop_partition" in done:
+            return (
+                EXPECTED,
+                f"A-pressure reclaimed old partitions (run {r['id']}: {', '.join(done)})",
+            )
+        if r["acted"] or r["outcome"] not in ("refused", "resolved"):
+            return OTHER, f"A run {r['id']} ended {r['outcome']}: {r['reason']}"
+    return None
+
+
+def judge_replica_readonly(obs: Obs) -> Verdict:
+    for r in obs.of("B"):
+        if not _ended(r):
+            continue
+        done = _steps(r)
+        named = "read-only" in (r["reason"] or "") and "chi-0" in (r["reason"] or "")
+        if (
+            r["outcome"] == "failed"
+            and {"restart_replica", "restore_replica"} <= set(done)
+            and named
+        ):
+            return EXPECTED, f"procedure B restarted and restored, then escalated: {r['reason']}"
+        if r["acted"]:
+            return OTHER, f"B run {r['id']} ended {r['outcome']}: {r['reason']}"
+    return None
+
+
+def judge_keeper_outage(obs: Obs) -> Verdict:
+    for r in obs.of("B"):
+        if r["acted"]:
+            return OTHER, f"B run {r['id']} acted during a Keeper outage"
+    if obs.firing("TAClickHouseKeeperUnavailable") and obs.routed_to_person(
+        "TAClickHouseKeeperUnavailable"
+    ):
+        return EXPECTED, "no B run acted; TAClickHouseKeeperUnavailable pages a person"
+    return None
+
+
+def _nothing_destructive(obs: Obs) -> Verdict:
+    bad = _acted_destructively(obs)
+    return (OTHER, bad) if bad else (EXPECTED, "nothing destructive")
+
+
+def judge_flink_failed(obs: Obs) -> Verdict:
+    paged: Verdict = None
+    if obs.firing("TAFlinkJobFailed", procedure="none") and obs.routed_to_person(
+        "TAFlinkJobFailed"
+    ):
+        paged = EXPECTED, "TAFlinkJobFailed (not disk) pages a person"
+    return _both(_nothing_destructive(obs), paged, _gate(obs))
+
+
+def judge_clickhouse_outage(obs: Obs) -> Verdict:
+    return _both(_nothing_destructive(obs), _gate(obs))
+
+
+def judge_kafka_outage(obs: Obs) -> Verdict:
+    probe: Verdict = None
+    if obs.firing("TAExporterProbeFailing"):
+        probe = EXPECTED, "TAExporterProbeFailing fires"
+    acted = [r for r in obs.runs if r["procedure"] in ("A", "B") and r["acted"]]
+    if acted:
+        return OTHER, f"procedure {acted[0]['procedure']} acted (run {acted[0]['id']})"
+    return _both(probe, _gate(obs))
+
+
+def judge_stale(obs: Obs) -> Verdict:
+    return _both(_nothing_destructive(obs), _gate(obs))
+
+
+# --- injection and restore -------------------------------------------------------------------------
+
+
+def inject_disk_full(status: io.Status) -> None:
+    for day in io.days_ago(10, 9):  # old enough for the default keep window of 7 days
+        io.insert_old_day(status, day, 100_000)
+    io.fill(status)  # the other tenant takes the last byte: inserts fail, the job FAILS
+    from sandbox.util import poll_until
+
+    poll_until(lambda: io.job(status)["jobState"] == "FAILED", timeout=300, interval=1.0,
+               what="the TA job FAILED on its inserts")  # fmt: skip
+    # a 100% full disk blocks DROP PARTITION too (docs/sandbox.md): the tenant gives a little
+    io.free_some(status, 2 * io.MIB)
+
+
+def inject_disk_pressure(status: io.Status) -> None:
+    for day in io.days_ago(12, 11):
+        io.insert_old_day(status, day, 150_000)
+    # 13% free: under the 15% bound with room for the writer's inserts. Merges keep their source
+    # parts on disk for minutes, so after a busy spell (a restart's catch-up) the free space
+    # keeps shrinking: the tenant gives back a MiB whenever it falls under 10%, so the job
+    # keeps running (without it the job was seen to fail, which is disk-full, not pressure)
+    io.fill(status, leave=int(0.13 * io.disk(status)[1]))
+    _keep_headroom(status, 0.10)
+
+
+_TENANTS: dict[str, threading.Event] = {}
+
+
+def _keep_headroom(status: io.Status, floor: float) -> None:
+    stop = threading.Event()
+    _TENANTS[str(status["dir"])] = stop
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            try:
+                free, total = io.disk(status)
+                if free < floor * total and io.filler(status).exists():
+                    io.free_some(status, io.MIB)
+            except OSError:
+                return
+
+    threading.Thread(target=loop, name="other-tenant", daemon=True).start()
+
+
+def clear_disk(status: io.Status) -> None:
+    stop = _TENANTS.pop(str(status["dir"]), None)
+    if stop is not None:
+        stop.set()
+    io.filler(status).unlink(missing_ok=True)
+
+
+def inject_replica_readonly(status: io.Status) -> None:
+    from sandbox.clickhouse.replicated import replica_path, zk_cli
+
+    zk_cli(status["zookeeper"], "deleteall", replica_path("ta_signals"))
+
+
+def inject_flink_failed(status: io.Status) -> None:
+    io.fail_job(status, "Java heap space", "java.lang.OutOfMemoryError")
+
+
+def nothing(status: io.Status) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    injects: str
+    expects: str
+    stack: str  # "plain" | "disk" (plain with --disk-limit) | "replicated"
+    inject: Callable[[io.Status], None]
+    restore: Callable[[io.Status], None]
+    judge: Callable[[Obs], Verdict]
+    freezes: str | None = None  # the service SIGSTOPped (thawed by the restore)
+    gate: bool = False  # starts with trading on (the gate's or procedure A's pause to watch)
+
+
+def _freeze(name: str) -> Callable[[io.Status], None]:
+    return lambda status: io.freeze(status, name)
+
+
+def _thaw(name: str) -> Callable[[io.Status], None]:
+    return lambda status: io.thaw(status, name)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "disk-full", "another tenant fills ClickHouse's volume: the job's inserts fail",
+            "procedure A heals it: trading paused, job suspended, old partitions dropped within "
+            "bounds, restart, freshness advances; trading stays paused for a person",
+            "disk", inject_disk_full, clear_disk, judge_disk_full, gate=True,
+        ),
+        Scenario(
+            "disk-pressure", "another tenant leaves 13% of ClickHouse's volume free",
+            "A-pressure reclaims old partitions; the job is never suspended",
+            "disk", inject_disk_pressure, clear_disk, judge_disk_pressure,
+        ),
+        Scenario(
+            "replica-readonly", "ta_signals' Keeper metadata deleted (zkCli deleteall)",
+            "procedure B: RESTART + RESTORE REPLICA issued (RESTORE after an approval); chdb's "
+            "replica stays read-only, so the run escalates naming it",
+            "replicated", inject_replica_readonly, nothing, judge_replica_readonly,
+        ),
+        Scenario(
+            "keeper-outage", "ZooKeeper frozen (SIGSTOP)",
+            "no B run acts; TAClickHouseKeeperUnavailable pages a person",
+            "replicated", _freeze("zookeeper"), _thaw("zookeeper"), judge_keeper_outage,
+            freezes="zookeeper",
+        ),
+        Scenario(
+            "flink-failed", "the job throws java.lang.OutOfMemoryError (not a disk problem)",
+            "TAFlinkJobFailed (not disk) pages a person; no destructive step; the trading gate "
+            "pauses trading once signals go stale",
+            "plain", inject_flink_failed, nothing, judge_flink_failed, gate=True,
+        ),
+        Scenario(
+            "clickhouse-outage", "ClickHouse frozen (SIGSTOP) during market hours",
+            "signals unknown: the trading gate pauses trading (approval per policy); nothing "
+            "destructive",
+            "plain", _freeze("clickhouse"), _thaw("clickhouse"), judge_clickhouse_outage,
+            freezes="clickhouse", gate=True,
+        ),
+        Scenario(
+            "kafka-outage", "Kafka frozen (SIGSTOP)",
+            "probe failure alerts (TAExporterProbeFailing); no procedure acts; the trading gate "
+            "pauses trading once signals go stale",
+            "plain", _freeze("kafka"), _thaw("kafka"), judge_kafka_outage,
+            freezes="kafka", gate=True,
+        ),
+        Scenario(
+            "stale-signals-trading-on", "the trades feed stops (SIGSTOP): no new signals",
+            "the trading gate pauses trading; nothing destructive",
+            "plain", _freeze("feed"), _thaw("feed"), judge_stale, freezes="feed", gate=True,
+        ),
+    )
+}  # fmt: skip
+REPLAY = (
+    "replay",
+    "procedure C: a replay with approvals, ending in rollback",
+    "not available yet: the replay CLI is being built (issue 12)",
+)

@@ -1,0 +1,200 @@
+"""Helpers of the game-day tests (`test_scenarios_*e2e.py`): the demo stack started as a user
+starts it, `ta-sandbox scenario NAME --json` run as a user runs it, and what the tests read
+afterwards (runs, git, the FlinkDeployment, ClickHouse, metrics, the overview dashboard's
+panels on the stack's own Prometheus)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sandbox import scenario_io as io
+from sandbox import stack as sandbox_stack
+from sandbox.cli import summary
+from sandbox.util import poll_until
+
+DASHBOARDS_TESTS = Path(__file__).resolve().parents[1] / "dashboards"
+if str(DASHBOARDS_TESTS) not in sys.path:
+    sys.path.insert(0, str(DASHBOARDS_TESTS))
+
+from dashboard_lib import (  # noqa: E402
+    BUILTIN_VALUES,
+    boards,
+    data_panels,
+    metric_names,
+    substitute,
+    variables,
+)
+
+OVERVIEW = "torghut-ta-overview"
+# the stack's exporter reads no Flink REST API (the kube stand-in has none): panels fed only by
+# these series are empty here by construction (tests/dashboards covers them on real Flink)
+FLINK_REST_ONLY = frozenset(
+    {
+        "torghut_ta_flink_last_checkpoint_timestamp_seconds",
+        "torghut_ta_flink_job_restarts",
+        "torghut_ta_flink_job_start_timestamp_seconds",
+        "torghut_ta_flink_checkpoint_interval_seconds",
+    }
+)
+# on the plain stack no table is replicated, so system.replicas is empty and these series do not
+# exist (tests/dashboards covers them on a replicated server)
+REPLICA_SERIES = "torghut_ta_clickhouse_replica_"
+RUNS = "torghut_ta_remediation_runs_total"
+STEPS = "torghut_ta_remediation_steps_total"
+
+
+def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", *args],
+        capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
+
+
+def demo_up(workdir: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    """`ta-sandbox up --demo EXTRA` as `make sandbox` runs it: (status plus `dir`, stdout).
+    The caller runs `down` whatever happens."""
+    done = cli("up", "--dir", str(workdir), "--demo", *extra, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status: dict[str, Any] = summary(workdir)
+    status["dir"] = str(workdir)
+    return status, done.stdout
+
+
+def down(workdir: Path) -> None:
+    sandbox_stack.down(workdir, log=lambda _m: None)
+
+
+def scenario(status: dict[str, Any], name: str, *args: str) -> tuple[int, dict[str, Any], str]:
+    """`ta-sandbox scenario NAME --json ARGS`: (exit code, the timeline, stderr)."""
+    done = cli("scenario", name, "--dir", status["dir"], "--json", *args)
+    timeline = json.loads(done.stdout) if done.stdout.strip() else {}
+    return done.returncode, timeline, done.stderr
+
+
+def first(timeline: dict[str, Any], event: str, **match: Any) -> dict[str, Any]:
+    """The first event of that kind whose fields include `match` (AssertionError if none)."""
+    for e in timeline["events"]:
+        if e["event"] == event and all(
+            (m in e.get(k, "")) if k == "detail" else e.get(k) == m for k, m in match.items()
+        ):
+            return dict(e)
+    raise AssertionError(f"no {event} {match} in the timeline: {timeline['events']}")
+
+
+def ended_runs(timeline: dict[str, Any], procedure: str) -> list[dict[str, Any]]:
+    return [e for e in timeline["events"] if e["event"] == "ended" and e["procedure"] == procedure]
+
+
+def run(status: dict[str, Any], run_id: str) -> dict[str, Any]:
+    return dict(io.remediator(status, "GET", f"/runs/{run_id}"))
+
+
+def git(status: dict[str, Any], *args: str) -> str:
+    return subprocess.run(
+        ["git", "--git-dir", status["git_remote"], *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+
+
+def run_commit_steps(status: dict[str, Any], run_id: str) -> list[str]:
+    """The `Remediator-Step` of each commit on main that carries the run, oldest first."""
+    steps = []
+    for sha in git(status, "log", "--no-merges", "--reverse", "--format=%H", "main").split():
+        message = git(status, "show", "-s", "--format=%B", sha)
+        if f"Remediator-Run: {run_id}" in message:
+            steps.append(message.split("Remediator-Step: ", 1)[1].split()[0])
+    return steps
+
+
+def trading_in_git(status: dict[str, Any]) -> str:
+    text = git(status, "show", "main:argocd/applications/torghut/knative-service.yaml")
+    lines = text.splitlines()
+    i = next(n for n, ln in enumerate(lines) if "name: TRADING_ENABLED" in ln)
+    return lines[i + 1].split("value:", 1)[1].strip().strip('"')
+
+
+def partitions(status: dict[str, Any]) -> set[str]:
+    import clickhouse_connect
+
+    host, _, port = status["clickhouse_http"].removeprefix("http://").rpartition(":")
+    client = clickhouse_connect.get_client(
+        host=host, port=int(port), username=status["clickhouse_ops_user"],
+        password=Path(status["clickhouse_ops_password_file"]).read_text(),
+    )  # fmt: skip
+    try:
+        rows = client.query(
+            "SELECT DISTINCT partition FROM system.parts WHERE active AND database = 'torghut' "
+            "AND table = 'ta_microbars'"
+        ).result_rows
+    finally:
+        client.close()
+    return {str(r[0]) for r in rows}
+
+
+def metrics(status: dict[str, Any]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    with urllib.request.urlopen(f"{status['remediator']}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def delta(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def _query(prom: str, expr: str) -> list[Any]:
+    url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        body = json.loads(resp.read())
+    assert body["status"] == "success", (expr, body)
+    return list(body["data"]["result"])
+
+
+def _by_construction_empty(names: set[str], replicated: bool) -> bool:
+    if names <= FLINK_REST_ONLY:
+        return True
+    return not replicated and all(n.startswith(REPLICA_SERIES) for n in names)
+
+
+def overview_panels_without_data(prom: str, *, replicated: bool = False) -> list[str]:
+    """Overview panels (variables at All) none of whose queries returns data on `prom`."""
+    (board,) = [b for b in boards().values() if b["uid"] == OVERVIEW]
+    values = dict(BUILTIN_VALUES)
+    for name, var in variables(board).items():
+        if var["type"] == "query":
+            values[name] = var["allValue"]
+    missing = []
+    for panel in data_panels(board):
+        exprs = [substitute(t["expr"], values) for t in panel["targets"]]
+        if all(_by_construction_empty(metric_names(e), replicated) for e in exprs):
+            continue
+        if not any(_query(prom, e) for e in exprs):
+            missing.append(panel["title"])
+    return missing
+
+
+def assert_overview_has_data(status: dict[str, Any], timeout: float = 240) -> None:
+    """Every overview panel returns data again (polled: rates need two scrapes)."""
+    last: list[str] = []
+
+    def settled() -> bool:
+        replicated = status.get("replicated") == "true"
+        last[:] = overview_panels_without_data(status["prometheus"], replicated=replicated)
+        return not last
+
+    try:
+        poll_until(settled, timeout=timeout, interval=3.0, what="every overview panel with data")
+    except TimeoutError:
+        raise AssertionError(f"overview panels without data after the scenario: {last}") from None
