@@ -60,6 +60,9 @@ def test_replay_started_then_rolled_back_to_the_steady_group(stack: dict[str, An
     ats = [e["at"] for e in events]
     assert ats == sorted(ats), [(e["event"], e["detail"]) for e in events]
     (back,) = ended_runs(timeline, "C-rollback")
+    # a person's runs, through the API: no webhook in this timeline
+    assert first(timeline, "person", run=back["run"])["procedure"] == "C-rollback"
+    assert not [e for e in timeline["events"] if e["event"] == "webhook" and e["run"] == rid]
     rollback = run(stack, back["run"])
     assert rollback["outcome"] == "succeeded", (rollback["reason"], rollback["steps"])
     done = {s["name"] for s in rollback["steps"] if s["status"] == "done"}
