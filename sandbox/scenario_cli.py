@@ -4,20 +4,20 @@ running stack can play the scenario (the remediator in auto, the stack's shape).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from exporter import exitcodes
-from sandbox import scenario_run, state
-from sandbox.scenarios import REPLAY, SCENARIOS, Scenario
+from sandbox import scenario_replay, scenario_run, state
+from sandbox.scenarios import SCENARIOS, Scenario
 
 STACKS = {
     "plain": "the plain stack (`make sandbox`; not --replicated)",
     "disk": "the plain stack with ClickHouse on a size-limited disk (`make sandbox` as root)",
     "replicated": "a --replicated stack (`ta-sandbox up --demo --replicated`)",
+    "history": "the plain stack with a past in Kafka (`ta-sandbox up --demo --history-hours 3`)",
 }
 DEFAULT_TIMEOUT = {"fast": 600.0, "real": 1800.0}
 
@@ -52,7 +52,6 @@ def listing() -> str:
     for sc in SCENARIOS.values():
         lines += [sc.name, f"  injects: {sc.injects}", f"  expects: {sc.expects}"]
         lines.append(f"  needs:   {STACKS[sc.stack]}")
-    lines += [REPLAY[0], f"  injects: {REPLAY[1]}", f"  status:  {REPLAY[2]}"]
     return "\n".join(textwrap.fill(ln, 100, subsequent_indent=" " * 11) for ln in lines)
 
 
@@ -76,6 +75,15 @@ def refusal(sc: Scenario, status: dict[str, Any]) -> str | None:
         )
     if sc.stack == "disk" and not status.get("clickhouse_data_mount"):
         return f"{sc.name} needs {STACKS['disk']}: this stack has no --disk-limit"
+    if sc.stack == "history":
+        hours = float(status.get("history_hours") or 0)
+        if hours < scenario_replay.MIN_HISTORY_HOURS:
+            has = f"only {hours:g} hours of" if hours else "no"
+            return (
+                f"{sc.name} needs {STACKS['history']}: this stack has {has} history in Kafka "
+                f"and the replay starts {scenario_replay.FROM_AGO} ago (at least "
+                f"--history-hours {scenario_replay.MIN_HISTORY_HOURS:g})"
+            )
     return None
 
 
@@ -86,15 +94,10 @@ def run(a: argparse.Namespace, workdir: Path) -> int:
     if not a.name:
         print("ta-sandbox scenario: name a scenario (see --list)", file=sys.stderr)
         return exitcodes.USAGE
-    if a.name == REPLAY[0]:
-        have = importlib.util.find_spec("remediator.replay") is not None
-        more = " (a replay CLI exists, but this scenario is not wired to it)" if have else ""
-        print(f"ta-sandbox scenario replay: not available yet{more}", file=sys.stderr)
-        return scenario_run.EXIT_OTHER
     sc = SCENARIOS.get(a.name)
     if sc is None:
         print(f"ta-sandbox scenario: unknown scenario {a.name!r}; known: "
-              f"{', '.join([*SCENARIOS, REPLAY[0]])}", file=sys.stderr)  # fmt: skip
+              f"{', '.join(SCENARIOS)}", file=sys.stderr)  # fmt: skip
         return exitcodes.USAGE
     status: dict[str, Any] = state.status(state.load(workdir))
     status["dir"] = str(workdir)
@@ -107,7 +110,8 @@ def run(a: argparse.Namespace, workdir: Path) -> int:
     tl = scenario_run.Timeline(out, quiet=False)
     print(f"scenario {sc.name}: {sc.injects}\nexpected: {sc.expects}", file=out)
     try:
-        code, why = scenario_run.run(sc, status, tl, timeout=timeout, approve=a.approve)
+        play = scenario_replay.run if sc.stack == "history" else scenario_run.run
+        code, why = play(sc, status, tl, timeout=timeout, approve=a.approve)
     except scenario_run.BaselineTimeout as exc:
         print(f"ta-sandbox scenario {sc.name}: {exc}", file=sys.stderr)
         return scenario_run.EXIT_TIMEOUT

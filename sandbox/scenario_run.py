@@ -19,6 +19,7 @@ from sandbox.util import poll_until
 
 EXIT_EXPECTED, EXIT_OTHER, EXIT_TIMEOUT = 0, 1, 124
 POLL_S = 1.0
+PERSON_STARTED = ("C", "C-rollback", "image-rollback")
 
 
 @dataclass
@@ -92,7 +93,9 @@ def _run_events(
 ) -> None:
     rid = run["id"]
     if rid not in w.runs:
-        tl.add("webhook", f"run {rid} (procedure {run['procedure']}, {run['mode']})",
+        # procedure C and its rollbacks are a person's, through the API: no webhook
+        kind = "person" if run["procedure"] in PERSON_STARTED else "webhook"
+        tl.add(kind, f"run {rid} (procedure {run['procedure']}, {run['mode']})",
                at=max(run["created_at"], tl.t0), run=rid, procedure=run["procedure"])  # fmt: skip
     if w.runs.get(rid) != run["state"] and run["state"] != "ended":
         tl.add("run", f"{rid} {run['state']}", run=rid, state=run["state"])

@@ -179,6 +179,29 @@ def judge_stale(obs: Obs) -> Verdict:
     return _both(_nothing_destructive(obs), _gate(obs))
 
 
+def judge_replay(obs: Obs) -> Verdict:
+    """Procedure C's replay, rolled back once it ran: the rollback back on the steady group."""
+    replays = obs.of("C")
+    for r in replays:
+        if _ended(r) and r["outcome"] != "cancelled":
+            return (
+                OTHER,
+                f"replay run {r['id']} ended {r['outcome']} before its rollback: {r['reason']}",
+            )
+    for b in obs.of("C-rollback"):
+        if not _ended(b):
+            continue
+        done = _steps(b)
+        if b["outcome"] != "succeeded" or "verify_steady_offsets" not in done:
+            return OTHER, f"rollback run {b['id']} ended {b['outcome']}: {b['reason']}"
+        if replays and all(_ended(r) for r in replays):
+            return EXPECTED, (
+                f"rolled back (run {b['id']}: {', '.join(done)}): the job is back on the "
+                f"steady-state group; replay {replays[0]['id']} cancelled"
+            )
+    return None
+
+
 # --- injection and restore -------------------------------------------------------------------------
 
 
@@ -250,7 +273,7 @@ class Scenario:
     name: str
     injects: str
     expects: str
-    stack: str  # "plain" | "disk" (plain with --disk-limit) | "replicated"
+    stack: str  # "plain" | "disk" (plain with --disk-limit) | "replicated" | "history"
     inject: Callable[[io.Status], None]
     restore: Callable[[io.Status], None]
     judge: Callable[[Obs], Verdict]
@@ -317,10 +340,14 @@ SCENARIOS: dict[str, Scenario] = {
             "the trading gate pauses trading; nothing destructive",
             "plain", _freeze("feed"), _thaw("feed"), judge_stale, freezes="feed", gate=True,
         ),
+        Scenario(
+            "replay", "a person plans procedure C, a replay from 2 hours ago to 30 minutes ago, "
+            "and starts it (the approval: --approve); once the replay job runs, the person "
+            "rolls it back",
+            "the plan's feasibility and new group shown; trading paused, savepoint, replay "
+            "started on the new group; the rollback cancels the replay and returns the job to "
+            "the steady-state group (rollback succeeded, replay cancelled)",
+            "history", nothing, nothing, judge_replay,
+        ),
     )
 }  # fmt: skip
-REPLAY = (
-    "replay",
-    "procedure C: a replay with approvals, ending in rollback",
-    "not available yet: the replay CLI is being built (issue 12)",
-)

@@ -327,7 +327,8 @@ def _start_all(
         Service(
             "settings", 0,
             {"alert_pace": alert_pace_name, "remediator_mode": remediator_mode,
-             "timings": timings, "replicated": str(replicated).lower()},
+             "timings": timings, "replicated": str(replicated).lower(),
+             "history_hours": f"{history_hours:g}"},
         )
     )  # fmt: skip
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -54,6 +54,7 @@ PUBLIC_NAMES = {
     "remediator_mode": "remediator_mode",
     "timings": "timings",
     "replicated": "replicated",
+    "history_hours": "history_hours",  # `up --history-hours`: the past Kafka holds (replay)
     "remediator_scenario_token_file": "remediator_scenario_token_file",
 }
 

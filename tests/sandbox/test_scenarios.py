@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from sandbox import state
 from sandbox.scenario_cli import listing, refusal
 from sandbox.scenarios import EXPECTED, OTHER, SCENARIOS, Obs
 from sandbox.testing.stack import run_cli
+from sandbox.util import Service
 
 
 def _run(procedure: str, outcome: str | None, steps: list[str], acted: bool = True,
@@ -102,11 +105,71 @@ def test_refusals_name_what_the_stack_lacks() -> None:
     assert refusal(SCENARIOS["keeper-outage"], replicated) is None
 
 
-def test_list_describes_every_scenario_and_replay_is_not_available_yet() -> None:
+def _replay(state: str, outcome: str | None, steps: list[str]) -> dict[str, Any]:
+    return {**_run("C", outcome, steps), "state": state, "id": "run-c"}
+
+
+REPLAY_STEPS = ["record_steady_state", "take_savepoint", "pause_trading",
+                "silence_replay_alerts", "start_replay"]  # fmt: skip
+ROLLBACK_STEPS = ["wait_replay_stopped", "return_to_steady", "restore_last_state",
+                  "verify_steady_offsets", "verify_job", "expire_silences"]  # fmt: skip
+
+
+def test_replay_expects_the_rollback_back_on_the_steady_group() -> None:
+    judge = SCENARIOS["replay"].judge
+    assert judge(Obs(runs=[_replay("proposed", None, [])])) is None  # waits for a person
+    running = _replay("acting", None, REPLAY_STEPS)
+    assert judge(Obs(runs=[running])) is None
+    rolling = _run("C-rollback", None, ROLLBACK_STEPS[:2])
+    assert judge(Obs(runs=[running, rolling])) is None
+    back = _run("C-rollback", "succeeded", ROLLBACK_STEPS)
+    # the replay's cancellation not journaled yet: keep watching
+    assert judge(Obs(runs=[running, back])) is None
+    cancelled = _replay("ended", "cancelled", REPLAY_STEPS)
+    ok = judge(Obs(runs=[cancelled, back]))
+    assert ok is not None and ok[0] == EXPECTED and "steady-state group" in ok[1], ok
+    # the replay ran to its end before the rollback, or failed: another outcome
+    finished = judge(Obs(runs=[_replay("ended", "succeeded", [*REPLAY_STEPS, "verify_job"])]))
+    assert finished is not None and finished[0] == OTHER and "before its rollback" in finished[1]
+    failed = _run("C-rollback", "failed", ROLLBACK_STEPS[:3], reason="offsets moved back")
+    bad = judge(Obs(runs=[cancelled, failed]))
+    assert bad == (OTHER, "rollback run run-C-rollback ended failed: offsets moved back")
+
+
+def test_replay_refuses_a_stack_without_history() -> None:
+    sc = SCENARIOS["replay"]
+    assert sc.stack == "history"
+    plain = {"remediator": "http://x", "remediator_mode": "auto", "replicated": "false"}
+    for stack in (plain, {**plain, "history_hours": "0"}):
+        why = str(refusal(sc, stack))
+        assert "no history in Kafka" in why and "--history-hours" in why, why
+    assert "only 1 hours" in str(refusal(sc, {**plain, "history_hours": "1"}))
+    assert refusal(sc, {**plain, "history_hours": "3"}) is None
+    assert "read-only" in str(refusal(sc, {**plain, "replicated": "true", "history_hours": "3"}))
+
+
+def test_the_replay_scenario_on_a_stack_without_history_exits_64(tmp_path: Path) -> None:
+    # a state file as `up` writes it, without --history-hours: no process needed for the check
+    svc = [
+        Service("remediator", 0, {"remediator": "http://127.0.0.1:9"}),
+        Service(
+            "settings", 0,
+            {"remediator_mode": "auto", "replicated": "false", "alert_pace": "fast",
+             "history_hours": "0"},
+        ),
+    ]  # fmt: skip
+    state.save(tmp_path, svc)
+    done = run_cli("scenario", "replay", "--dir", str(tmp_path))
+    assert done.returncode == 64, done.stderr
+    assert "replay needs the plain stack with a past in Kafka" in done.stderr, done.stderr
+    assert "no history in Kafka" in done.stderr, done.stderr
+
+
+def test_list_describes_every_scenario() -> None:
     text = listing()
-    for name in [*SCENARIOS, "replay"]:
+    for name in SCENARIOS:
         assert f"\n{name}\n" in f"\n{text}\n", name
-    done = run_cli("scenario", "replay")
-    assert done.returncode == 1 and "not available yet" in done.stderr, done.stderr
+    assert "--history-hours" in text and "rolls it back" in text, text
+    assert "not available yet" not in text
     done = run_cli("scenario", "no-such-thing")
     assert done.returncode == 64 and "unknown scenario 'no-such-thing'" in done.stderr
