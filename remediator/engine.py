@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,7 @@ class Engine:
         actuators: Actuators | None = None,
         fence: Fence = no_lease,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.journal = journal
@@ -70,7 +72,14 @@ class Engine:
         self.executor: Executor | None = None
         if actuators is not None and cfg.remediator.mode not in READ_ONLY_MODES:
             self.executor = Executor(
-                cfg, journal, actuators, metrics, fence=fence, switches=self._switches, sleep=sleep
+                cfg,
+                journal,
+                actuators,
+                metrics,
+                fence=fence,
+                switches=self._switches,
+                sleep=sleep,
+                monotonic=monotonic,
             )
         self._executing: dict[str, asyncio.Task[None]] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -117,7 +126,10 @@ class Engine:
                     self.notify(run.id)
                 continue
             last = max((a.last_seen for a in run.alerts), default=run.created_at)
-            if now - last > silent_after:
+            # a run that acted ends only through its executor (succeeded, or failed safe and
+            # paged): presuming it resolved mid-procedure (Alertmanager down, a wall-clock jump)
+            # would leave a suspended job without anyone told
+            if now - last > silent_after and not run.acted and run.id not in self._executing:
                 reason = (
                     f"no notification for its alerts in {now - last:.0f}s (Alertmanager re-sends "
                     f"firing alerts every repeat_interval): presumed resolved"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
@@ -102,6 +103,7 @@ class Executor:
         fence: Fence,
         switches: Callable[[], Awaitable[tuple[KillSwitch, ...]]],
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.journal = journal
@@ -110,6 +112,7 @@ class Executor:
         self.fence = fence
         self.switches = switches
         self.sleep = sleep
+        self.monotonic = monotonic
 
     async def _j(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -356,7 +359,11 @@ class Executor:
         pol = self.cfg.remediator.policy
         rec = await self._j(self.journal.step_acting, run.id, step.index)
         timeout = float(step.target.get("timeout") or pol.verify_timeout)
-        deadline = (rec.started_at or self.journal.clock()) + timeout
+        # the journal's wall-clock start carries the deadline over a restart; within this
+        # process the rest is timed on the monotonic clock, so a wall-clock jump while verifying
+        # neither ends the wait early nor stretches it
+        left = (rec.started_at or self.journal.clock()) + timeout - self.journal.clock()
+        deadline = self.monotonic() + min(max(left, 0.0), timeout)
         while True:
             try:
                 result = await self.actuators.verify(rec, run=run)
@@ -366,7 +373,7 @@ class Executor:
                 await self._j(self.journal.step_end, run.id, step.index, "done", result.detail)
                 self._count(run, step, "done")
                 return True
-            now = self.journal.clock()
+            now = self.monotonic()
             if now >= deadline:
                 reason = f"{step.name} not verified within {timeout:.0f}s: {result.detail}"
                 return await self._step_failed(run, step, reason)

@@ -4,6 +4,7 @@ reorderings (webhooks posted straight to the remediator), the journal unwritable
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -260,15 +261,28 @@ def _jump_then_release(w: World, offset: Path) -> None:
 
     def checked_after_jump() -> dict[str, Any] | None:
         got = run(w.stack, w.rem, run_id)
-        verify = got["steps"][1]
         if got["outcome"] is not None:
             return got  # ended (a deadline measured on the wall clock)
-        later = (verify.get("ended_at") or 0.0) > jumped_at + 1800
-        return got if verify["status"] == "acting" and later else None
+        # the remediator read the (held) trading service again after the jump: its log line
+        # for the failed read carries the jumped wall time
+        return got if _trading_read_failed_since(w, jumped_at + 1800) else None
 
     poll_until(checked_after_jump, timeout=180, interval=0.5,
                what="the remediator checking again after the jump, or the run ending")  # fmt: skip
     kube_lift(w)
+
+
+def _trading_read_failed_since(w: World, since: float) -> bool:
+    for line in w.rem.log.read_text(errors="replace").splitlines()[-400:]:
+        if '"probe": "trading"' not in line or "probe failed" not in line:
+            continue
+        try:
+            ts = json.loads(line)["ts"]
+        except (ValueError, KeyError):
+            continue
+        if datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() > since:
+            return True
+    return False
 
 
 def _acting_run(w: World) -> str:

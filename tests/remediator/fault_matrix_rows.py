@@ -183,9 +183,6 @@ ROWS = [
         "libfaketime: +1 h while verify_trading_paused waits (held: 503 on GET of the "
         "trading service); the hold lifted once the remediator checked again after the jump",
         "verification runs to its real deadline (60 s): succeeded, one commit, no page",
-        known_defect="remediator/execute.py measures the verify deadline on the wall clock "
-        "(journal.clock): a forward jump ends verification at once as 'not verified within "
-        "60s' (the run fails safe and pages, but spuriously); a monotonic deadline fixes it",
     ),
 ]
 
@@ -195,10 +192,10 @@ UNTESTED = [
         "the wall clock jumping forward by more than policy.alerts_silent_after (2 h)"
         " while a run is open",
         "the sweep (remediator/engine.py, every min(60 s, silent_after/4)) compares "
-        "the alerts' last notification with the wall clock, so such a jump would "
-        "presume an open run resolved; a deterministic row needs the run held open "
-        "across a sweep (verify_timeout above 60 s and the exporter held), not built "
-        "yet",
+        "the alerts' last notification with the wall clock; it presumes resolved only runs "
+        "that never acted (one that acted ends through its executor, unit-tested in "
+        "tests/remediator/test_execute.py); an end-to-end row needs a run held open across "
+        "a sweep (verify_timeout above 60 s and the exporter held), not built yet",
     ),
     Untested(
         "clickhouse-stopped-in-drop",

@@ -92,6 +92,7 @@ class World:
             actuators=self.fake,
             fence=fence,
             sleep=sleep,
+            monotonic=lambda: self.clock[0],
         )
 
     def fire(self, fingerprint: str = "f1", status: str = "firing", procedure: str = "A") -> str:
@@ -463,6 +464,53 @@ async def test_verification_past_its_deadline_fails_safe_and_escalates(
     assert len(w.fake.of("escalate")) == 1
 
 
+def _jumping_clock(w: World, jump: float, ok_at: int | None) -> list[float]:
+    """Real time passes on the wall and the monotonic clock alike; at the first freshness poll
+    the wall clock alone jumps by `jump` seconds (NTP stepping it). Returns the polls' times."""
+    executor = w.engine.executor
+    assert executor is not None
+    mono = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        mono[0] += seconds
+        w.clock[0] += seconds
+        await asyncio.sleep(0)
+
+    executor.monotonic, executor.sleep = (lambda: mono[0]), sleep
+    verify, polls = w.fake.verify, []
+
+    async def jumping(step: StepRecord, *, run: Run) -> VerifyResult:
+        if step.name != "verify_freshness":
+            return await verify(step, run=run)
+        polls.append(mono[0])
+        if len(polls) == 1:
+            w.clock[0] += jump
+        ok = True if ok_at is not None and len(polls) >= ok_at else None
+        return VerifyResult(ok, "max(event_ts) advancing?")
+
+    w.fake.verify = jumping  # type: ignore[method-assign]
+    return polls
+
+
+async def test_a_wall_clock_jump_forward_while_verifying_does_not_end_the_wait(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    polls = _jumping_clock(w, +3600, ok_at=3)
+    run = await w.step(w.fire())
+    assert run.outcome == "succeeded" and len(polls) == 3, run.reason
+
+
+async def test_a_wall_clock_jump_back_while_verifying_does_not_stretch_the_wait(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    polls = _jumping_clock(w, -7200, ok_at=None)
+    run = await w.step(w.fire())
+    assert run.outcome == "failed" and "not verified within 600s" in run.reason
+    assert len(polls) == 600 // 15 + 1 and polls[-1] - polls[0] == 600
+
+
 async def test_a_page_that_cannot_be_posted_keeps_the_run_open_until_it_is(
     world: Callable[..., World],
 ) -> None:
@@ -477,6 +525,25 @@ async def test_a_page_that_cannot_be_posted_keeps_the_run_open_until_it_is(
     assert run.outcome == "failed" and len(w.fake.of("escalate")) == 2
     assert w.fake.acts().count("resume_job") == 1  # nothing was acted again
     assert w.metric("torghut_ta_remediation_escalations_total", procedure="A") == 1
+
+
+async def test_a_run_that_acted_is_never_presumed_resolved_when_its_alerts_go_silent(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    w.fake.hooks["suspend_job"] = lambda: w.journal.set_control(
+        "paused", "true", who="alice", reason="looking"
+    )
+    run_id = w.fire()
+    run = await w.step(run_id)
+    assert run.acted and run.state == "paused"  # the job it suspended stays suspended
+    silent = w.cfg.remediator.policy.alerts_silent_after
+    # Alertmanager down for hours, or the wall clock stepped ahead: only the executor ends it
+    assert await w.engine.sweep(now=w.clock[0] + silent + 3600) == []
+    run = w.journal.run(run_id)
+    assert run is not None and run.open and run.outcome is None
+    never_acted = w.fire("f9", procedure="B")
+    assert await w.engine.sweep(now=w.clock[0] + silent + 3600) == [never_acted]
 
 
 async def test_procedure_b_restores_after_approval_and_escalates_while_still_read_only(
