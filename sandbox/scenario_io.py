@@ -78,16 +78,21 @@ def report(status: Status) -> dict[str, Any]:
     return dict(body)
 
 
-def exporter_metric(status: Status, name: str) -> float | None:
-    """The one sample of `name` the exporter serves, or None when it has none."""
+def exporter_samples(status: Status, name: str) -> list[float]:
+    """Every sample of `name` the exporter serves."""
     with urllib.request.urlopen(f"{status['exporter']}/metrics", timeout=30) as resp:
         text = resp.read().decode()
-    values = [
+    return [
         s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
         if s.name == name
     ]
+
+
+def exporter_metric(status: Status, name: str) -> float | None:
+    """The one sample of `name` the exporter serves, or None when it has none."""
+    values = exporter_samples(status, name)
     return values[0] if len(values) == 1 else None
 
 

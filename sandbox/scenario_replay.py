@@ -20,6 +20,7 @@ from sandbox.scenario_run import (
     POLL_S,
     Timeline,
     Watch,
+    _wait,
     heal,
     observe,
 )
@@ -27,6 +28,11 @@ from sandbox.scenarios import EXPECTED, Obs, Scenario
 
 FROM_AGO, TO_AGO = timedelta(hours=2), timedelta(minutes=30)
 MIN_HISTORY_HOURS = 2.25  # the window's start, two hours back, with room for the plan's checks
+
+
+def _steady_committed(status: io.Status) -> bool:
+    left = io.exporter_samples(status, "torghut_ta_kafka_partitions_without_commit")
+    return bool(left) and all(v == 0 for v in left)
 
 
 def _iso(t: datetime) -> str:
@@ -64,6 +70,9 @@ def run(
     """Baseline (the job RUNNING, STABLE and fresh: the plan takes a savepoint), plan, start
     with `approve`, roll back once the replay runs; wait for the judge or `timeout`."""
     heal(status, tl)
+    # the way back is the steady group's committed offsets: the job commits them only once a
+    # checkpoint completed, so a young stack may have none yet (the run would refuse to start)
+    _wait("the steady group's offsets committed", lambda: _steady_committed(status), 600)
     obs, w = Obs(), Watch()
     tl.t0 = time.time()
     now = datetime.now(UTC)
