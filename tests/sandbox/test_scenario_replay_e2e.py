@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from gameday_kit import demo_up, down, ended_runs, first, git, run, scenario
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.gameday, pytest.mark.timeout(1800)]
 STEADY_GROUP = "torghut-ta-v1"
 TA = "argocd/applications/torghut/ta"
 

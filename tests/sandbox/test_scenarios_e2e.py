@@ -36,7 +36,7 @@ from gameday_kit import (
 
 from sandbox import scenario_io as io
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.gameday, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,12 @@ from gameday_kit import demo_up, down, ended_runs, first, run, scenario
 
 from sandbox.clickhouse.replicated import replica_path, zk_cli, zookeeper_available
 
-pytestmark = [pytest.mark.slow, pytest.mark.replicated, pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.gameday,
+    pytest.mark.replicated,
+    pytest.mark.timeout(1800),
+]
 
 
 @pytest.fixture(scope="module")
