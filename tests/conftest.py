@@ -15,15 +15,15 @@ pytest_plugins = [
 
 # Under `pytest -n 2 --dist loadfile` (make test) each module runs whole on one worker, in the
 # order collected: the longest modules go first so that neither worker is left with a
-# half-hour module at the end. Minutes each on 2 loaded cores, measured in CI.
+# long module at the end (ordered by their durations in CI runs).
 LONGEST_FIRST = (
     "tests/sandbox/test_scenarios_e2e.py",
     "tests/remediator/test_e2e_fault_matrix.py",
+    "tests/sandbox/test_scenario_realistic_e2e.py",
     "tests/remediator/test_e2e_procedure_b.py",
-    "tests/remediator/test_e2e_procedure_a.py",
     "tests/sandbox/test_scenarios_replicated_e2e.py",
+    "tests/remediator/test_e2e_procedure_a.py",
     "tests/remediator/test_e2e_procedure_c.py",
-    "tests/remediator/test_e2e_procedure_a_realistic.py",
     "tests/sandbox/test_scenario_replay_e2e.py",
     "tests/remediator/test_e2e_guards.py",
     "tests/remediator/test_e2e_procedure_a_propose.py",

@@ -33,7 +33,7 @@ from dashboard_lib import (  # noqa: E402
     variables,
 )
 
-OVERVIEW = "torghut-ta-overview"
+BOARDS = ("torghut-ta-overview", "torghut-ta-remediation")
 # the stack's exporter reads no Flink REST API (the kube stand-in has none): panels fed only by
 # these series are empty here by construction (tests/dashboards covers them on real Flink)
 FLINK_REST_ONLY = frozenset(
@@ -47,8 +47,10 @@ FLINK_REST_ONLY = frozenset(
 # on the plain stack no table is replicated, so system.replicas is empty and these series do not
 # exist (tests/dashboards covers them on a replicated server)
 REPLICA_SERIES = "torghut_ta_clickhouse_replica_"
-# empty is the healthy answer of these: no TA alert firing, no unconsumed record in Kafka
+# empty is the healthy answer of these: no TA alert firing, no unconsumed record in Kafka (the
+# remediator's counters are seeded at zero, so its panels always have data)
 EMPTY_WHEN_HEALTHY = frozenset({"ALERTS", "torghut_ta_kafka_oldest_unconsumed_timestamp_seconds"})
+RUNS = 'outcome="failed"'  # "Failed runs in range": empty until a run fails
 RUNS = "torghut_ta_remediation_runs_total"
 STEPS = "torghut_ta_remediation_steps_total"
 
@@ -164,39 +166,86 @@ def _query(prom: str, expr: str) -> list[Any]:
     return list(body["data"]["result"])
 
 
-def _by_construction_empty(names: set[str], replicated: bool) -> bool:
+def _by_construction_empty(expr: str, replicated: bool) -> bool:
+    names = metric_names(expr)
     if names <= FLINK_REST_ONLY or names & EMPTY_WHEN_HEALTHY:
         return True
     return not replicated and all(n.startswith(REPLICA_SERIES) for n in names)
 
 
-def overview_panels_without_data(prom: str, *, replicated: bool = False) -> list[str]:
-    """Overview panels (variables at All) none of whose queries returns data on `prom`."""
-    (board,) = [b for b in boards().values() if b["uid"] == OVERVIEW]
-    values = dict(BUILTIN_VALUES)
-    for name, var in variables(board).items():
-        if var["type"] == "query":
-            values[name] = var["allValue"]
+def panels_without_data(prom: str, *, replicated: bool = False) -> list[str]:
+    """`board: panel` of the overview and remediation dashboards (variables at All) none of
+    whose queries returns data on `prom`."""
     missing = []
-    for panel in data_panels(board):
-        exprs = [substitute(t["expr"], values) for t in panel["targets"]]
-        if all(_by_construction_empty(metric_names(e), replicated) for e in exprs):
-            continue
-        if not any(_query(prom, e) for e in exprs):
-            missing.append(panel["title"])
+    for board in (b for b in boards().values() if b["uid"] in BOARDS):
+        values = dict(BUILTIN_VALUES)
+        for name, var in variables(board).items():
+            if var["type"] == "query":
+                values[name] = var["allValue"]
+        for panel in data_panels(board):
+            exprs = [substitute(t["expr"], values) for t in panel["targets"]]
+            if all(_by_construction_empty(e, replicated) for e in exprs):
+                continue
+            if not any(_query(prom, e) for e in exprs):
+                missing.append(f"{board['uid']}: {panel['title']}")
     return missing
 
 
-def assert_overview_has_data(status: dict[str, Any], timeout: float = 240) -> None:
-    """Every overview panel returns data again (polled: rates need two scrapes)."""
+def assert_dashboards_have_data(status: dict[str, Any], timeout: float = 240) -> None:
+    """Every panel of both dashboards returns data again (polled: rates need two scrapes)."""
     last: list[str] = []
 
     def settled() -> bool:
         replicated = status.get("replicated") == "true"
-        last[:] = overview_panels_without_data(status["prometheus"], replicated=replicated)
+        last[:] = panels_without_data(status["prometheus"], replicated=replicated)
         return not last
 
     try:
-        poll_until(settled, timeout=timeout, interval=3.0, what="every overview panel with data")
+        poll_until(settled, timeout=timeout, interval=3.0, what="every dashboard panel with data")
     except TimeoutError:
-        raise AssertionError(f"overview panels without data after the scenario: {last}") from None
+        raise AssertionError(f"dashboard panels without data after the scenario: {last}") from None
+
+
+def in_order(timeline: dict[str, Any], *events: dict[str, Any]) -> None:
+    """The events happened in this order, each at a known time after the injection."""
+    ats = [e["at"] for e in events]
+    assert ats == sorted(ats), [(e["event"], e["detail"], e["t"]) for e in events]
+    assert all(e["t"] is not None and e["t"] >= 0 for e in events), events
+
+
+def assert_disk_full_healed(
+    status: dict[str, Any], timeline: dict[str, Any], before: dict[Any, float]
+) -> None:
+    """`disk-full`'s outcome where it lands: the timeline's order, the journal, ClickHouse's
+    partitions, the commits of the run, trading paused for a person, the job running again and
+    the remediator's metrics (`before`: its metrics at the injection)."""
+    (ended,) = ended_runs(timeline, "A")
+    rid = ended["run"]
+    in_order(
+        timeline,
+        first(timeline, "inject"),
+        first(timeline, "condition", detail="clickhouse-disk"),
+        first(timeline, "alert", name="TAFlinkJobFailed", state="pending"),
+        first(timeline, "alert", name="TAFlinkJobFailed", state="firing"),
+        first(timeline, "webhook", run=rid),
+        first(timeline, "step", step="pause_trading", status="done"),
+        first(timeline, "step", step="suspend_job", status="done"),
+        first(timeline, "step", step="drop_partition", status="done"),
+        first(timeline, "step", step="resume_job", status="done"),
+        first(timeline, "step", step="verify_freshness", status="done"),
+        first(timeline, "outcome"),
+    )
+    journaled = run(status, rid)
+    assert journaled["outcome"] == "succeeded" and "trading stays paused" in journaled["reason"]
+    drops = [s["target"]["partition"] for s in journaled["steps"] if s["name"] == "drop_partition"]
+    old = [str(d) for d in io.days_ago(10, 9)]
+    assert drops == old, drops
+    assert not set(old) & partitions(status)  # ClickHouse: the old days gone
+    assert str(io.days_ago(0)[0]) in partitions(status)  # today's kept
+    assert run_commit_steps(status, rid) == ["pause_trading", "suspend_job", "resume_job"]
+    assert trading_in_git(status) == "false"  # trading stays paused for a person
+    job = io.job(status)
+    assert (job["desiredState"], job["jobState"]) == ("running", "RUNNING"), job
+    after = metrics(status)
+    assert delta(before, after, RUNS, procedure="A", outcome="succeeded") == 1
+    assert delta(before, after, STEPS, procedure="A", step="drop_partition", outcome="done") == 2

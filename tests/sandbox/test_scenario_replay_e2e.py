@@ -9,7 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gameday_kit import demo_up, down, ended_runs, first, git, run, scenario
+from gameday_kit import (
+    RUNS,
+    assert_dashboards_have_data,
+    delta,
+    demo_up,
+    down,
+    ended_runs,
+    first,
+    git,
+    metrics,
+    run,
+    scenario,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.gameday, pytest.mark.timeout(1800)]
 STEADY_GROUP = "torghut-ta-v1"
@@ -43,6 +55,7 @@ def test_without_approve_the_plan_waits_for_a_person(stack: dict[str, Any]) -> N
 
 
 def test_replay_started_then_rolled_back_to_the_steady_group(stack: dict[str, Any]) -> None:
+    before = metrics(stack)
     code, timeline, err = scenario(stack, "replay", "--approve")
     assert code == 0, (err, timeline.get("why"))
     plan = first(timeline, "plan", detail="new group")
@@ -74,3 +87,7 @@ def test_replay_started_then_rolled_back_to_the_steady_group(stack: dict[str, An
     assert f"TA_GROUP_ID: {group}" in history
     assert f"TA_GROUP_ID: {STEADY_GROUP}" in git(stack, "show", f"main:{TA}/configmap.yaml")
     assert "upgradeMode: last-state" in git(stack, "show", f"main:{TA}/flinkdeployment.yaml")
+    after = metrics(stack)
+    assert delta(before, after, RUNS, procedure="C-rollback", outcome="succeeded") == 1
+    assert delta(before, after, RUNS, procedure="C", outcome="cancelled") == 1
+    assert_dashboards_have_data(stack)

@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 from gameday_kit import (
     RUNS,
-    STEPS,
-    assert_overview_has_data,
+    assert_dashboards_have_data,
+    assert_disk_full_healed,
     delta,
     demo_up,
     down,
     ended_runs,
     first,
+    in_order,
     metrics,
     partitions,
     run,
@@ -54,12 +55,6 @@ def stack(demo: tuple[dict[str, Any], str]) -> dict[str, Any]:
     return demo[0]
 
 
-def _in_order(timeline: dict[str, Any], *events: dict[str, Any]) -> None:
-    ats = [e["at"] for e in events]
-    assert ats == sorted(ats), [(e["event"], e["detail"], e["t"]) for e in events]
-    assert all(e["t"] is not None and e["t"] >= 0 for e in events), events
-
-
 def _gate_paused(stack: dict[str, Any], timeline: dict[str, Any], before: dict[Any, float]) -> str:
     """The trading gate's run in the timeline, the journal, git and the metrics."""
     (ended,) = ended_runs(timeline, "trading_gate")
@@ -72,7 +67,7 @@ def _gate_paused(stack: dict[str, Any], timeline: dict[str, Any], before: dict[A
     firing = first(timeline, "alert", name="TATradingOnStaleSignals", state="firing")
     routed = first(timeline, "routed", name="TATradingOnStaleSignals")
     assert "torghut-ta-remediator" in routed["receivers"]
-    _in_order(timeline, firing, first(timeline, "webhook", run=rid), ended)
+    in_order(timeline, firing, first(timeline, "webhook", run=rid), ended)
     after = metrics(stack)
     assert delta(before, after, RUNS, procedure="trading_gate", outcome="succeeded") == 1
     return rid
@@ -93,38 +88,8 @@ def test_disk_full_procedure_a_heals_it(stack: dict[str, Any]) -> None:
     before = metrics(stack)
     code, timeline, err = scenario(stack, "disk-full")
     assert code == 0, (err, timeline.get("why"))
-
-    (ended,) = ended_runs(timeline, "A")
-    rid = ended["run"]
-    _in_order(
-        timeline,
-        first(timeline, "inject"),
-        first(timeline, "condition", detail="clickhouse-disk"),
-        first(timeline, "alert", name="TAFlinkJobFailed", state="pending"),
-        first(timeline, "alert", name="TAFlinkJobFailed", state="firing"),
-        first(timeline, "webhook", run=rid),
-        first(timeline, "step", step="pause_trading", status="done"),
-        first(timeline, "step", step="suspend_job", status="done"),
-        first(timeline, "step", step="drop_partition", status="done"),
-        first(timeline, "step", step="resume_job", status="done"),
-        first(timeline, "step", step="verify_freshness", status="done"),
-        first(timeline, "outcome"),
-    )
-    journaled = run(stack, rid)
-    assert journaled["outcome"] == "succeeded" and "trading stays paused" in journaled["reason"]
-    drops = [s["target"]["partition"] for s in journaled["steps"] if s["name"] == "drop_partition"]
-    old = [str(d) for d in io.days_ago(10, 9)]
-    assert drops == old, drops
-    assert not set(old) & partitions(stack)  # ClickHouse: the old days gone
-    assert str(io.days_ago(0)[0]) in partitions(stack)  # today's kept
-    assert run_commit_steps(stack, rid) == ["pause_trading", "suspend_job", "resume_job"]
-    assert trading_in_git(stack) == "false"  # trading stays paused for a person
-    job = io.job(stack)
-    assert (job["desiredState"], job["jobState"]) == ("running", "RUNNING"), job
-    after = metrics(stack)
-    assert delta(before, after, RUNS, procedure="A", outcome="succeeded") == 1
-    assert delta(before, after, STEPS, procedure="A", step="drop_partition", outcome="done") == 2
-    assert_overview_has_data(stack)
+    assert_disk_full_healed(stack, timeline, before)
+    assert_dashboards_have_data(stack)
 
 
 def test_disk_pressure_reclaims_old_partitions_without_touching_the_job(
@@ -144,7 +109,7 @@ def test_disk_pressure_reclaims_old_partitions_without_touching_the_job(
     assert run_commit_steps(stack, ended["run"]) == []  # nothing through git
     first(timeline, "alert", name="TAClickHouseDiskPressure", state="firing")
     assert delta(before, metrics(stack), RUNS, procedure="A", outcome="succeeded") == 1
-    assert_overview_has_data(stack)
+    assert_dashboards_have_data(stack)
 
 
 def test_stale_signals_with_trading_on_the_gate_pauses_trading(stack: dict[str, Any]) -> None:
@@ -154,7 +119,7 @@ def test_stale_signals_with_trading_on_the_gate_pauses_trading(stack: dict[str, 
     assert "resuming it as `scenario`" in err  # the baseline: trading on, a person's decision
     _gate_paused(stack, timeline, before)
     assert not ended_runs(timeline, "A") and not ended_runs(timeline, "B")
-    assert_overview_has_data(stack)
+    assert_dashboards_have_data(stack)
 
 
 def test_flink_failed_not_disk_pages_a_person_and_the_gate_pauses(stack: dict[str, Any]) -> None:
@@ -166,7 +131,7 @@ def test_flink_failed_not_disk_pages_a_person_and_the_gate_pauses(stack: dict[st
     assert first(timeline, "alert", name="TAFlinkJobFailed")["labels"]["procedure"] == "none"
     _gate_paused(stack, timeline, before)
     assert delta(before, metrics(stack), RUNS, procedure="A", outcome="succeeded") == 0
-    assert_overview_has_data(stack)
+    assert_dashboards_have_data(stack)
 
 
 def test_clickhouse_outage_signals_unknown_the_gate_pauses(stack: dict[str, Any]) -> None:
@@ -176,7 +141,7 @@ def test_clickhouse_outage_signals_unknown_the_gate_pauses(stack: dict[str, Any]
     gate = first(timeline, "alert", name="TATradingOnStaleSignals", state="firing")
     assert gate["labels"]["signals"] == "unknown", gate
     _gate_paused(stack, timeline, before)
-    assert_overview_has_data(stack)
+    assert_dashboards_have_data(stack)
 
 
 def test_kafka_outage_probe_alerts_no_procedure_and_the_gate_pauses(
@@ -189,7 +154,7 @@ def test_kafka_outage_probe_alerts_no_procedure_and_the_gate_pauses(
     assert probe["labels"]["probe"].startswith("kafka"), probe
     _gate_paused(stack, timeline, before)
     assert not ended_runs(timeline, "A") and not ended_runs(timeline, "B")
-    assert_overview_has_data(stack)
+    assert_dashboards_have_data(stack)
 
 
 def test_replicated_scenarios_refuse_a_plain_stack(stack: dict[str, Any]) -> None:

@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gameday_kit import demo_up, down, ended_runs, first, run, scenario
+from gameday_kit import (
+    RUNS,
+    assert_dashboards_have_data,
+    delta,
+    demo_up,
+    down,
+    ended_runs,
+    first,
+    metrics,
+    run,
+    scenario,
+)
 
 from sandbox.clickhouse.replicated import replica_path, zk_cli, zookeeper_available
 
@@ -34,6 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def test_keeper_outage_no_b_run_and_a_person_is_paged(stack: dict[str, Any]) -> None:
+    before = metrics(stack)
     code, timeline, err = scenario(stack, "keeper-outage")
     assert code == 0, (err, timeline.get("why"))
     firing = first(timeline, "alert", name="TAClickHouseKeeperUnavailable", state="firing")
@@ -42,11 +54,16 @@ def test_keeper_outage_no_b_run_and_a_person_is_paged(stack: dict[str, Any]) -> 
     assert firing["at"] <= routed["at"]  # Alertmanager holds it once Prometheus fires it
     assert not [e for e in timeline["events"] if e["event"] == "step"]  # nothing acted
     assert not ended_runs(timeline, "B")
+    after = metrics(stack)
+    assert not [k for k in after if k[0] == RUNS and ("procedure", "B") in k[1]
+                and after[k] != before.get(k, 0.0)]  # fmt: skip
+    assert_dashboards_have_data(stack)
 
 
 def test_replica_metadata_lost_procedure_b_escalates_naming_the_replica(
     stack: dict[str, Any],
 ) -> None:
+    before = metrics(stack)
     code, timeline, err = scenario(stack, "replica-readonly", "--approve")
     assert code == 0, (err, timeline.get("why"))
     (ended,) = ended_runs(timeline, "B")
@@ -64,3 +81,7 @@ def test_replica_metadata_lost_procedure_b_escalates_naming_the_replica(
     assert "metadata" in zk_cli(stack["zookeeper"], "ls", replica_path("ta_signals"))
     paged = first(timeline, "routed", name="TARemediationFailed")
     assert paged["receivers"] == ["null"], paged
+    after = metrics(stack)
+    assert delta(before, after, RUNS, procedure="B", outcome="failed") == 1
+    assert delta(before, after, "torghut_ta_remediation_escalations_total", procedure="B") >= 1
+    assert_dashboards_have_data(stack)
