@@ -1,6 +1,6 @@
 """The executor tests' world: one remediator process with a journal, the engine with fake
-sources and actuators (remediator_kit.FakeActuators), and a fake clock; and the Procedure A
-facts they start from. `world` is a fixture (conftest.py)."""
+sources (remediator_kit's A_FULL facts to start with) and actuators (FakeActuators), and a fake
+clock; and the order Procedure A acts in. `world` is a fixture (conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,38 +11,22 @@ from typing import Any
 
 import pytest
 from remediator_kit import (
+    A_FULL,
     NOW,
     FakeActuators,
-    day_partition,
-    facts,
     remediator_data,
-    verdict,
 )
 
 from remediator import config
 from remediator.actuators import NotLeader
 from remediator.config import RemediatorConfig, parse_remediator_config
 from remediator.engine import Engine, Sources
-from remediator.facts import DAY, Facts
+from remediator.facts import Facts
 from remediator.intake import Target, Trigger
 from remediator.journal import Journal, Run
 from remediator.metrics import RemediatorMetrics
 from remediator.policy import KillSwitch
 
-A_FULL = facts(
-    verdicts={"clickhouse-disk": verdict("clickhouse-disk", "down", "A", "r1 default: 1% free")},
-    job_state="FAILED",
-    lifecycle="FAILED",
-    partitions=(day_partition(9), day_partition(8)),
-)
-# the 9-day-old partition is older than what Kafka still holds: dropping it needs a person
-A_UNREPLAYABLE = facts(
-    verdicts=A_FULL.verdicts,
-    job_state="FAILED",
-    lifecycle="FAILED",
-    partitions=A_FULL.partitions,
-    replay_window_start=NOW - 8.5 * DAY,
-)
 A_FULL_ORDER = [
     "pause_trading",
     "suspend_job",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from execute_kit import A_FULL_ORDER, A_UNREPLAYABLE, World
-from remediator_kit import day_partition
+from execute_kit import A_FULL_ORDER, World
+from remediator_kit import A_UNREPLAYABLE, day_partition
 
 from remediator.facts import Facts
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from execute_kit import A_FULL_ORDER, A_UNREPLAYABLE, World
+from execute_kit import A_FULL_ORDER, World
+from remediator_kit import A_UNREPLAYABLE
 
 
 async def test_alerts_resolved_before_acting_end_the_run_with_nothing_done(

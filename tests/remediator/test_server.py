@@ -10,28 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from remediator_kit import (
+    A_FULL,
+    A_UNREPLAYABLE,
     ALICE_TOKEN,
-    NOW,
     VIEWER_TOKEN,
     WEBHOOK_TOKEN,
     FakeActuators,
     alert,
     body,
-    day_partition,
     facts,
-    verdict,
+    fixed_sources,
+    served,
 )
 
 from remediator import config
 from remediator.actuators import no_fence
 from remediator.config import RemediatorConfig
 from remediator.engine import Sources
-from remediator.facts import DAY, Facts
+from remediator.facts import Facts
 from remediator.journal import Journal
 from remediator.policy import KillSwitch
-from remediator.server import create_app
 from remediator.service import build
 from sandbox.util import apoll_until
 
@@ -39,12 +39,6 @@ WEBHOOK = "/webhook/alertmanager"
 DISK = alert("TAClickHouseDiskPressure", procedure="A", replica="r1", disk="default")
 DISK2 = alert("TAClickHouseDiskPressure", procedure="A", replica="r2", disk="default")
 FAILED = alert("TAFlinkJobFailed", procedure="A", deployment="torghut-ta")
-DISK_FULL_FACTS = facts(
-    verdicts={"clickhouse-disk": verdict("clickhouse-disk", "down", "A", "r1 default: 1% free")},
-    job_state="FAILED",
-    lifecycle="FAILED",
-    partitions=(day_partition(9), day_partition(8)),
-)
 
 
 class Harness:
@@ -52,7 +46,7 @@ class Harness:
         self.client = client
         self.journal = journal
         self.app = app
-        self.facts: Facts = DISK_FULL_FACTS
+        self.facts: Facts = A_FULL
         self.annotation = KillSwitch("annotation", False, "not set")
         self.triages = 0
 
@@ -85,17 +79,9 @@ async def harness(make_config: Callable[..., RemediatorConfig]) -> AsyncIterator
     async def read_annotation() -> KillSwitch:
         return holder["h"].annotation
 
-    app = build(cfg, journal, source=Sources(read_facts, read_annotation))
-    client = TestClient(TestServer(create_app(app)))
-    await client.start_server()
-    app.engine.start()
-    holder["h"] = Harness(client, journal, app)
-    try:
+    async with served(cfg, journal, Sources(read_facts, read_annotation)) as (app, client):
+        holder["h"] = Harness(client, journal, app)
         yield holder["h"]
-    finally:
-        await app.engine.stop()
-        await client.close()
-        journal.close()
 
 
 async def test_one_incident_one_run_observed_with_its_plan_and_gates(harness: Harness) -> None:
@@ -302,13 +288,7 @@ async def test_a_run_left_mid_triage_by_a_crash_is_triaged_on_start(
     assert attached is not None
     journal.update_run(attached.run_id, state="triage")  # the process died here
 
-    async def read_facts() -> Facts:
-        return DISK_FULL_FACTS
-
-    async def read_annotation() -> KillSwitch:
-        return KillSwitch("annotation", False)
-
-    app = build(cfg, journal, source=Sources(read_facts, read_annotation))
+    app = build(cfg, journal, source=fixed_sources(A_FULL))
     app.engine.start()
     try:
         await apoll_until(
@@ -355,7 +335,7 @@ async def test_an_alert_joining_during_triage_is_triaged_again(harness: Harness)
         harness.triages += 1
         entered.set()
         await release.wait()
-        return DISK_FULL_FACTS
+        return A_FULL
 
     harness.app.engine.sources = Sources(slow_facts, original.annotation)
     [run_id] = (await (await harness.post(body(DISK))).json())["runs"]
@@ -389,23 +369,13 @@ async def acting(
     async def read_annotation() -> KillSwitch:
         return holder["h"].annotation
 
-    app = build(
-        cfg, journal, source=Sources(read_facts, read_annotation), actuators=fake, fence=no_fence
-    )
-    client = TestClient(TestServer(create_app(app)))
-    await client.start_server()
-    app.engine.start()
-    h = Acting(client, journal, app)
-    h.fake = fake
-    # the 9-day-old partition is older than Kafka's retention: dropping it needs a person
-    h.facts = Facts(**{**DISK_FULL_FACTS.__dict__, "replay_window_start": NOW - 8.5 * DAY})
-    holder["h"] = h
-    try:
+    sources = Sources(read_facts, read_annotation)
+    async with served(cfg, journal, sources, actuators=fake, fence=no_fence) as (app, client):
+        h = Acting(client, journal, app)
+        h.fake = fake
+        h.facts = A_UNREPLAYABLE  # dropping its oldest partition needs a person
+        holder["h"] = h
         yield h
-    finally:
-        await app.engine.stop()
-        await client.close()
-        journal.close()
 
 
 async def test_approve_through_the_api_journals_who_and_the_run_acts(acting: Acting) -> None:
@@ -456,7 +426,7 @@ async def test_approving_a_run_that_waits_for_nothing_is_refused(harness: Harnes
 
 
 async def test_cancel_of_a_run_that_acted_stops_it_safe_and_pages(acting: Acting) -> None:
-    acting.facts = DISK_FULL_FACTS  # replayable: no approval needed
+    acting.facts = A_FULL  # replayable: no approval needed
     acting.fake.hooks["suspend_job"] = lambda: acting.journal.set_control(
         "paused", "true", who="bob", reason="look first"
     )
@@ -525,7 +495,7 @@ async def test_run_detail_with_steps_and_approvals_conforms_to_the_document(
 
 
 async def test_resume_through_the_api_lets_a_run_paused_mid_way_carry_on(acting: Acting) -> None:
-    acting.facts = DISK_FULL_FACTS
+    acting.facts = A_FULL
     acting.fake.hooks["suspend_job"] = lambda: acting.journal.set_control(
         "paused", "true", who="bob", reason="look first"
     )
@@ -548,13 +518,7 @@ async def test_an_acting_build_without_the_lease_plans_but_never_acts(
     cfg = make_config(mode="auto")
     journal = Journal(cfg.remediator.journal_path)
 
-    async def read_facts() -> Facts:
-        return DISK_FULL_FACTS
-
-    async def read_annotation() -> KillSwitch:
-        return KillSwitch("annotation", False)
-
-    app = build(cfg, journal, source=Sources(read_facts, read_annotation))
+    app = build(cfg, journal, source=fixed_sources(A_FULL))
     assert isinstance(app.engine.actuators, RealActuators)
     from remediator.intake import Target, Trigger
 
