@@ -19,12 +19,12 @@ from remediator_kit import (
     VIEWER_TOKEN,
     WEBHOOK_TOKEN,
     FakeActuators,
-    alert,
     body,
     facts,
     served,
     verdict,
 )
+from server_kit import DISK
 
 from remediator import config
 from remediator.actuators import no_fence
@@ -37,7 +37,6 @@ from remediator.server import App
 from remediator.ui_templates import render, run_view, safe_url, when
 from sandbox.util import apoll_until
 
-DISK = alert("TAClickHouseDiskPressure", procedure="A", replica="r1", disk="default")
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
