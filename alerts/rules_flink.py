@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alerts.common import alert, labels
-from alerts.model import Group
+from alerts.model import Alert, Group
 from alerts.scope import Scope
 from alerts.thresholds import Thresholds, human
 
@@ -16,8 +16,8 @@ def _failed(s: Scope) -> str:
 """
 
 
-def _job_failed(s: Scope, t: Thresholds) -> tuple[str, str]:
-    """(expr Procedure A, expr a person): the same FAILED job, split by the install's fullest disk."""
+def _job_failed(s: Scope, t: Thresholds) -> tuple[Alert, Alert]:
+    """The same FAILED job, split by the install's fullest disk: Procedure A, or a person."""
     failed = f"max {s.by('deployment')} ({_failed(s).rstrip()}\n)"
     # The raw ratio, not torghut_ta:clickhouse_disk_free_ratio: that is recorded in the
     # ClickHouse group, which this group would read one evaluation late.
@@ -26,18 +26,56 @@ def _job_failed(s: Scope, t: Thresholds) -> tuple[str, str]:
         f"{s.x('torghut_ta_clickhouse_disk_total_bytes')}"
     )
     disk = f"(\n  min {s.by()} ({ratio})\n  < {t.disk_free_ratio_min}\n)"
-    return (
-        f"{failed}\nand {s.on()}\n{disk}\n",
-        f"{failed}\nunless {s.on()}\n{disk}\n",
-    )
-
-
-def group(s: Scope, t: Thresholds) -> Group:
-    disk_a, disk_none = _job_failed(s, t)
     pct = f"{t.disk_free_ratio_min:.0%}"
     fullest = s.tmpl_query(
         "min(torghut_ta_clickhouse_disk_free_bytes{SEL} / torghut_ta_clickhouse_disk_total_bytes{SEL})"
     )
+    return (
+        _failed_alert(
+            f"{failed}\nand {s.on()}\n{disk}\n",
+            ("A", "auto"),
+            "while ClickHouse is out of disk",
+            f"""
+and the fullest ClickHouse disk has
+{{{{ with {fullest} }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ end }}}}
+free. This is Procedure A: suspend the job, drop old partitions, restart it.
+""",
+            comment=(
+                "Procedure A covers a job that failed because ClickHouse ran out of disk. A rule's\n"
+                "labels are static, so the cause is decided by two rules that exclude each other:\n"
+                f"with any ClickHouse disk of the same install under {pct} free the failure is\n"
+                "Procedure A, otherwise it needs a person."
+            ),
+        ),
+        _failed_alert(
+            f"{failed}\nunless {s.on()}\n{disk}\n",
+            ("none", "manual"),
+            "(cause not ClickHouse disk)",
+            f"""
+and no ClickHouse disk is under {pct} free, or disk metrics are missing, so the cause is
+unknown and a person must look at the job's exceptions.
+""",
+        ),
+    )
+
+
+def _failed_alert(
+    expr: str, procedure: tuple[str, str], cause: str, detail: str, comment: str = ""
+) -> Alert:
+    """One of the two TAFlinkJobFailed rules: `procedure` is (procedure, remediation)."""
+    return alert(
+        "TAFlinkJobFailed",
+        expr,
+        for_="2m",
+        labels=labels("critical", "flink", *procedure),
+        summary=f"Flink job {{{{ $labels.deployment }}}} FAILED {cause}",
+        description="FlinkDeployment {{ $labels.deployment }} reports FAILED (job or lifecycle state)\n"
+        + detail,
+        comment=comment,
+    )
+
+
+def group(s: Scope, t: Thresholds) -> Group:
     running = s.x("torghut_ta_flink_job_state", 'state="RUNNING"')
     ckpt = s.x("torghut_ta_flink_last_checkpoint_timestamp_seconds")
     n, floor, unknown = (
@@ -48,37 +86,7 @@ def group(s: Scope, t: Thresholds) -> Group:
     return Group(
         name="torghut-ta-flink",
         rules=(
-            alert(
-                "TAFlinkJobFailed",
-                disk_a,
-                for_="2m",
-                labels=labels("critical", "flink", "A", "auto"),
-                summary="Flink job {{ $labels.deployment }} FAILED while ClickHouse is out of disk",
-                description=f"""
-FlinkDeployment {{{{ $labels.deployment }}}} reports FAILED (job or lifecycle state)
-and the fullest ClickHouse disk has
-{{{{ with {fullest} }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ end }}}}
-free. This is Procedure A: suspend the job, drop old partitions, restart it.
-""",
-                comment=(
-                    "Procedure A covers a job that failed because ClickHouse ran out of disk. A rule's\n"
-                    "labels are static, so the cause is decided by two rules that exclude each other:\n"
-                    f"with any ClickHouse disk of the same install under {pct} free the failure is\n"
-                    "Procedure A, otherwise it needs a person."
-                ),
-            ),
-            alert(
-                "TAFlinkJobFailed",
-                disk_none,
-                for_="2m",
-                labels=labels("critical", "flink", "none", "manual"),
-                summary="Flink job {{ $labels.deployment }} FAILED (cause not ClickHouse disk)",
-                description=f"""
-FlinkDeployment {{{{ $labels.deployment }}}} reports FAILED (job or lifecycle state)
-and no ClickHouse disk is under {pct} free, or disk metrics are missing, so the cause is
-unknown and a person must look at the job's exceptions.
-""",
-            ),
+            *_job_failed(s, t),
             alert(
                 "TAFlinkJobNotRunning",
                 f"""

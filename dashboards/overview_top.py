@@ -64,6 +64,39 @@ def market_aware_age(timestamp: str, *, by: str) -> str:
     )
 
 
+def _stat_options(text: str, *, colour: str = "none", **extra: str) -> Json:
+    """A stat's options: the last value, no sparkline; `text`, `colour`: textMode, colorMode."""
+    return {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": colour,
+        "graphMode": "none",
+        "textMode": text,
+        **extra,
+    }
+
+
+def _age_stat(
+    title: str,
+    timestamp: str,
+    *,
+    by: str,
+    legend: str,
+    stale_s: float,
+    description: str,
+    runbooks: list[str],
+) -> Json:
+    """A stat of market-aware ages of `timestamp` (market_aware_age), red past `stale_s`."""
+    return stat(
+        title,
+        [q(market_aware_age(timestamp, by=by), legend)],
+        unit="s",
+        description=description,
+        runbooks=runbooks,
+        thresholds=steps(("green", None), ("red", stale_s)),
+        mappings=CLOSED_MAP,
+    )
+
+
 def _tile(stage: str, title: str, runbooks: tuple[str, ...]) -> Json:
     return stat(
         title,
@@ -77,13 +110,7 @@ def _tile(stage: str, title: str, runbooks: tuple[str, ...]) -> Json:
         ),
         runbooks=runbooks,
         mappings=value_map({code: (text, colour) for code, text, colour in STATUS_CODES.values()}),
-        options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "none",
-            "textMode": "value",
-            "justifyMode": "center",
-        },
+        options=_stat_options("value", colour="background", justifyMode="center"),
     )
 
 
@@ -134,21 +161,14 @@ def oncall(g: Grid, stale_s: float) -> None:
     """`stale_s`: the signal staleness threshold (red past it)."""
     g.row("First questions")
     g.add(
-        stat(
+        _age_stat(
             "Input freshness (newest record per topic)",
-            [
-                q(
-                    market_aware_age(
-                        sel("torghut_ta_kafka_latest_record_timestamp_seconds"), by="topic"
-                    ),
-                    "{{topic}}",
-                )
-            ],
-            unit="s",
+            sel("torghut_ta_kafka_latest_record_timestamp_seconds"),
+            by="topic",
+            legend="{{topic}}",
+            stale_s=stale_s,
             description="Age of the newest record of each input topic: whether torghut-ws still writes. A lag of 0 with no input is not healthy. Outside trading sessions: market closed. Unknown: the topic is empty or its last records could not be read.",
             runbooks=["TAKafkaConsumerLagHigh", "TASignalsStale"],
-            thresholds=steps(("green", None), ("red", stale_s)),
-            mappings=CLOSED_MAP,
         ),
         w=8,
         h=5,
@@ -160,37 +180,24 @@ def oncall(g: Grid, stale_s: float) -> None:
             unit="none",
             description="The consumer group the exporter measures: TA_GROUP_ID of the live TA ConfigMap. A new value (annotated) means a replay started (Procedure C) or ended; partitions without commit are the replay group's start.",
             runbooks=["TAKafkaConsumerLagHigh"],
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "colorMode": "none",
-                "graphMode": "none",
-                "textMode": "name",
-            },
+            options=_stat_options("name"),
         ),
         w=4,
         h=5,
     )
     g.add(
-        stat(
+        _age_stat(
             "Signal age per replica",
-            [
-                q(
-                    market_aware_age(
-                        sel(
-                            "torghut_ta_replica_table_last_event_timestamp_seconds",
-                            'replica=~"$replica"',
-                            'table=~"$table"',
-                        ),
-                        by="replica",
-                    ),
-                    "{{replica}} {{table}}",
-                )
-            ],
-            unit="s",
+            sel(
+                "torghut_ta_replica_table_last_event_timestamp_seconds",
+                'replica=~"$replica"',
+                'table=~"$table"',
+            ),
+            by="replica",
+            legend="{{replica}} {{table}}",
+            stale_s=stale_s,
             description="Now minus the newest event_ts of each table as each replica answers it (a replica that did not answer has no value: unknown). Outside trading sessions: market closed.",
             runbooks=["TASignalsStale", "TASignalsUnknown"],
-            thresholds=steps(("green", None), ("red", stale_s)),
-            mappings=CLOSED_MAP,
         ),
         w=12,
         h=5,
@@ -217,12 +224,7 @@ def oncall(g: Grid, stale_s: float) -> None:
             unit="s",
             description="How long ClickHouse keeps TA rows (the table's TTL) next to how far back Kafka still holds input (age of the oldest retained record, and retention.ms): a replay (Procedure C) can rebuild only what Kafka still holds; rows past the TTL are merged away again.",
             runbooks=["TAKafkaUnconsumedDataExpiring"],
-            options={
-                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                "colorMode": "none",
-                "graphMode": "none",
-                "textMode": "value_and_name",
-            },
+            options=_stat_options("value_and_name"),
         ),
         w=24,
         h=4,

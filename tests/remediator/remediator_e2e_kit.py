@@ -11,7 +11,8 @@ import json
 import signal
 import subprocess
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 from sandbox import stack, state
 from sandbox.cli import summary
 from sandbox.testing.remediator import call, wait_run
+from sandbox.testing.stack import exported
 from sandbox.util import (
     Service,
     pid_alive,
@@ -33,6 +35,8 @@ from sandbox.util import (
 
 # short enough that a run which cannot verify ends within a test, long enough for a loaded machine
 POLICY = {"verify_timeout": "60s", "verify_every": "2s", "retry_backoff": "1s"}
+# the trading gate's alert, as the tests post it (on `--replicated` the signals are stale)
+GATE = {"alertname": "TATradingOnStaleSignals", "procedure": "none", "severity": "critical"}
 
 
 def start_stack(workdir: Path, *, replicated: bool = False) -> dict[str, Any]:
@@ -47,6 +51,21 @@ def start_stack(workdir: Path, *, replicated: bool = False) -> dict[str, Any]:
 
 def stop_stack(workdir: Path) -> None:
     stack.down(workdir, log=lambda _m: None)
+
+
+@contextmanager
+def posted_alerts_stack(workdir: Path) -> Iterator[dict[str, Any]]:
+    """A replicated stack whose own remediator and Prometheus are stopped: a test runs its own
+    remediator on the stack's port (`status["port"]`, where Alertmanager delivers) and posts
+    the alerts itself, so no run starts that it did not ask for."""
+    try:
+        status = start_stack(workdir, replicated=True)
+        stop_stack_remediator(status)
+        stop_pid(env_pid(status, "prometheus"))
+        status["port"] = int(status["remediator"].rsplit(":", 1)[1])
+        yield status
+    finally:
+        stop_stack(workdir)
 
 
 @dataclass
@@ -210,3 +229,9 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 300.0) -> Any:
 
 def env_pid(status: dict[str, Any], name: str) -> int:
     return next(s.pid for s in state.load(Path(status["dir"])) if s.name == name)
+
+
+def trading_enabled(status: dict[str, Any]) -> float | None:
+    """TRADING_ENABLED as the stack's exporter sees it (None: not exported)."""
+    samples = exported(status["exporter"], "torghut_ta_trading_enabled")
+    return next(iter(samples.values()), None)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.verdict import Verdict
 from remediator.actuators import Fence, Opened
 from remediator.config import RemediatorConfig, parse_remediator_config
+from remediator.engine import Sources
 from remediator.execute import VerifyResult
 from remediator.facts import DAY, Facts, PartitionFact
-from remediator.journal import Run
+from remediator.journal import Journal, Run
 from remediator.journal_acting import ApprovalRecord, StepRecord
+from remediator.policy import KillSwitch
+from remediator.server import App, create_app
+from remediator.service import build
 from sandbox.testing.remediator import notification as sandbox_notification
 
 NOW = 1_800_000_000.0
@@ -99,6 +105,53 @@ def day_partition(
     start = NOW - days_ago * DAY
     start -= start % DAY
     return PartitionFact(replica, table, str(int(start)), size, size // 10, start)
+
+
+# Procedure A: the job FAILED on a full disk, two old partitions to drop
+A_FULL = facts(
+    verdicts={"clickhouse-disk": verdict("clickhouse-disk", "down", "A", "r1 default: 1% free")},
+    job_state="FAILED",
+    lifecycle="FAILED",
+    partitions=(day_partition(9), day_partition(8)),
+)
+# the 9-day-old partition is older than what Kafka still holds: dropping it needs a person
+A_UNREPLAYABLE = facts(
+    verdicts=A_FULL.verdicts,
+    job_state="FAILED",
+    lifecycle="FAILED",
+    partitions=A_FULL.partitions,
+    replay_window_start=NOW - 8.5 * DAY,
+)
+
+
+def fixed_sources(f: Facts) -> Sources:
+    """Sources that always read `f`, and the kill-switch annotation unset."""
+
+    async def read_facts() -> Facts:
+        return f
+
+    async def read_annotation() -> KillSwitch:
+        return KillSwitch("annotation", False)
+
+    return Sources(read_facts, read_annotation)
+
+
+@asynccontextmanager
+async def served(
+    cfg: RemediatorConfig, journal: Journal, sources: Sources, **build_kw: Any
+) -> AsyncIterator[tuple[App, TestClient]]:
+    """The remediator built on `journal` behind a real HTTP server, its engine started; the
+    engine, the server and the journal closed afterwards."""
+    app = build(cfg, journal, source=sources, **build_kw)
+    client = TestClient(TestServer(create_app(app)))
+    await client.start_server()
+    app.engine.start()
+    try:
+        yield app, client
+    finally:
+        await app.engine.stop()
+        await client.close()
+        journal.close()
 
 
 def alert(

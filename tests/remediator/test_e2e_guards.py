@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from remediator_e2e_kit import (
+    GATE,
     Remediator,
     am_alerts,
     as_stack,
@@ -38,36 +39,26 @@ from remediator_e2e_kit import (
     git_head,
     launch,
     post_alerts,
+    posted_alerts_stack,
     run,
     runs,
-    start_stack,
-    stop_stack,
-    stop_stack_remediator,
+    trading_enabled,
     wait,
     wait_for,
 )
 
 from sandbox.testing.remediator import alert, call, notification, post_webhook
-from sandbox.testing.stack import exported
 from sandbox.util import free_port, pid_alive, poll_until, stop_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.replicated, pytest.mark.timeout(900)]
-GATE = {"alertname": "TATradingOnStaleSignals", "procedure": "none", "severity": "critical"}
 # several acting runs on one target in a module: no cooldown between them
 POLICY = {"cooldown": "1s", "max_runs_per_hour": 100}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    workdir = tmp_path_factory.mktemp("e2e-guards") / "stack"
-    try:
-        status = start_stack(workdir, replicated=True)
-        stop_stack_remediator(status)
-        stop_pid(env_pid(status, "prometheus"))
-        status["port"] = int(status["remediator"].rsplit(":", 1)[1])
+    with posted_alerts_stack(tmp_path_factory.mktemp("e2e-guards") / "stack") as status:
         yield status
-    finally:
-        stop_stack(workdir)
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +152,6 @@ def _commits(status: dict[str, Any], since: str, grep: str) -> list[str]:
     return out.stdout.splitlines()
 
 
-def _trading_enabled(status: dict[str, Any]) -> float | None:
-    samples = exported(status["exporter"], "torghut_ta_trading_enabled")
-    return next(iter(samples.values()), None)
-
-
 def _gate_run(status: dict[str, Any], rem: Remediator, before: set[str]) -> dict[str, Any] | None:
     new = [
         r for r in runs(status, rem) if r["procedure"] == "trading_gate" and r["id"] not in before
@@ -182,7 +168,7 @@ def _resume_trading(status: dict[str, Any], rem: Remediator) -> None:
                       body={"reason": "signals checked by hand; test reset",
                             "signals_known_good": True})  # fmt: skip
     assert code == 200, (code, body)
-    wait(lambda: _trading_enabled(status) == 1.0, "the exporter sees trading on again")
+    wait(lambda: trading_enabled(status) == 1.0, "the exporter sees trading on again")
 
 
 # --- the tests -----------------------------------------------------------------------------------
@@ -265,7 +251,7 @@ def test_sigkill_right_after_the_idempotency_key_then_restart_resumes_without_re
         assert pause["detail"].startswith("found done after a restart") or any(
             "was not done before the restart" in r for r in reasons
         ), (pause, reasons)
-    assert _trading_enabled(stack) == 0.0
+    assert trading_enabled(stack) == 0.0
 
 
 def _row_step(rem: Remediator, run_id: str) -> str:
@@ -331,7 +317,7 @@ def test_two_processes_one_lease_only_the_holder_acts(stack, r1) -> None:
         assert all(s["status"] == "pending" for s in stopped["steps"]), stopped["steps"]
         assert _lease_holder(stack) == "r2"
         assert _commits(stack, head, "Remediator-Run: ") == []
-        assert _trading_enabled(stack) == 1.0
+        assert trading_enabled(stack) == 1.0
         # the fenced run stays open and would act once r1 leads again: cancelled here
         code, body = call(as_stack(stack, r1), "POST", f"/runs/{late}/cancel",
                           body={"reason": "test: fencing checked"})  # fmt: skip
@@ -386,4 +372,4 @@ def test_github_unreachable_retries_within_the_limit_then_fails_safe_and_pages(s
     assert pause["attempts"] == 3, pause  # policy.step_attempts (default 3)
     assert "GitHub" in pause["detail"] and "attempts exhausted" in done["reason"], done["reason"]
     wait(lambda: _paged(stack, done["id"]), "TARemediationFailed for the run")
-    assert _trading_enabled(stack) == 1.0  # nothing changed where it counts
+    assert trading_enabled(stack) == 1.0  # nothing changed where it counts

@@ -15,38 +15,28 @@ from typing import Any
 
 import pytest
 from remediator_e2e_kit import (
+    GATE,
     Remediator,
-    env_pid,
     launch,
     post_alerts,
+    posted_alerts_stack,
     run,
     runs,
-    start_stack,
-    stop_stack,
-    stop_stack_remediator,
+    trading_enabled,
     wait,
 )
 from selenium.webdriver.common.by import By
 from ui_browser_kit import approve_in_the_page, chromium
 
-from sandbox.testing.stack import exported
-from sandbox.util import poll_until, stop_pid
+from sandbox.util import poll_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.replicated, pytest.mark.timeout(1200)]
-GATE = {"alertname": "TATradingOnStaleSignals", "procedure": "none", "severity": "critical"}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    workdir = tmp_path_factory.mktemp("e2e-ui") / "stack"
-    try:
-        status = start_stack(workdir, replicated=True)
-        stop_stack_remediator(status)
-        stop_pid(env_pid(status, "prometheus"))  # only the alerts this test posts
-        status["port"] = int(status["remediator"].rsplit(":", 1)[1])
+    with posted_alerts_stack(tmp_path_factory.mktemp("e2e-ui") / "stack") as status:
         yield status
-    finally:
-        stop_stack(workdir)
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +46,6 @@ def rem(stack: dict[str, Any]) -> Iterator[Remediator]:
         yield r
     finally:
         r.stop()
-
-
-def _trading_enabled(status: dict[str, Any]) -> float | None:
-    samples = exported(status["exporter"], "torghut_ta_trading_enabled")
-    return next(iter(samples.values()), None)
 
 
 def _flash(driver: Any, expected: str) -> str:
@@ -78,7 +63,7 @@ def test_approve_the_trading_pause_in_chromium_and_resume_from_the_page(
     stack: dict[str, Any], rem: Remediator, tmp_path: Path
 ) -> None:
     assert stack["approvals_page"] == f"{stack['remediator']}/ui"
-    assert wait(lambda: _trading_enabled(stack) == 1.0, "trading on at the start")
+    assert wait(lambda: trading_enabled(stack) == 1.0, "trading on at the start")
     post_alerts(stack, [{"labels": GATE}])
     gate = wait(
         lambda: next((r for r in runs(stack, rem) if r["state"] == "awaiting_approval"), None),
@@ -109,7 +94,7 @@ def test_approve_the_trading_pause_in_chromium_and_resume_from_the_page(
         links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, ".steps a")]
         assert any(v in links for v in pause["evidence"].values()), (links, pause["evidence"])
         assert done["approvals"][0]["decided_by"] == "sandbox-operator"
-        wait(lambda: _trading_enabled(stack) == 0.0, "the exporter sees trading paused")
+        wait(lambda: trading_enabled(stack) == 0.0, "the exporter sees trading paused")
 
         # resuming from the page: the fresh read says stale, so not without the statement
         driver.get(f"{rem.url}/ui")
@@ -119,11 +104,11 @@ def test_approve_the_trading_pause_in_chromium_and_resume_from_the_page(
         form.find_element(By.CSS_SELECTOR, "button").click()
         flash = _flash(driver, "refused (409)")  # after a fresh probe cycle
         assert "refused (409): signals are stale" in flash, flash
-        assert _trading_enabled(stack) == 0.0
+        assert trading_enabled(stack) == 0.0
         form = driver.find_element(By.CSS_SELECTOR, "form[action='/ui/trading/resume']")
         form.find_element(By.NAME, "reason").send_keys("checked ta_signals by hand")
         form.find_element(By.NAME, "signals_known_good").click()
         form.find_element(By.CSS_SELECTOR, "button").click()
         flash = _flash(driver, "trading resume recorded")
         assert "trading resume recorded by sandbox-operator" in flash, flash
-    wait(lambda: _trading_enabled(stack) == 1.0, "the exporter sees trading on again")
+    wait(lambda: trading_enabled(stack) == 1.0, "the exporter sees trading on again")

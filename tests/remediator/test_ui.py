@@ -11,41 +11,32 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from remediator_kit import (
+    A_UNREPLAYABLE,
     ALICE_TOKEN,
     NOW,
     VIEWER_TOKEN,
     WEBHOOK_TOKEN,
     FakeActuators,
-    alert,
     body,
-    day_partition,
     facts,
+    served,
     verdict,
 )
+from server_kit import DISK
 
 from remediator import config
 from remediator.actuators import no_fence
 from remediator.config import RemediatorConfig
 from remediator.engine import Sources
-from remediator.facts import DAY, Facts
+from remediator.facts import Facts
 from remediator.journal import Journal
 from remediator.policy import KillSwitch
-from remediator.server import App, create_app
-from remediator.service import build
+from remediator.server import App
 from remediator.ui_templates import render, run_view, safe_url, when
 from sandbox.util import apoll_until
 
-DISK = alert("TAClickHouseDiskPressure", procedure="A", replica="r1", disk="default")
-# the 9-day-old partition is older than Kafka's retention: dropping it needs a person
-NEEDS_A_PERSON = facts(
-    verdicts={"clickhouse-disk": verdict("clickhouse-disk", "down", "A", "r1 default: 1% free")},
-    job_state="FAILED",
-    lifecycle="FAILED",
-    partitions=(day_partition(9), day_partition(8)),
-    replay_window_start=NOW - 8.5 * DAY,
-)
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
@@ -55,7 +46,7 @@ class Page:
     journal: Journal
     app: App
     fake: FakeActuators
-    facts: Facts = NEEDS_A_PERSON
+    facts: Facts = A_UNREPLAYABLE  # dropping its oldest partition needs a person
 
     async def login(self, token: str = ALICE_TOKEN) -> Any:
         form = await self.client.get("/ui/login")
@@ -106,19 +97,10 @@ async def page(
         return KillSwitch("annotation", False, "not set")
 
     fake = FakeActuators()
-    app = build(
-        cfg, journal, source=Sources(read_facts, read_annotation), actuators=fake, fence=no_fence
-    )
-    client = TestClient(TestServer(create_app(app)))
-    await client.start_server()
-    app.engine.start()
-    holder.append(Page(client, journal, app, fake))
-    try:
+    sources = Sources(read_facts, read_annotation)
+    async with served(cfg, journal, sources, actuators=fake, fence=no_fence) as (app, client):
+        holder.append(Page(client, journal, app, fake))
         yield holder[0]
-    finally:
-        await app.engine.stop()
-        await client.close()
-        journal.close()
 
 
 async def test_without_a_session_the_page_asks_for_a_login(page: Page) -> None:

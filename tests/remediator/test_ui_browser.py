@@ -15,8 +15,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from remediator_kit import ALICE_TOKEN, WEBHOOK_TOKEN, FakeActuators, body, remediator_data
-from test_ui import DISK, NEEDS_A_PERSON
+from remediator_kit import (
+    A_UNREPLAYABLE,
+    ALICE_TOKEN,
+    WEBHOOK_TOKEN,
+    FakeActuators,
+    body,
+    remediator_data,
+)
+from server_kit import DISK
 from ui_browser_kit import approve_in_the_page, chromium
 
 from remediator import config
@@ -50,7 +57,7 @@ class Served:
         journal = Journal(self.cfg.remediator.journal_path)
 
         async def read_facts() -> Facts:
-            return NEEDS_A_PERSON
+            return A_UNREPLAYABLE
 
         async def read_annotation() -> KillSwitch:
             return KillSwitch("annotation", False, "not set")

@@ -16,7 +16,7 @@ from kubernetes_asyncio import client as kclient
 from sandbox.kafka import Trade, commit_offsets, produce_trades
 from sandbox.s3 import client as s3_client
 from sandbox.s3 import parse_s3_uri
-from sandbox.ta import Writer, WriterConfig, decode_trade
+from sandbox.ta_writer import Writer, WriterConfig
 from sandbox.util import apoll_until
 
 MERGE = "application/merge-patch+json"
@@ -122,13 +122,6 @@ async def committed(bootstrap: str, group: str, topic: str) -> int:
         return sum(max(m.offset, 0) for m in offsets.values())
     finally:
         await admin.close()
-
-
-def test_decode_trade_uses_event_time_and_rejects_garbage() -> None:
-    t = decode_trade(b'{"symbol":"NVDA","price":1.5,"size":2,"event_ts":"2026-01-02T03:04:05Z"}', 0)
-    assert t is not None and t.event_ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert decode_trade(b"not json", 0) is None
-    assert decode_trade(b'{"symbol":"NVDA"}', 0) is None
 
 
 @pytest.mark.slow
