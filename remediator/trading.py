@@ -27,6 +27,8 @@ log = logging.getLogger("remediator.trading")
 # propose-mode resumes still waiting for their pull request's merge (kept referenced)
 _WAITING: set[asyncio.Task[web.Response]] = set()
 TRADING_CONTROL = "trading"
+# the exporter probe that reads the signals' newest events (per replica: `clickhouse_freshness/r1`)
+FRESHNESS_PROBE = "clickhouse_freshness"
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -150,5 +152,10 @@ async def signals_now(app: App) -> tuple[str, str]:
     verdict = facts.verdicts.get("freshness")
     if verdict is None or verdict.status == "unknown":
         return "unknown", "no freshness verdict" if verdict is None else printable(verdict.summary)
+    failed = [p for p in facts.unreadable if p.startswith(FRESHNESS_PROBE)]
+    if failed:
+        # outside market hours the report does not judge freshness ("healthy"), but a read
+        # that failed is still unknown, not fresh
+        return "unknown", printable(f"{', '.join(failed)} failed; {verdict.summary}", 200)
     word = "fresh" if verdict.status == "healthy" else "stale"
     return word, printable(verdict.summary, 200)

@@ -29,6 +29,16 @@ GATE = alert("TATradingOnStaleSignals", signals="stale")
 STALE = facts(verdicts={"freshness": verdict("freshness", "down", summary="signals 20m old")})
 UNKNOWN = facts(verdicts={"freshness": verdict("freshness", "unknown", summary="never read")})
 FRESH = facts()
+# outside market hours the report does not judge freshness, whether or not it could read it
+CLOSED = "market closed: freshness not judged"
+CLOSED_UNREAD = facts(
+    market_open=False,
+    verdicts={"freshness": verdict("freshness", "healthy", summary=CLOSED)},
+    unreadable=("clickhouse_freshness",),
+)
+CLOSED_READ = facts(
+    market_open=False, verdicts={"freshness": verdict("freshness", "healthy", summary=CLOSED)}
+)
 
 
 @dataclass
@@ -156,12 +166,14 @@ async def test_observe_only_reports_the_plan(gate: Callable[..., Any]) -> None:
     ]
 
 
-@pytest.mark.parametrize("signals", ["stale", "unknown", "unreadable"])
+@pytest.mark.parametrize("signals", ["stale", "unknown", "unreadable", "closed-unread"])
 async def test_resume_is_refused_while_signals_are_not_fresh(
     gate: Callable[..., Any], signals: str
 ) -> None:
     g = await gate("auto")
-    g.facts = {"stale": STALE, "unknown": UNKNOWN}.get(signals, RuntimeError("probe failed"))
+    g.facts = {"stale": STALE, "unknown": UNKNOWN, "closed-unread": CLOSED_UNREAD}.get(
+        signals, RuntimeError("probe failed")
+    )
     status, data = await g.resume(reason="looks fine")
     expected = "stale" if signals == "stale" else "unknown"
     assert status == 409 and data["signals"] == expected, data
@@ -195,6 +207,16 @@ async def test_fresh_signals_resume_without_a_statement(gate: Callable[..., Any]
     g.facts = FRESH
     status, data = await g.resume(reason="fresh for 15 minutes")
     assert status == 200 and data["signals"] == "fresh" and not data["signals_known_good"]
+    assert len(g.fake.of("resume_trading")) == 1
+
+
+async def test_a_closed_market_read_without_error_resumes_and_says_why(
+    gate: Callable[..., Any],
+) -> None:
+    g = await gate("auto")
+    g.facts = CLOSED_READ
+    status, data = await g.resume(reason="ready for the open")
+    assert status == 200 and data["signals"] == "fresh", data
     assert len(g.fake.of("resume_trading")) == 1
 
 
