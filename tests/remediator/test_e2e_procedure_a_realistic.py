@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 from e2e_a_full import a_full_auto
-from e2e_kit import (
-    LIMIT_MIB,
-    OVERRIDES,
-    filler,
-    resolve_all,
-    start_stack,
-    steady,
-)
+from e2e_a_setup import LIMIT_MIB, OVERRIDES
+from e2e_alerting import resolve_all
+from e2e_clickhouse import filler
+from e2e_cluster import start_stack, steady
 
 from sandbox import stack as sandbox_stack
 from sandbox.remediator_svc import merge_into
