@@ -18,13 +18,15 @@ detection, `for` or Alertmanager share): Argo CD's syncs, the operator (a GitOps
 its sync was deployed: the savepoint, the new job RUNNING; `verify_job`), the pipeline (the job
 consuming the window, the rows rewritten, the returned job's first checkpoint and its offsets
 advancing), the person (the plan shown -> the start asked; caught up -> the rollback asked: the
-scenario's polling) and the remediator itself (the rest: planning, journal, git, its polling).
+scenario's polling) and the remediator itself (the rest: planning, journal, git, its polling),
+whose seconds are also printed by the step they fell in.
 Overlapping spans (the cancelled replay's last step while its rollback waits for it) count once.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
@@ -39,17 +41,41 @@ PIPELINE_STEPS = (CAUGHT_UP, "verify_rewritten", "verify_steady_offsets", "verif
 # waits for the returned job's first checkpoint before its change (and its commit, under a second)
 CHECKPOINT_WAIT_STEPS = ("restore_last_state",)
 Span = tuple[float, float, str]
+IN_STEP = "remediator_in:"  # a figure's key prefix: the remediator's seconds in that step
+NO_STEP = "no step (the plan, hand-overs)"
+
+
+def _segments(start: float, end: float, spans: list[Span]) -> Iterator[tuple[float, float]]:
+    """[start, end] cut at every span's ends: (from, to) pieces no span starts or ends inside."""
+    cuts = sorted({start, end, *(t for a, b, _ in spans for t in (a, b) if start < t < end)})
+    return pairwise(cuts)
+
+
+def _covering(t: float, spans: list[Span]) -> list[str]:
+    return [name for a, b, name in spans if a <= t < b]
 
 
 def split(start: float, end: float, spans: list[Span]) -> dict[str, float]:
     """Seconds of [start, end] per share: each instant goes to the first share of `SHARES`
     whose span covers it; what no span covers is the remediator's."""
-    cuts = sorted({start, end, *(t for a, b, _ in spans for t in (a, b) if start < t < end)})
     out = dict.fromkeys(SHARES, 0.0)
-    for a, b in pairwise(cuts):
-        mid = (a + b) / 2
-        covering = {share for s, e, share in spans if s <= mid < e}
+    for a, b in _segments(start, end, spans):
+        covering = _covering((a + b) / 2, spans)
         out[next((s for s in SHARES if s in covering), "remediator")] += b - a
+    return out
+
+
+def remediator_by_step(
+    start: float, end: float, spans: list[Span], steps: list[Span]
+) -> dict[str, float]:
+    """The remediator's seconds (what no span of `spans` covers) by the step acting then (the
+    first of `steps`, each `(start, end, name)`, covering it), else `NO_STEP`."""
+    out: dict[str, float] = {}
+    for a, b in _segments(start, end, [*spans, *steps]):
+        mid = (a + b) / 2
+        if not _covering(mid, spans):
+            name = next(iter(_covering(mid, steps)), NO_STEP)
+            out[name] = out.get(name, 0.0) + b - a
     return out
 
 
@@ -107,13 +133,21 @@ def figures(
     asked = _first(events, "approval", run=plan["run"])
     if asked is not None:
         person.append((float(plan["at"]), float(asked["at"])))
-    shares = split(t0, end, spans([replay, rollback], syncs, person))
+    held = spans([replay, rollback], syncs, person)
+    shares = split(t0, end, held)
+    steps = [
+        (s["started_at"], s["ended_at"], s["name"])
+        for r in (replay, rollback) for s in r["steps"]
+        if s.get("started_at") is not None and s.get("ended_at") is not None
+    ]  # fmt: skip
+    mine = remediator_by_step(t0, end, held, steps)
     return {
         "plan_to_started": started["ended_at"] - t0,
         "started_to_caught_up": caught["ended_at"] - started["ended_at"],
         "caught_up_to_rolled_back": end - caught["ended_at"],
         "total": end - t0,
         **{f"share_{k}": v for k, v in shares.items()},
+        **{f"{IN_STEP}{k}": v for k, v in mine.items()},
     }
 
 
@@ -140,6 +174,13 @@ def report(preset: str, name: str, runs: list[dict[str, float]]) -> list[str]:
         f"\n{'scenario':<26}" + "".join(f"{s:>15}" for s in SHARES) + f"{'total s':>10}",
         f"{name:<26}" + "".join(f"{v:14.1f}%" for v in row) + f"{total / len(runs):10.1f}",
     ]
+    where: dict[str, float] = {}
+    for r in runs:
+        for k, v in r.items():
+            if k.startswith(IN_STEP):
+                where[k[len(IN_STEP) :]] = where.get(k[len(IN_STEP) :], 0.0) + v / len(runs)
+    top = sorted(where.items(), key=lambda kv: -kv[1])
+    lines.append("the remediator's part by step (s): " + ", ".join(f"{k} {v:.1f}" for k, v in top))
     own = sum(r["share_remediator"] for r in runs) / total
     verdict = "under" if own < 0.10 else "OVER"
     lines.append(

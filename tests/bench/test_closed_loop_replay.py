@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.closed_loop_replay import PHASES, SHARES, figures, report, split
+from bench.closed_loop_replay import IN_STEP, NO_STEP, PHASES, SHARES, figures, report, split
 
 T0 = 1_000.0
 
@@ -83,6 +83,14 @@ def test_phases_and_shares_of_a_replay_rolled_back_once_caught_up() -> None:
     assert shares["person"] == pytest.approx(3.5)
     assert sum(shares.values()) == pytest.approx(got["total"])
     assert shares["remediator"] == pytest.approx(100 - 5 - 29 - 46 - 3.5)
+    # what is left, by the step acting then: the seconds before and after each sync, the
+    # waits of the rollback, the silences' expiry; before the first step, the plan
+    mine = {k[len(IN_STEP) :]: v for k, v in got.items() if k.startswith(IN_STEP)}
+    assert mine == pytest.approx({
+        NO_STEP: 0.5, "record_steady_state": 1, "take_savepoint": 2, "pause_trading": 1,
+        "silence_replay_alerts": 1, "start_replay": 2, "wait_replay_stopped": 2,
+        "return_to_steady": 2, "expire_silences": 5,
+    })  # fmt: skip
 
 
 def test_no_figures_without_the_catch_up_or_a_verified_rollback() -> None:
@@ -104,4 +112,5 @@ def test_the_report_prints_phases_shares_and_the_remediator_share() -> None:
     assert "plan->started" in text and "caught up->rolled back" in text
     assert "25.0 (25.0-25.0)" in text
     assert "the remediator's own share of plan -> rolled back (fast): 16.5% (OVER" in text
+    assert "the remediator's part by step (s): expire_silences 5.0, take_savepoint 2.0," in text
     assert report("fast", "replay", [])[-1].split() == ["replay", "0", "-", "-", "-"]
