@@ -130,7 +130,7 @@ class BaselineTimeout(TimeoutError):
 
 def wait_baseline(what: str, check: Callable[[], object], timeout: float) -> None:
     try:
-        poll_until(lambda: check() or None, timeout=timeout, interval=2.0, what=what)
+        poll_until(lambda: check() or None, timeout=timeout, interval=1.0, what=what)
     except TimeoutError as exc:
         raise BaselineTimeout(f"baseline not reached, nothing injected: {exc}") from None
 
