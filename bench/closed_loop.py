@@ -4,7 +4,9 @@ Run `python bench/closed_loop.py [--presets fast,realistic] [--runs 3] [--realis
 [--scenarios disk-full,stale-signals-trading-on]` as root (the disk scenarios mount a tmpfs).
 Each preset starts `ta-sandbox up --demo` (fast: `--alert-pace fast --timings fast`; realistic:
 the shipped rules, `--timings realistic`) and plays each scenario with `sandbox.scenario_run`,
-exactly as `ta-sandbox scenario NAME` does. From each timeline:
+exactly as `ta-sandbox scenario NAME` does (`replay`: with `sandbox.scenario_replay` on a stack
+with `--history-hours 3`, rolled back once caught up: `bench/closed_loop_replay.py`). From each
+timeline:
 
 - fault -> firing: the injection to the alert routed to the remediator firing in Prometheus;
 - firing -> first actuation: to the first step the remediator starts;
@@ -32,7 +34,6 @@ from __future__ import annotations
 import argparse
 import io as stdio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +43,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import demo, scenario_io, scenario_run, stack
+from bench import closed_loop_replay
+from sandbox import demo, scenario_io, scenario_replay, scenario_run, stack
 from sandbox.cli import summary
 from sandbox.scenarios import SCENARIOS
 
@@ -126,29 +128,38 @@ def figures(timeline: dict[str, Any], status: dict[str, Any]) -> dict[str, float
 
 
 def play(status: dict[str, Any], name: str, timeout: float) -> dict[str, float] | None:
+    sc = SCENARIOS[name]
     tl = scenario_run.Timeline(stdio.StringIO(), quiet=True)
-    code, why = scenario_run.run(SCENARIOS[name], status, tl, timeout=timeout, approve=True)
+    if sc.stack == "history":
+        code, why = scenario_replay.run(sc, status, tl, timeout=timeout, approve=True,
+                                        roll_back_after=closed_loop_replay.CAUGHT_UP)  # fmt: skip
+    else:
+        code, why = scenario_run.run(sc, status, tl, timeout=timeout, approve=True)
     if code != 0:
         print(f"    {name}: exit {code}: {why}", flush=True)
         return None
     data = {"injected_at": tl.t0, "events": tl.events}
-    return figures(data, status)
+    if sc.stack != "history":
+        return figures(data, status)
+    ids = {e["run"] for e in tl.events if e["event"] in ("plan", "ended")}
+    runs = {rid: scenario_io.remediator(status, "GET", f"/runs/{rid}") for rid in ids}
+    return closed_loop_replay.figures(data, runs, _argocd_syncs(status))
 
 
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:7.1f}"
-    return f"{statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})"
-
-
-def report(preset: str, results: dict[str, list[dict[str, float]]]) -> None:
+def report(preset: str, played: dict[str, list[dict[str, float]]]) -> None:
     print(f"\n== preset {preset} (seconds: median (min-max) over runs) ==")
+    results: dict[str, list[dict[str, float]]] = {}
+    for name, runs in played.items():
+        if SCENARIOS[name].stack == "history":
+            print("\n".join(closed_loop_replay.report(preset, name, runs)))
+        else:
+            results[name] = runs
+    if not results:
+        return
     print(f"{'scenario':<26}{'runs':>5}  {'fault->firing':>22}{'firing->act':>22}{'MTTR':>22}")
     for name, runs in results.items():
         cols = [
-            _fmt([r[k] for r in runs])
+            closed_loop_replay.fmt([r[k] for r in runs])
             for k in ("fault_to_firing", "firing_to_first_actuation", "mttr")
         ]
         print(f"{name:<26}{len(runs):>5}  " + "".join(f"{c:>22}" for c in cols))
@@ -167,6 +178,12 @@ def report(preset: str, results: dict[str, list[dict[str, float]]]) -> None:
               f"({verdict} the 10% target)")  # fmt: skip
 
 
+def history_hours(scenarios: list[str]) -> float:
+    """`replay` needs a past in Kafka (`up --history-hours 3`, as its game day starts it)."""
+    needs = any(SCENARIOS[n].stack == "history" for n in scenarios)
+    return 3.0 if needs else 0.0
+
+
 def bench_preset(preset: str, scenarios: list[str], runs: int, timeout: float) -> None:
     with tempfile.TemporaryDirectory(prefix=f"closed-loop-{preset}-") as tmp:
         workdir = Path(tmp) / "stack"
@@ -175,7 +192,7 @@ def bench_preset(preset: str, scenarios: list[str], runs: int, timeout: float) -
             stack.up(
                 workdir, remediator_mode=demo.DEMO_MODE, disk_limit_mib=demo.disk_limit(),
                 remediator_overrides=demo.DEMO_OVERRIDES, log=lambda _m: None,
-                **PRESETS[preset],  # type: ignore[arg-type]
+                history_hours=history_hours(scenarios), **PRESETS[preset],  # type: ignore[arg-type]
             )  # fmt: skip
             status: dict[str, Any] = summary(workdir)
             status["dir"] = str(workdir)

@@ -13,18 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox import scenario_io as io
-from sandbox.scenario_run import (
-    EXIT_EXPECTED,
-    EXIT_OTHER,
-    EXIT_TIMEOUT,
-    POLL_S,
-    Timeline,
-    Watch,
-    _wait,
-    heal,
-    observe,
-)
-from sandbox.scenarios import EXPECTED, Obs, Scenario
+from sandbox.scenario_run import EXIT_OTHER, Timeline, Watch, follow, heal, wait_baseline
+from sandbox.scenarios import Obs, Scenario
 
 FROM_AGO, TO_AGO = timedelta(hours=2), timedelta(minutes=30)
 MIN_HISTORY_HOURS = 2.25  # the window's start, two hours back, with room for the plan's checks
@@ -65,14 +55,16 @@ def _rollback(status: io.Status, tl: Timeline, rid: str, why: str) -> str:
 
 
 def run(
-    sc: Scenario, status: io.Status, tl: Timeline, *, timeout: float, approve: bool
-) -> tuple[int, str]:
+    sc: Scenario, status: io.Status, tl: Timeline, *, timeout: float, approve: bool,
+    roll_back_after: str = "start_replay",
+) -> tuple[int, str]:  # fmt: skip
     """Baseline (the job RUNNING, STABLE and fresh: the plan takes a savepoint), plan, start
-    with `approve`, roll back once the replay runs; wait for the judge or `timeout`."""
+    with `approve`, roll back once the replay's step `roll_back_after` is done (the bench waits
+    for `verify_replay_caught_up`); wait for the judge or `timeout`."""
     heal(status, tl)
     # the way back is the steady group's committed offsets: the job commits them only once a
     # checkpoint completed, so a young stack may have none yet (the run would refuse to start)
-    _wait("the steady group's offsets committed", lambda: _steady_committed(status), 600)
+    wait_baseline("the steady group's offsets committed", lambda: _steady_committed(status), 600)
     obs, w = Obs(), Watch()
     tl.t0 = time.time()
     now = datetime.now(UTC)
@@ -94,29 +86,32 @@ def run(
     else:
         tl.add("approval", f"{rid} is proposed and waits for a person: start it "
                f"(`ta-remediator replay start {rid}`) or rerun with --approve", run=rid)  # fmt: skip
-    rollback: str | None = None
+    person = _Person(status, tl, obs, rid, roll_back_after)
     try:
-        deadline = tl.t0 + timeout
-        while time.time() < deadline:
-            observe(status, tl, w, obs, approve)
-            replay = next((r for r in obs.runs if r["id"] == rid), None)
-            begun = _step(replay, "start_replay") if replay else None
-            if (
-                rollback is None and replay is not None and replay["outcome"] is None
-                and begun is not None and begun["status"] == "done"
-            ):  # fmt: skip
-                rollback = _rollback(status, tl, rid, "game day: the replay runs; roll it back")
-            verdict = sc.judge(obs)
-            if verdict is not None:
-                kind, why = verdict
-                tl.add("outcome", f"{kind}: {why}", outcome=kind)
-                return (EXIT_EXPECTED if kind == EXPECTED else EXIT_OTHER), why
-            time.sleep(POLL_S)
-        why = f"no outcome within {timeout:g}s (expected: {sc.expects})"
-        tl.add("outcome", f"timeout: {why}", outcome="timeout")
-        return EXIT_TIMEOUT, why
+        return follow(status, tl, sc, obs, w, timeout=timeout, approve=approve, on_poll=person)
     finally:
-        _restore(status, tl, rid, rollback)
+        _restore(status, tl, rid, person.rollback)
+
+
+class _Person:
+    """Rolls the replay back once its step `after` is done (called after each observation)."""
+
+    def __init__(self, status: io.Status, tl: Timeline, obs: Obs, rid: str, after: str) -> None:
+        self.status, self.tl, self.obs, self.rid, self.after = status, tl, obs, rid, after
+        self.rollback: str | None = None
+
+    def __call__(self) -> None:
+        replay = next((r for r in self.obs.runs if r["id"] == self.rid), None)
+        if self.rollback is not None or replay is None or replay["outcome"] is not None:
+            return
+        step = _step(replay, self.after)
+        if step is not None and step["status"] == "done":
+            why = (
+                "game day: the replay runs; roll it back"
+                if self.after == "start_replay"
+                else f"game day: the replay's {self.after} is done; roll it back"
+            )
+            self.rollback = _rollback(self.status, self.tl, self.rid, why)
 
 
 def _restore(status: io.Status, tl: Timeline, rid: str, rollback: str | None) -> None:

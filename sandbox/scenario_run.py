@@ -128,9 +128,9 @@ class BaselineTimeout(TimeoutError):
     """The healthy baseline was not reached: nothing was injected."""
 
 
-def _wait(what: str, check: Callable[[], object], timeout: float) -> None:
+def wait_baseline(what: str, check: Callable[[], object], timeout: float) -> None:
     try:
-        poll_until(lambda: check() or None, timeout=timeout, interval=2.0, what=what)
+        poll_until(lambda: check() or None, timeout=timeout, interval=1.0, what=what)
     except TimeoutError as exc:
         raise BaselineTimeout(f"baseline not reached, nothing injected: {exc}") from None
 
@@ -145,9 +145,12 @@ def baseline(status: io.Status, sc: Scenario, tl: Timeline) -> None:
     if sc.gate and io.exporter_metric(status, "torghut_ta_trading_enabled") != 1.0:
         tl.add("baseline", "trading is paused: resuming it as `scenario` (a person's decision)")
         io.resume_trading(status, f"game day {sc.name}: the scenario starts with trading on")
-        _wait("trading on", lambda: io.exporter_metric(status, "torghut_ta_trading_enabled") == 1.0,
-              600)  # fmt: skip
-    _wait(
+        wait_baseline(
+            "trading on",
+            lambda: io.exporter_metric(status, "torghut_ta_trading_enabled") == 1.0,
+            600,
+        )
+    wait_baseline(
         "no alert for the remediator firing or pending", lambda: not _remediator_alerts(status), 900
     )
 
@@ -171,11 +174,16 @@ def heal(status: io.Status, tl: Timeline) -> None:
             "baseline", f"the TA job is {job['jobState']} ({job['desiredState']}): restarting it"
         )
         io.restart_job(status, "game day: back to the healthy baseline")
-    _wait("the TA job RUNNING and STABLE",
-          lambda: (j := io.job(status))["jobState"] == "RUNNING" and j["lifecycleState"] == "STABLE",
-          900)  # fmt: skip
-    _wait("the exporter judging the signals fresh", lambda: _verdict(status, "freshness") == "healthy",
-          900)  # fmt: skip
+    wait_baseline(
+        "the TA job RUNNING and STABLE",
+        lambda: (j := io.job(status))["jobState"] == "RUNNING" and j["lifecycleState"] == "STABLE",
+        900,
+    )
+    wait_baseline(
+        "the exporter judging the signals fresh",
+        lambda: _verdict(status, "freshness") == "healthy",
+        900,
+    )
 
 
 def _verdict(status: io.Status, component: str) -> str | None:
@@ -201,21 +209,33 @@ def run(
     tl.add("inject", sc.injects)
     try:
         sc.inject(status)
-        deadline = tl.t0 + timeout
-        while time.time() < deadline:
-            observe(status, tl, w, obs, approve)
-            verdict = sc.judge(obs)
-            if verdict is not None:
-                kind, why = verdict
-                tl.add("outcome", f"{kind}: {why}", outcome=kind)
-                return (EXIT_EXPECTED if kind == EXPECTED else EXIT_OTHER), why
-            time.sleep(POLL_S)
-        why = f"no outcome within {timeout:g}s (expected: {sc.expects})"
-        tl.add("outcome", f"timeout: {why}", outcome="timeout")
-        return EXIT_TIMEOUT, why
+        return follow(status, tl, sc, obs, w, timeout=timeout, approve=approve)
     finally:
         tl.add("restore", f"undoing the fault ({sc.name})")
         sc.restore(status)
+
+
+def follow(
+    status: io.Status, tl: Timeline, sc: Scenario, obs: Obs, w: Watch, *, timeout: float,
+    approve: bool, on_poll: Callable[[], None] | None = None,
+) -> tuple[int, str]:  # fmt: skip
+    """Observe every `POLL_S` (then `on_poll`, a person's next move) until the judge decides
+    or `timeout` seconds after the injection (`tl.t0`); the outcome is the timeline's last
+    event. Returns (exit code, why)."""
+    deadline = tl.t0 + timeout
+    while time.time() < deadline:
+        observe(status, tl, w, obs, approve)
+        if on_poll is not None:
+            on_poll()
+        verdict = sc.judge(obs)
+        if verdict is not None:
+            kind, why = verdict
+            tl.add("outcome", f"{kind}: {why}", outcome=kind)
+            return (EXIT_EXPECTED if kind == EXPECTED else EXIT_OTHER), why
+        time.sleep(POLL_S)
+    why = f"no outcome within {timeout:g}s (expected: {sc.expects})"
+    tl.add("outcome", f"timeout: {why}", outcome="timeout")
+    return EXIT_TIMEOUT, why
 
 
 def as_json(sc: Scenario, tl: Timeline, code: int, why: str) -> str:

@@ -5,26 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e_kit import (
-    MIB,
-    RUNS,
-    STEPS,
-    days,
-    ended,
-    events,
-    file_at_main,
-    fire,
-    flinkdeployment,
-    free_a_little,
-    full_disk_and_failed_job,
-    insert_old_day,
-    metric,
-    metrics,
-    partitions,
-    prometheus_alert,
-    run_commits,
-    steady,
-)
+from e2e_a_setup import full_disk_and_failed_job
+from e2e_alerting import RUNS, STEPS, ended, fire, metric, metrics, prometheus_alert
+from e2e_clickhouse import MIB, days, free_a_little, insert_old_day, partitions
+from e2e_cluster import events, flinkdeployment, steady
+from e2e_gitops import file_at_main, run_commits
 
 from sandbox.util import poll_until
 

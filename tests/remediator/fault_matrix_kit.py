@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e_kit import am_alert, events, file_at_main, github
+from e2e_alerting import am_alert
+from e2e_cluster import events
+from e2e_gitops import file_at_main, github
 from remediator_e2e_kit import Remediator, am_alerts, as_stack, post_alerts, run, runs, wait
 
 from sandbox.testing.remediator import call

@@ -10,27 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_kit import (
-    LIMIT_MIB,
-    MIB,
-    OVERRIDES,
-    days,
-    ended,
-    file_at_main,
-    filler,
-    fire,
-    flinkdeployment,
-    free_a_little,
-    full_disk_and_failed_job,
-    insert_old_day,
-    merge,
-    open_pulls,
-    partitions,
-    resolve_all,
-    run_commits,
-    start_stack,
-    steady,
-)
+from e2e_a_setup import LIMIT_MIB, OVERRIDES, full_disk_and_failed_job
+from e2e_alerting import ended, fire, resolve_all
+from e2e_clickhouse import MIB, days, filler, free_a_little, insert_old_day, partitions
+from e2e_cluster import flinkdeployment, start_stack, steady
+from e2e_gitops import file_at_main, merge, open_pulls, run_commits
 
 from sandbox import stack as sandbox_stack
 from sandbox.testing.remediator import call, wait_run

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from e2e_kit import APP_PATH, client, file_at_main, flinkdeployment, steady, wait_job
+from e2e_clickhouse import client
+from e2e_cluster import flinkdeployment, steady, wait_job
+from e2e_gitops import APP_PATH, file_at_main
 
 from remediator.actuators import argocd, no_fence
 from remediator.config import load_remediator_config
