@@ -61,20 +61,29 @@ def _alert_key(labels: dict[str, str]) -> tuple[str, str]:
 
 
 def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) -> None:
-    """Read the stack once; add what changed to the timeline; refresh `obs`."""
-    for c in io.report(status).get("components", []):
+    """Read the stack once; add what changed to the timeline; refresh `obs`.
+
+    Read downstream first (runs, Alertmanager, Prometheus, the exporter), add upstream first:
+    whatever a later stage shows was caused by an earlier stage's state that the later read
+    still sees, so the timeline's order follows the cause (a webhook's run never precedes its
+    alert firing because the alert turned firing between two reads)."""
+    runs = io.runs_since(status, tl.t0 - 1.0)
+    am = io.alertmanager_alerts(status)
+    alerts = io.prometheus_alerts(status)
+    components = io.report(status).get("components", [])
+    for c in components:
         name, verdict = c["component"], c["status"]
         if w.verdicts.get(name, "healthy") != verdict:
             tl.add("condition", f"exporter: {name} {verdict} ({c.get('summary', '')})".strip())
         w.verdicts[name] = verdict
-    obs.alerts = io.prometheus_alerts(status)
+    obs.alerts = alerts
     for a in obs.alerts:
         key = _alert_key(a["labels"])
         if w.alerts.get(key) != a["state"]:
             tl.add("alert", f"{key[0]}{{{key[1]}}} {a['state']}", name=key[0], state=a["state"],
                    labels=a["labels"], active_at=a.get("activeAt"))  # fmt: skip
             w.alerts[key] = a["state"]
-    obs.am = io.alertmanager_alerts(status)
+    obs.am = am
     for a in obs.am:
         key = _alert_key(a["labels"])
         receivers = [r["name"] for r in a.get("receivers", [])]
@@ -83,7 +92,7 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
             tl.add("routed", f"{key[0]}{{{key[1]}}} -> {to} ({', '.join(receivers)})",
                    name=key[0], receivers=receivers)  # fmt: skip
             w.routed.add(key)
-    obs.runs = io.runs_since(status, tl.t0 - 1.0)
+    obs.runs = runs
     for run in obs.runs:
         _run_events(status, tl, w, run, approve)
 

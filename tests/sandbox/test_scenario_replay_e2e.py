@@ -18,6 +18,7 @@ from gameday_kit import (
     ended_runs,
     first,
     git,
+    in_order,
     metrics,
     run,
     scenario,
@@ -70,8 +71,7 @@ def test_replay_started_then_rolled_back_to_the_steady_group(stack: dict[str, An
         first(timeline, "rollback", detail="rolled back by `scenario`"),
         first(timeline, "outcome"),
     ]
-    ats = [e["at"] for e in events]
-    assert ats == sorted(ats), [(e["event"], e["detail"]) for e in events]
+    in_order(timeline, *events)
     (back,) = ended_runs(timeline, "C-rollback")
     # a person's runs, through the API: no webhook in this timeline
     assert first(timeline, "person", run=back["run"])["procedure"] == "C-rollback"
