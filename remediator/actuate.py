@@ -68,10 +68,14 @@ class RealActuators:
         cfg: RemediatorConfig,
         *,
         facts: Callable[[], Awaitable[Facts]],
+        trading_facts: Callable[[], Awaitable[Facts]] | None = None,
         run_of: RunLookup | None = None,
     ) -> None:
         self.cfg = cfg
         self.facts = facts
+        # the trading switch alone: pausing trading is checked without waiting out the probes
+        # of a ClickHouse or Kafka that is down (each would take its whole probe timeout)
+        self.trading_facts = trading_facts or facts
         self.replay = ReplayActuation(self, run_of)  # procedure C and the rollbacks
         self.sleep: Callable[[float], Awaitable[object]] = _sleep
         self.clock: Callable[[], float] = time.monotonic
@@ -266,11 +270,12 @@ class RealActuators:
             if step.name == "restore_replica":
                 lost = await ch_actuator.readonly_replicas(cfg=self.cfg)
                 return (step.target.get("replica"), _bare(step.target["table"])) not in lost
+            if step.name == "pause_trading":
+                on = (await self.trading_facts()).trading_enabled
+                return None if on is None else not on
             facts = await self.facts()
         except ActuationError:
             return None
-        if step.name == "pause_trading":
-            return None if facts.trading_enabled is None else not facts.trading_enabled
         if step.name == "drop_partition":
             if any(p.startswith("clickhouse_storage/") for p in facts.unreadable):
                 return None
@@ -296,10 +301,10 @@ class RealActuators:
             except ActuationError as exc:
                 return VerifyResult(None, f"system.replicas unreadable: {exc}")
             return VerifyResult(not lost, f"read-only: {lost}" if lost else "every table writable")
-        facts = await self.facts()
         if step.name == "verify_trading_paused":
-            on = facts.trading_enabled
+            on = (await self.trading_facts()).trading_enabled
             return VerifyResult(None if on is None else not on, f"trading enabled: {on}")
+        facts = await self.facts()
         component = {
             "verify_freshness": "freshness",
             "verify_disk": "clickhouse-disk",

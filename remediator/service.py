@@ -25,6 +25,7 @@ from remediator.metrics import RemediatorMetrics
 from remediator.server import App, Auth, create_app
 
 log = logging.getLogger("remediator")
+TRADING_FAMILY = "exporter.families.trading"
 
 
 def build(
@@ -40,6 +41,8 @@ def build(
     """The app; in propose/auto mode without `actuators` given, the real ones (`actuate`).
     `fence` is the leader Lease's: without it the remediator plans but never acts."""
     metrics = RemediatorMetrics()
+    # the trading switch read alone, unless the caller gave its own sources
+    trading = [f for f in families if f == TRADING_FAMILY] if source is None else []
     source = source or Sources(
         facts=partial(sources.fresh_facts, cfg=cfg, families=families),
         annotation=partial(sources.annotation_switch, cfg=cfg),
@@ -50,7 +53,14 @@ def build(
         async def run_of(run_id: str) -> Run | None:
             return await asyncio.to_thread(journal.run, run_id)
 
-        actuators = RealActuators(cfg, facts=source.facts, run_of=run_of)
+        actuators = RealActuators(
+            cfg,
+            facts=source.facts,
+            trading_facts=partial(sources.fresh_facts, cfg=cfg, families=trading)
+            if trading
+            else None,
+            run_of=run_of,
+        )
     engine = Engine(cfg, journal, source, metrics, actuators=actuators, fence=fence)
     return App(cfg, journal, engine, metrics, Auth.from_config(cfg, insecure=insecure))
 

@@ -164,6 +164,26 @@ async def test_pause_trading_is_a_merged_git_change_of_the_trading_switch_then_a
     assert event["reason"] == "TARemediationPauseTrading" and event["type"] == "Normal"
 
 
+async def test_the_trading_pause_is_checked_from_the_trading_switch_alone(make: Any) -> None:
+    """A frozen ClickHouse makes a whole probe cycle wait out its timeouts: the pause's
+    idempotency check and its verification read only the trading switch."""
+    acts, _stand = make()
+    reads: list[str] = []
+
+    async def whole_cycle() -> Facts:
+        reads.append("all")
+        raise AssertionError("the pause must not wait for every probe")
+
+    async def trading_only() -> Facts:
+        reads.append("trading")
+        return facts(trading_enabled=False)
+
+    acts.facts, acts.trading_facts = whole_cycle, trading_only
+    assert await acts.already_done(step("pause_trading"), run=RUN) is True
+    verified = await acts.verify(step("verify_trading_paused"), run=RUN)
+    assert verified.ok is True and reads == ["trading", "trading"], (verified, reads)
+
+
 async def test_propose_mode_opens_a_pull_request_and_waits_for_a_person_to_merge(make: Any) -> None:
     acts, stand = make("propose")
     stand.job.desired_state, stand.job.lifecycle = "suspended", "SUSPENDED"
