@@ -82,10 +82,14 @@ def figures(timeline: dict[str, Any], status: dict[str, Any]) -> dict[str, float
     ]
     if not routed:
         return None
-    name = routed[0]["name"]
-    alerts = [e for e in events if e["event"] == "alert" and e["name"] == name]
-    pending = next(e for e in alerts if e["state"] == "pending")
-    firing = next(e for e in alerts if e["state"] == "firing")
+    # the alert the remediator was sent, not a twin of it (the predicted-disk warning shares the
+    # name and may be pending first)
+    sent = (routed[0]["name"], routed[0]["key"])
+    alerts = [e for e in events if e["event"] == "alert" and (e["name"], e["key"]) == sent]
+    pending = next((e for e in alerts if e["state"] == "pending"), None)
+    firing = next((e for e in alerts if e["state"] == "firing"), None)
+    if pending is None or firing is None:
+        return None
     ended = [e for e in events if e["event"] == "ended" and e["outcome"] == "succeeded"]
     if not ended:
         return None
@@ -140,7 +144,15 @@ def play(status: dict[str, Any], name: str, timeout: float) -> dict[str, float] 
         return None
     data = {"injected_at": tl.t0, "events": tl.events}
     if sc.stack != "history":
-        return figures(data, status)
+        got = figures(data, status)
+        if got is None:  # say why: the timeline as the scenario printed it
+            shown = "\n".join(
+                f"      +{e['t'] or 0:7.1f}s {e['event']} {e['detail']}" for e in tl.events
+            )
+            print(
+                f"    {name}: exit 0 ({why}) but no figures in its timeline:\n{shown}", flush=True
+            )
+        return got
     ids = {e["run"] for e in tl.events if e["event"] in ("plan", "ended")}
     runs = {rid: scenario_io.remediator(status, "GET", f"/runs/{rid}") for rid in ids}
     return closed_loop_replay.figures(data, runs, _argocd_syncs(status))

@@ -109,11 +109,21 @@ def remediator(status: Status, method: str, path: str, body: object = None) -> A
 
 
 def runs_since(status: Status, since: float) -> list[dict[str, Any]]:
-    """Every run created or changed since `since` (epoch seconds), oldest first, in full."""
+    """The runs of what happened since `since` (epoch seconds, the injection), oldest first, in
+    full: created after it, or older but given an alert first seen after it (an open run takes
+    a new alert of its target: a predicted-disk run re-planned by the critical alert). A run
+    that merely ends or changes after it is an earlier scenario's."""
     listed = remediator(status, "GET", "/runs?limit=200")["runs"]
-    recent = [r for r in listed if max(r["created_at"], r["updated_at"]) >= since]
-    full = [remediator(status, "GET", f"/runs/{r['id']}") for r in recent]
-    return sorted(full, key=lambda r: r["created_at"])
+    full = [
+        remediator(status, "GET", f"/runs/{r['id']}")
+        for r in listed
+        if r["created_at"] >= since or r["outcome"] is None or (r["ended_at"] or 0.0) >= since
+    ]
+    mine = [
+        r for r in full
+        if r["created_at"] >= since or any(a["first_seen"] >= since for a in r["alerts"])
+    ]  # fmt: skip
+    return sorted(mine, key=lambda r: r["created_at"])
 
 
 def job(status: Status) -> dict[str, Any]:

@@ -55,7 +55,9 @@ class Watch:
 
 def _alert_key(labels: dict[str, str]) -> tuple[str, str]:
     shown = ",".join(
-        f"{k}={labels[k]}" for k in ("procedure", "signals", "probe", "table") if k in labels
+        f"{k}={labels[k]}"
+        for k in ("severity", "procedure", "signals", "probe", "table")
+        if k in labels
     )
     return labels.get("alertname", "?"), shown
 
@@ -67,7 +69,7 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
     whatever a later stage shows was caused by an earlier stage's state that the later read
     still sees, so the timeline's order follows the cause (a webhook's run never precedes its
     alert firing because the alert turned firing between two reads)."""
-    runs = io.runs_since(status, tl.t0 - 1.0)
+    runs = io.runs_since(status, tl.t0)
     am = io.alertmanager_alerts(status)
     alerts = io.prometheus_alerts(status)
     components = io.report(status).get("components", [])
@@ -80,8 +82,8 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
     for a in obs.alerts:
         key = _alert_key(a["labels"])
         if w.alerts.get(key) != a["state"]:
-            tl.add("alert", f"{key[0]}{{{key[1]}}} {a['state']}", name=key[0], state=a["state"],
-                   labels=a["labels"], active_at=a.get("activeAt"))  # fmt: skip
+            tl.add("alert", f"{key[0]}{{{key[1]}}} {a['state']}", name=key[0], key=key[1],
+                   state=a["state"], labels=a["labels"], active_at=a.get("activeAt"))  # fmt: skip
             w.alerts[key] = a["state"]
     obs.am = am
     for a in obs.am:
@@ -90,7 +92,7 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
         if key not in w.routed:
             to = "the remediator" if "torghut-ta-remediator" in receivers else "a person"
             tl.add("routed", f"{key[0]}{{{key[1]}}} -> {to} ({', '.join(receivers)})",
-                   name=key[0], receivers=receivers)  # fmt: skip
+                   name=key[0], key=key[1], receivers=receivers)  # fmt: skip
             w.routed.add(key)
     obs.runs = runs
     for run in obs.runs:
