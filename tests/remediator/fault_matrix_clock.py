@@ -49,7 +49,7 @@ def clock_jumps(w: World) -> Seen:
     """r1 runs under libfaketime: its wall clock jumps 1 h forward while pause_trading acts and
     2 h back (to 1 h behind) once the step is done; the monotonic clock (the Lease's timing)
     is untouched, as on a host whose NTP steps the clock. The jump stays under
-    policy.alerts_silent_after (2 h): see the untested row `clock-jump-past-silence`."""
+    policy.alerts_silent_after (2 h): the row `clock-jump-past-silence` passes it."""
     offset = _under_faketime(w)
     try:
         seen = gate_run(

@@ -1,6 +1,7 @@
 """The fault matrix's rows that need more than one injection around `gate_run`: the remediator
 SIGKILLed between actuation and verification, a second remediator, Alertmanager's duplicates and
-reorderings (webhooks posted straight to the remediator), the journal unwritable, the clock."""
+reorderings (webhooks posted straight to the remediator), the journal unwritable. The clock's
+rows are in `fault_matrix_clock.py`."""
 
 from __future__ import annotations
 

@@ -271,6 +271,10 @@ def _clickhouse_stopped_in_drop(stack: dict[str, Any]) -> str:
         after = poll_until(lambda: partitions(stack), timeout=120, interval=1.0,
                            what="ClickHouse answering again")  # fmt: skip
         left_open = [r["id"] for r in read_runs(stack, rem) if r["outcome"] is None]
+        warnings = [
+            e["message"] for e in events(stack)
+            if run_id in (e["message"] or "") and e["type"] == "Warning"
+        ]  # fmt: skip
         again = read_run(stack, rem, run_id)
 
     # the right escalation: failed, paged naming the step and the replica
@@ -291,6 +295,10 @@ def _clickhouse_stopped_in_drop(stack: dict[str, Any]) -> str:
     assert "resume_job" in names and "acting" not in {s["status"] for s in steps}, steps
     assert any(d["gate"] == "fail_safe" for d in final["decisions"]), final["decisions"]
     assert again["steps"] == steps and again["outcome"] == "failed", again
+    # each failed attempt is on record as a Warning Event; the first names the statement sent
+    # (the journal keeps the step's last detail only)
+    assert sum("drop_partition failed" in m for m in warnings) == 3, warnings
+    assert any("DROP PARTITION ID" in m for m in warnings), warnings
     # the safe state: the job suspended (git and cluster), trading paused, not resumed blindly
     assert "stays suspended" in final["reason"] and "trading stays paused" in final["reason"], (
         final["reason"]
