@@ -111,7 +111,8 @@ def summary(run: dict[str, Any], drops_sent: list[str], gone: bool) -> str:
         f"run {run['outcome']} ({steps}); {len(drops_sent)} DROP statement reached ClickHouse "
         f"(partition {', '.join(drops_sent)}; once continued it had "
         f"{'run' if gone else 'not run'}); job left suspended, trading paused; "
-        "TARemediationFailed paged naming drop_partition and chi-0"
+        "TARemediationFailed paged naming drop_partition, chi-0 and the DROP the first "
+        "attempt sent"
     )
 
 

@@ -24,10 +24,10 @@ ROWS = [
         "arrives, then forwards it; SIGCONT once the run ended (the remediation identity's "
         "query_timeout is 8 s here)",
         "no crash; drop_partition fails after its 3 attempts (network errors are retried, "
-        "each re-reads system.parts first; each failure a Warning Event, the first naming the "
-        "DROP sent); the run fails and pages naming drop_partition and "
-        "chi-0; the job stays suspended, trading paused, resume_job never runs; one DROP "
-        "statement reached ClickHouse, the other partitions stay",
+        "each re-reads system.parts first; each failure a Warning Event); the run fails and "
+        "pages naming drop_partition, chi-0 and every attempt (the first sent the DROP); the "
+        "job stays suspended, trading paused, resume_job never runs; one DROP statement "
+        "reached ClickHouse, the other partitions stay",
         module="tests/remediator/test_e2e_procedure_a.py",
     ),
     RowSpec(

@@ -288,8 +288,13 @@ def _clickhouse_stopped_in_drop(stack: dict[str, Any]) -> str:
     assert first["status"] == "failed" and first["attempts"] == 3, first
     assert "drop_partition failed (network, 3 attempts exhausted)" in first["detail"], first
     assert "ClickHouse chi-0" in first["detail"], first["detail"]
+    # the reason and the page name every attempt: the first sent the DROP (effect unknown), the
+    # retries died at connect
+    sent = "attempt 1 failed (network): ClickHouse chi-0: ALTER TABLE"
+    assert sent in first["detail"] and "DROP PARTITION ID" in first["detail"], first["detail"]
     description = paged["annotations"]["description"]
     assert "drop_partition" in description and "chi-0" in description, paged
+    assert "DROP PARTITION ID" in description, description
     # no lost journal entry: every later step journaled, none left half-done
     assert all(s["status"] == "pending" for s in steps[names.index("drop_partition") + 1 :]), steps
     assert "resume_job" in names and "acting" not in {s["status"] for s in steps}, steps
