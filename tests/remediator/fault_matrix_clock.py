@@ -122,22 +122,26 @@ def _trading_read_failed_since(w: World, since: float) -> bool:
     return False
 
 
-# policy.alerts_silent_after as shipped: the sweep (every min(60 s, silent_after / 4)) presumes an
-# open run resolved once its alerts were not notified for this long
-SILENT_AFTER = 2 * HOUR
+# policy.alerts_silent_after for this row (2 h shipped): the sweep runs every
+# min(60 s, silent_after / 4), so 30 s here instead of a minute; the jump (1 h) passes it as it
+# would pass 2 h, and the silence the sweep measured (over 0.9 h) shows it was the jump
+SILENT_AFTER = 120.0
+JUMP = HOUR
 # a run that never acts: procedure A refused at triage (the replicated stack's disk is not under
 # pressure), open while its alert fires; posted straight to the webhook, so nothing re-sends it
 UNACTED = {"alertname": "TAClickHouseDiskPressure", "procedure": "A", "severity": "critical"}
 
 
 def clock_jump_past_silence(w: World) -> Seen:
-    """The wall clock jumps 3 h forward (past policy.alerts_silent_after, 2 h) while the gate run,
-    which has acted, is held in verification (HOLD_VERIFY; verify_timeout 600 s, the shipped
-    default, so the hold outlasts a sweep), next to a run that never acted. The sweep after the
-    jump must presume only the latter resolved; the acted run ends through its executor once the
-    hold is lifted. The clock is stepped back first (NTP correcting it): the run's end is what
-    the next rows' cooldown reads."""
-    offset = _under_faketime(w, policy={"verify_timeout": "600s"})
+    """The wall clock jumps 1 h forward (past policy.alerts_silent_after, 120 s here) while the
+    gate run, which has acted, is held in verification (HOLD_VERIFY; verify_timeout 600 s, the
+    shipped default, so the hold outlasts a sweep), next to a run that never acted. The sweep
+    after the jump must presume only the latter resolved; the acted run ends through its
+    executor once the hold is lifted. The clock is stepped back first (NTP correcting it): the
+    run's end is what the next rows' cooldown reads (an end an hour ahead would hold their
+    gate runs in cooldown for that hour)."""
+    policy = {"verify_timeout": "600s", "alerts_silent_after": f"{SILENT_AFTER:.0f}s"}
+    offset = _under_faketime(w, policy=policy)
     swept: list[dict[str, Any]] = []
     unacted = alert(**UNACTED, attempt="silence")
     try:
@@ -151,7 +155,7 @@ def clock_jump_past_silence(w: World) -> Seen:
         _real_clock_again(w, offset)
     assert swept, "the sweep never ended the run that had not acted"
     seen.notes.append(
-        f"after +3 h the sweep presumed the never-acted run resolved ({swept[0]['reason']!r}); "
+        f"after +1 h the sweep presumed the never-acted run resolved ({swept[0]['reason']!r}); "
         "the acted run, as silent, stayed open in verification and ended through its executor"
     )
     return seen
@@ -171,16 +175,18 @@ def _jump_past_silence(
         timeout=120, interval=0.5, what="the never-acted run triaged",
     )  # fmt: skip
     assert triaged["outcome"] is None and not triaged["acted"], triaged
-    offset.write_text("+3h\n")
+    offset.write_text("+1h\n")  # JUMP
     ended = poll_until(
         lambda: (r := run(w.stack, w.rem, other))["outcome"] is not None and r,
         timeout=240, interval=1.0, what="the sweep after the jump ending the never-acted run",
     )  # fmt: skip
     assert ended["outcome"] == "resolved" and "presumed resolved" in ended["reason"], ended
+    # the sweep that ended it ran after the jump (not on real silence), and the acted run was
+    # just as silent at that sweep; it is still verifying
     gate = run(w.stack, w.rem, gate_id)
-    # the acted run was just as silent at that sweep, and it is still verifying
-    last_seen = max(a["last_seen"] for a in gate["alerts"])
-    assert ended["ended_at"] - last_seen > SILENT_AFTER, (ended["ended_at"], gate["alerts"])
+    for silent in (ended, gate):
+        last_seen = max(a["last_seen"] for a in silent["alerts"])
+        assert ended["ended_at"] - last_seen > 0.9 * JUMP, (ended["ended_at"], silent["alerts"])
     assert gate["outcome"] is None and gate["acted"], gate
     assert [s["status"] for s in gate["steps"]] == ["done", "acting"], gate["steps"]
     swept.append(ended)

@@ -194,14 +194,15 @@ ROWS = [
     RowSpec(
         "clock-jump-past-silence",
         "succeeded",
-        "the clock jumping forward past policy.alerts_silent_after (2 h) while a run that "
-        "acted is open",
-        "libfaketime: +3 h while verify_trading_paused waits (held: 503 on GET of the trading "
-        "service; verify_timeout 600 s) next to an open run that never acted (procedure A "
-        "refused at triage, its alert posted straight to the webhook); once the sweep after the "
-        "jump ended that one, the clock stepped back and the hold lifted",
-        "the sweep presumes only the never-acted run resolved; the acted run, as silent, stays "
-        "open and ends through its executor: succeeded, one commit, no page",
+        "the clock jumping forward past policy.alerts_silent_after while a run that acted is open",
+        "libfaketime: +1 h (alerts_silent_after 120 s here, 2 h shipped: the sweep runs every "
+        "30 s instead of 60 s) while verify_trading_paused waits (held: 503 on GET of the "
+        "trading service; verify_timeout 600 s) next to an open run that never acted "
+        "(procedure A refused at triage, its alert posted straight to the webhook); once the "
+        "sweep after the jump ended that one, the clock stepped back and the hold lifted",
+        "the sweep presumes only the never-acted run resolved (silent over 0.9 h: the jump); "
+        "the acted run, as silent, stays open and ends through its executor: succeeded, one "
+        "commit, no page",
     ),
     RowSpec(
         "clock-forward-in-verify",
