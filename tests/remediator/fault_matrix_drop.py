@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ def _clickhouse_pids(stack: dict[str, Any]) -> list[int]:
     return pids
 
 
-def _through(proxy_port: int) -> Any:
+def _through(proxy_port: int) -> Callable[[dict[str, Any]], None]:
     def edit(cfg: dict[str, Any]) -> None:
         replicas = cfg["clickhouse"]["replicas"]
         assert len(replicas) == 1, replicas  # the tmpfs stack: one replica, chi-0
