@@ -315,6 +315,9 @@ class Executor:
 
     async def _act(self, run: Run, step: StepRecord) -> bool:
         pol = self.cfg.remediator.policy
+        # every failed attempt's error reaches the final reason (and the page): a retry that dies
+        # at connect must not hide that an earlier attempt sent the statement (effect unknown)
+        earlier: list[str] = []
         while True:
             rec = await self._j(self.journal.step_acting, run.id, step.index)  # key first
             try:
@@ -325,6 +328,7 @@ class Executor:
             except ActuationError as exc:
                 if exc.retryable and not exc.escalate and rec.attempts < pol.step_attempts:
                     detail = f"attempt {rec.attempts} failed ({exc.code or 'error'}): {exc}"
+                    earlier.append(detail)
                     await self._j(self.journal.step_end, run.id, step.index, "acting", detail)
                     self.metrics.step_retries.labels(procedure=run.procedure, step=step.name).inc()
                     await self.sleep(backoff(pol.retry_backoff, rec.attempts))
@@ -339,6 +343,8 @@ class Executor:
                     )
                 )
                 reason = f"{step.name} failed ({exc.code or 'error'}, {why}): {exc}"
+                if earlier:
+                    reason += f" (before it: {'; '.join(earlier)})"
                 return await self._step_failed(run, step, reason)
             except Exception as exc:  # an actuator bug: its effect is unknown
                 log.exception("run %s: %s raised", run.id, step.name)

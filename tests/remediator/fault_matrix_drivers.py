@@ -1,16 +1,15 @@
 """The fault matrix's rows that need more than one injection around `gate_run`: the remediator
 SIGKILLed between actuation and verification, a second remediator, Alertmanager's duplicates and
-reorderings (webhooks posted straight to the remediator), the journal unwritable, the clock."""
+reorderings (webhooks posted straight to the remediator), the journal unwritable. The clock's
+rows are in `fault_matrix_clock.py`."""
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fault_matrix_faults import kube_fault, kube_lift, lease_holder, nothing_
@@ -44,7 +43,7 @@ def sigkill_between_actuation_and_verification(w: World) -> Seen:
     killed: list[int] = []
 
     def kill_and_restart(w: World) -> None:
-        run_id = _acting_run(w)
+        run_id = open_run_id(w)
         poll_until(lambda: run(w.stack, w.rem, run_id)["steps"][1]["status"] == "acting",
                    timeout=120, interval=0.2, what="verify_trading_paused begun")  # fmt: skip
         os.kill(w.rem.pid, signal.SIGKILL)
@@ -182,110 +181,7 @@ def journal_disk_full(w: World) -> Seen:
     return seen
 
 
-# Debian's libfaketime (scripts/ensure-deps.sh installs it): the wall clock of the one process
-# it is preloaded into, read from a file on every call; the monotonic clock stays real
-FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-HOUR = 3600.0
-
-
-def _under_faketime(w: World) -> Path:
-    """r1 restarted with libfaketime preloaded; the file its wall-clock offset is read from."""
-    if not FAKETIME_LIB.exists():
-        raise AssertionError(f"{FAKETIME_LIB} is missing: run scripts/ensure-deps.sh "
-                             "(Debian package libfaketime)")  # fmt: skip
-    offset = Path(w.stack["dir"]) / "r1.faketime"
-    offset.write_text("+0\n")
-    env = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME_TIMESTAMP_FILE": str(offset),
-           "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
-    w.rem.stop()
-    w.rem = w.relaunch(env=env)
-    return offset
-
-
-def _real_clock_again(w: World, offset: Path) -> None:
-    offset.write_text("+0\n")
-    w.rem.stop()
-    w.rem = w.relaunch()
-
-
-def clock_jumps(w: World) -> Seen:
-    """r1 runs under libfaketime: its wall clock jumps 1 h forward while pause_trading acts and
-    2 h back (to 1 h behind) once the step is done; the monotonic clock (the Lease's timing)
-    is untouched, as on a host whose NTP steps the clock. The jump stays under
-    policy.alerts_silent_after (2 h): see the untested row `clock-jump-past-silence`."""
-    offset = _under_faketime(w)
-    try:
-        seen = gate_run(
-            w, "clock", inject=lambda _w: offset.write_text("+1h\n"), when="acting",
-            after_done=lambda _w: offset.write_text("-1h\n"),
-        )  # fmt: skip
-        pause, verify = seen.run["steps"]
-        # the jumps reached the journal's wall times: the step ended an hour after it started,
-        # verification ended before the step it verifies
-        assert pause["ended_at"] - pause["started_at"] > 0.9 * HOUR, pause
-        assert verify["ended_at"] < pause["ended_at"] - 1.5 * HOUR, (pause, verify)
-        assert lease_holder(w.stack) == "r1"
-        seen.notes.append("journal wall times show +1 h then -2 h; r1 kept the Lease")
-    finally:
-        _real_clock_again(w, offset)
-    return seen
-
-
-def clock_forward_in_verify(w: World) -> Seen:
-    """The wall clock jumps 1 h forward while verify_trading_paused waits (held by HOLD_VERIFY,
-    so the check cannot pass yet); once the remediator has checked again after the jump (the
-    step's journal row rewritten with a jumped time), the hold is lifted.
-    Verification must run to its real deadline (60 s), not end because the wall clock moved."""
-    offset = _under_faketime(w)
-    try:
-        seen = gate_run(
-            w, "clock-verify", inject=HOLD_VERIFY, when="acting", lift=kube_lift,
-            after_done=lambda w: _jump_then_release(w, offset),
-        )  # fmt: skip
-        seen.notes.append("verification outlived a +1 h wall-clock jump")
-    finally:
-        kube_lift(w)
-        _real_clock_again(w, offset)
-    return seen
-
-
-def _jump_then_release(w: World, offset: Path) -> None:
-    run_id = _acting_run(w)
-    verifying = poll_until(
-        lambda: (v := run(w.stack, w.rem, run_id)["steps"][1])["status"] == "acting"
-        and v.get("started_at") and v,
-        timeout=120, interval=0.2, what="verify_trading_paused started",
-    )  # fmt: skip
-    jumped_at = float(verifying["started_at"])
-    offset.write_text("+1h\n")
-
-    def checked_after_jump() -> dict[str, Any] | None:
-        got = run(w.stack, w.rem, run_id)
-        if got["outcome"] is not None:
-            return got  # ended (a deadline measured on the wall clock)
-        # the remediator read the (held) trading service again after the jump: its log line
-        # for the failed read carries the jumped wall time
-        return got if _trading_read_failed_since(w, jumped_at + 1800) else None
-
-    poll_until(checked_after_jump, timeout=180, interval=0.5,
-               what="the remediator checking again after the jump, or the run ending")  # fmt: skip
-    kube_lift(w)
-
-
-def _trading_read_failed_since(w: World, since: float) -> bool:
-    for line in w.rem.log.read_text(errors="replace").splitlines()[-400:]:
-        if '"probe": "trading"' not in line or "probe failed" not in line:
-            continue
-        try:
-            ts = json.loads(line)["ts"]
-        except (ValueError, KeyError):
-            continue
-        if datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() > since:
-            return True
-    return False
-
-
-def _acting_run(w: World) -> str:
+def open_run_id(w: World) -> str:
     open_gate = [r for r in runs(w.stack, w.rem) if r["outcome"] is None]
     assert len(open_gate) == 1, open_gate
     return str(open_gate[0]["id"])

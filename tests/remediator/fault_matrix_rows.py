@@ -1,7 +1,7 @@
 """The fault matrix's rows as documented in docs/reliability.md: what each injects, how, and
 what must follow (`outcome`: the run's expected outcome; "failed" also means paged). The drivers
-that carry them out are in `test_e2e_fault_matrix.py` (DRIVERS); the rows not built yet are
-listed as such, never faked."""
+that carry them out are in `test_e2e_fault_matrix.py` (DRIVERS), or in the module a row names
+(`module`); the rows not built yet are listed in UNTESTED as such, never faked."""
 
 from __future__ import annotations
 
@@ -14,6 +14,21 @@ ROWS = [
         "ClickHouse stopped mid-step",
         "SIGSTOP of the chdb server(s) while pause_trading acts; SIGCONT once it is done",
         "succeeded, one commit, no page (the gate's step needs no ClickHouse)",
+    ),
+    RowSpec(
+        "clickhouse-stopped-in-drop",
+        "failed",
+        "ClickHouse stopped during a DROP PARTITION (procedure A)",
+        "A-full (disk full, job failed) through the real Alertmanager; the remediator reaches "
+        "ClickHouse through a proxy that SIGSTOPs the chdb server as the DROP PARTITION "
+        "arrives, then forwards it; SIGCONT once the run ended (the remediation identity's "
+        "query_timeout is 8 s here)",
+        "no crash; drop_partition fails after its 3 attempts (network errors are retried, "
+        "each re-reads system.parts first; each failure a Warning Event); the run fails and "
+        "pages naming drop_partition, chi-0 and every attempt (the first sent the DROP); the "
+        "job stays suspended, trading paused, resume_job never runs; one DROP statement "
+        "reached ClickHouse, the other partitions stay",
+        module="tests/remediator/test_e2e_procedure_a.py",
     ),
     RowSpec(
         "kafka-stopped",
@@ -177,6 +192,19 @@ ROWS = [
         "succeeded, one commit, no page",
     ),
     RowSpec(
+        "clock-jump-past-silence",
+        "succeeded",
+        "the clock jumping forward past policy.alerts_silent_after while a run that acted is open",
+        "libfaketime: +1 h (alerts_silent_after 120 s here, 2 h shipped: the sweep runs every "
+        "30 s instead of 60 s) while verify_trading_paused waits (held: 503 on GET of the "
+        "trading service; verify_timeout 600 s) next to an open run that never acted "
+        "(procedure A refused at triage, its alert posted straight to the webhook); once the "
+        "sweep after the jump ended that one, the clock stepped back and the hold lifted",
+        "the sweep presumes only the never-acted run resolved (silent over 0.9 h: the jump); "
+        "the acted run, as silent, stays open and ends through its executor: succeeded, one "
+        "commit, no page",
+    ),
+    RowSpec(
         "clock-forward-in-verify",
         "succeeded",
         "the clock jumping forward during verification",
@@ -186,23 +214,4 @@ ROWS = [
     ),
 ]
 
-UNTESTED = [
-    Untested(
-        "clock-jump-past-silence",
-        "the wall clock jumping forward by more than policy.alerts_silent_after (2 h)"
-        " while a run is open",
-        "the sweep (remediator/engine.py, every min(60 s, silent_after/4)) compares "
-        "the alerts' last notification with the wall clock; it presumes resolved only runs "
-        "that never acted (one that acted ends through its executor, unit-tested in "
-        "tests/remediator/test_execute.py); an end-to-end row needs a run held open across "
-        "a sweep (verify_timeout above 60 s and the exporter held), not built yet",
-    ),
-    Untested(
-        "clickhouse-stopped-in-drop",
-        "ClickHouse stopped during a DROP PARTITION (procedure A)",
-        "the matrix's run is the trading gate, which does not touch ClickHouse; a row"
-        " on procedure A needs a second stack with the tmpfs disk "
-        "(tests/remediator/test_e2e_procedure_a.py) and is not built yet; the "
-        "ClickHouse actuator's errors are unit-tested in tests/remediator/actuators/",
-    ),
-]
+UNTESTED: list[Untested] = []

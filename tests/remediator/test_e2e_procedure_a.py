@@ -23,6 +23,15 @@ from e2e_alerting import RUNS, STEPS, am_alerts, ended, fire, metric, metrics, r
 from e2e_clickhouse import MIB, days, disk, fill, filler, free_a_little, insert_old_day, partitions
 from e2e_cluster import events, exporter_verdicts, flinkdeployment, start_stack, steady, wait_job
 from e2e_gitops import file_at_main, run_commits
+from fault_matrix_drop import (
+    clickhouse_stopped_at_drop,
+    continue_clickhouse,
+    person_restores,
+    record,
+    summary,
+)
+from remediator_e2e_kit import run as read_run
+from remediator_e2e_kit import runs as read_runs
 
 from sandbox import stack as sandbox_stack
 from sandbox import state
@@ -201,3 +210,86 @@ def test_a_full_disk_at_100_percent_escalates_with_the_numbers_and_deletes_no_fi
         what="TARemediationFailed in the stack's Alertmanager",
     )  # fmt: skip
     assert "243" in paged["annotations"]["description"], paged
+
+
+@pytest.mark.timeout(900)
+def test_fault_matrix_clickhouse_stopped_in_drop(stack: dict[str, Any], tenant: Path) -> None:
+    """The fault matrix's row `clickhouse-stopped-in-drop` (docs/reliability.md, written here):
+    ClickHouse SIGSTOPped as A-full's first DROP PARTITION reaches it (fault_matrix_drop.py) and
+    kept stopped until the run ended. The drop step fails after its attempts, the run pages
+    naming the step and the replica, the job stays suspended and trading paused, and only that
+    one DROP statement ever reached ClickHouse. Last in the module: it leaves the job suspended,
+    trading paused and the stack without its remediator."""
+    try:
+        observed = _clickhouse_stopped_in_drop(stack)
+    except BaseException as exc:
+        record("FAIL", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300])
+        raise
+    record("pass", observed)
+
+
+def _clickhouse_stopped_in_drop(stack: dict[str, Any]) -> str:
+    with clickhouse_stopped_at_drop(stack) as (proxy, rem, pids):
+        person_restores(stack, rem)
+        for day in days(13, 12):
+            insert_old_day(stack, day, 50_000)
+        full_disk_and_failed_job(stack)
+        free_a_little(stack, 2 * MIB)  # room for the drop itself: the fault is the stop
+        run_id = fire(stack, "TAFlinkJobFailed", "TAClickHouseDiskPressure")
+        final = ended(stack, run_id)
+        assert proxy.matches, "no DROP PARTITION reached ClickHouse: the fault never landed"
+        paged = poll_until(
+            lambda: _paged(stack, run_id), timeout=90, interval=1.0,
+            what="TARemediationFailed in the stack's Alertmanager",
+        )  # fmt: skip
+        continue_clickhouse(pids)
+        after = poll_until(lambda: partitions(stack), timeout=120, interval=1.0,
+                           what="ClickHouse answering again")  # fmt: skip
+        left_open = [r["id"] for r in read_runs(stack, rem) if r["outcome"] is None]
+        warnings = [
+            e["message"] for e in events(stack)
+            if run_id in (e["message"] or "") and e["type"] == "Warning"
+        ]  # fmt: skip
+        again = read_run(stack, rem, run_id)
+
+    # the right escalation: failed, paged naming the step and the replica
+    assert final["outcome"] == "failed", final
+    steps = final["steps"]
+    names = [s["name"] for s in steps]
+    assert names[:2] == ["pause_trading", "suspend_job"], names
+    assert [s["status"] for s in steps[:2]] == ["done", "done"], steps[:2]
+    drops = [s for s in steps if s["name"] == "drop_partition"]
+    first = drops[0]
+    assert first["status"] == "failed" and first["attempts"] == 3, first
+    assert "drop_partition failed (network, 3 attempts exhausted)" in first["detail"], first
+    assert "ClickHouse chi-0" in first["detail"], first["detail"]
+    # the reason and the page name every attempt: the first sent the DROP (effect unknown), the
+    # retries died at connect
+    sent = "attempt 1 failed (network): ClickHouse chi-0: ALTER TABLE"
+    assert sent in first["detail"] and "DROP PARTITION ID" in first["detail"], first["detail"]
+    description = paged["annotations"]["description"]
+    assert "drop_partition" in description and "chi-0" in description, paged
+    assert "DROP PARTITION ID" in description, description
+    # no lost journal entry: every later step journaled, none left half-done
+    assert all(s["status"] == "pending" for s in steps[names.index("drop_partition") + 1 :]), steps
+    assert "resume_job" in names and "acting" not in {s["status"] for s in steps}, steps
+    assert any(d["gate"] == "fail_safe" for d in final["decisions"]), final["decisions"]
+    assert again["steps"] == steps and again["outcome"] == "failed", again
+    # each failed attempt is on record as a Warning Event; the first names the statement sent
+    # (the journal keeps the step's last detail only)
+    assert sum("drop_partition failed" in m for m in warnings) == 3, warnings
+    assert any("DROP PARTITION ID" in m for m in warnings), warnings
+    # the safe state: the job suspended (git and cluster), trading paused, not resumed blindly
+    assert "stays suspended" in final["reason"] and "trading stays paused" in final["reason"], (
+        final["reason"]
+    )
+    assert flinkdeployment(stack)["spec"]["job"]["state"] == "suspended"
+    assert "state: suspended" in file_at_main(stack, "ta/flinkdeployment.yaml")
+    assert 'value: "false"' in file_at_main(stack, "knative-service.yaml")
+    assert left_open == [], left_open  # no run picked the job up again
+    # nothing dropped twice: one DROP statement reached ClickHouse, the others' partitions stay
+    assert len(proxy.matches) == 1, proxy.matches
+    for later in drops[1:]:
+        assert later["target"]["partition"] in after, (later, after)
+    gone = first["target"]["partition"] not in after
+    return summary(final, proxy.matches, gone)

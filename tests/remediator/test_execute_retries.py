@@ -71,3 +71,28 @@ async def test_a_page_that_cannot_be_posted_keeps_the_run_open_until_it_is(
     assert run.outcome == "failed" and len(w.fake.of("escalate")) == 2
     assert w.fake.acts().count("resume_job") == 1  # nothing was acted again
     assert w.metric("torghut_ta_remediation_escalations_total", procedure="A") == 1
+
+
+async def test_a_step_that_fails_after_retries_names_every_attempt_in_its_reason_and_page(
+    world: Callable[..., World],
+) -> None:
+    """The fault matrix's clickhouse-stopped-in-drop: the first attempt's DROP reached a server
+    that stopped under it (effect unknown), the retries died at connect. The page must not say
+    only the last: a person reading "connect timed out" would think nothing was sent."""
+    w = world()
+    sent = "ClickHouse r1: ALTER TABLE `torghut`.`ta_microbars` DROP PARTITION ID '20261118'"
+    w.fake.errors["drop_partition"] = [
+        ActuationError(f"{sent}: timed out", retryable=True, code="network"),
+        ActuationError("ClickHouse r1: connect: timed out", retryable=True, code="network"),
+        ActuationError("ClickHouse r1: connect: timed out", retryable=True, code="network"),
+    ]
+    run = await w.step(w.fire())
+    drop = next(s for s in run.steps if s.name == "drop_partition")
+    assert drop.status == "failed" and drop.attempts == 3, drop
+    assert drop.detail.startswith(
+        "drop_partition failed (network, 3 attempts exhausted): ClickHouse r1: connect: timed out"
+        f" (before it: attempt 1 failed (network): {sent}: timed out; attempt 2 failed"
+    ), drop.detail
+    assert run.outcome == "failed" and f"{sent}: timed out" in run.reason, run.reason
+    pages = [c[1] for c in w.fake.calls if c[0] == "escalate"]
+    assert len(pages) == 1 and f"{sent}: timed out" in pages[0], pages

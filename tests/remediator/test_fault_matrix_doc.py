@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fault_matrix_drop
 from fault_matrix_doc import DOC, RowSpec, Untested, load, render, write
 from fault_matrix_rows import ROWS, UNTESTED
 
@@ -22,6 +23,17 @@ def test_the_document_is_what_the_matrix_renders_from_its_own_results() -> None:
         assert f"| `{row.id}` |" in text, row.id
     for untested in UNTESTED:
         assert f"`{untested.id}`" in text, untested.id
+
+
+def test_a_row_run_elsewhere_names_a_module_that_runs_it() -> None:
+    root = Path(__file__).resolve().parents[2]
+    elsewhere = [r for r in ROWS if r.module]
+    assert [r.id for r in elsewhere] == ["clickhouse-stopped-in-drop"]
+    for row in elsewhere:
+        module = root / row.module
+        assert module.is_file(), row.module
+        assert row.id in module.read_text(), (row.id, row.module)
+    assert fault_matrix_drop.ROW in {r.id for r in elsewhere}
 
 
 def test_a_partial_run_keeps_the_other_rows_results(tmp_path: Path) -> None:
@@ -41,3 +53,7 @@ def test_a_partial_run_keeps_the_other_rows_results(tmp_path: Path) -> None:
         "b": {"result": "FAIL", "observed": "boom", "date": "d2"},
     }
     assert "| `c`: fault c | no way yet |" in text
+    write([RowSpec("d", "failed", "fault d", "how d", "d", module="tests/x.py")], [], {}, doc)
+    text = doc.read_text()
+    assert "| `d` | fault d | run by `tests/x.py`: how d | d | not run yet |  |" in text, text
+    assert "Nothing: every fault of the matrix has a row above." in text, text
