@@ -57,7 +57,6 @@ def test_keeper_outage_no_b_run_and_a_person_is_paged(stack: dict[str, Any]) -> 
     after = metrics(stack)
     assert not [k for k in after if k[0] == RUNS and ("procedure", "B") in k[1]
                 and after[k] != before.get(k, 0.0)]  # fmt: skip
-    assert_dashboards_have_data(stack)
 
 
 def test_replica_metadata_lost_procedure_b_escalates_naming_the_replica(
@@ -84,4 +83,6 @@ def test_replica_metadata_lost_procedure_b_escalates_naming_the_replica(
     after = metrics(stack)
     assert delta(before, after, RUNS, procedure="B", outcome="failed") == 1
     assert delta(before, after, "torghut_ta_remediation_escalations_total", procedure="B") >= 1
+    # after both scenarios (the Keeper's sent the remediator nothing, so its webhook panel was
+    # empty until this one): every panel that can have data on a stack that never wrote a row
     assert_dashboards_have_data(stack)
