@@ -6,6 +6,8 @@ policy.alerts_silent_after while the run is held open across the sweep."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,11 +53,23 @@ def clock_jumps(w: World) -> Seen:
     is untouched, as on a host whose NTP steps the clock. The jump stays under
     policy.alerts_silent_after (2 h): the row `clock-jump-past-silence` passes it."""
     offset = _under_faketime(w)
+
+    def forward(w: World) -> None:
+        offset.write_text("+1h\n")
+        HOLD_VERIFY(w)  # verification waits for the jump back (it reads the switch in 0.1 s)
+
+    def back_then_release(w: World) -> None:
+        offset.write_text("-1h\n")
+        poll_until(
+            lambda: _trading_read_failed(w, lambda ts: ts < time.time() - HOUR / 2),
+            timeout=180, interval=0.5, what="the remediator reading after the jump back",
+        )  # fmt: skip
+        kube_lift(w)
+
     try:
         seen = gate_run(
-            w, "clock", inject=lambda _w: offset.write_text("+1h\n"), when="acting",
-            after_done=lambda _w: offset.write_text("-1h\n"),
-        )  # fmt: skip
+            w, "clock", inject=forward, when="acting", lift=kube_lift, after_done=back_then_release
+        )
         pause, verify = seen.run["steps"]
         # the jumps reached the journal's wall times: the step ended an hour after it started,
         # verification ended before the step it verifies
@@ -102,14 +116,16 @@ def _jump_then_release(w: World, offset: Path) -> None:
             return got  # ended (a deadline measured on the wall clock)
         # the remediator read the (held) trading service again after the jump: its log line
         # for the failed read carries the jumped wall time
-        return got if _trading_read_failed_since(w, jumped_at + 1800) else None
+        return got if _trading_read_failed(w, lambda ts: ts > jumped_at + HOUR / 2) else None
 
     poll_until(checked_after_jump, timeout=180, interval=0.5,
                what="the remediator checking again after the jump, or the run ending")  # fmt: skip
     kube_lift(w)
 
 
-def _trading_read_failed_since(w: World, since: float) -> bool:
+def _trading_read_failed(w: World, at: Callable[[float], bool]) -> bool:
+    """The remediator logged a failed read of the trading service at a wall time `at` accepts
+    (its log carries its own, faked, wall clock)."""
     for line in w.rem.log.read_text(errors="replace").splitlines()[-400:]:
         if '"probe": "trading"' not in line or "probe failed" not in line:
             continue
@@ -117,7 +133,7 @@ def _trading_read_failed_since(w: World, since: float) -> bool:
             ts = json.loads(line)["ts"]
         except (ValueError, KeyError):
             continue
-        if datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() > since:
+        if at(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()):
             return True
     return False
 

@@ -187,7 +187,9 @@ ROWS = [
         "succeeded",
         "the clock jumping forward and back",
         "libfaketime preloaded into the remediator alone (wall clock from a file, "
-        "monotonic real): +1 h while pause_trading acts, then to -1 h once it is done",
+        "monotonic real): +1 h while pause_trading acts, then to -1 h once it is done; "
+        "verification held meanwhile (503 on GET of the trading service), lifted once the "
+        "remediator read the service after the jump back",
         "the Lease kept (monotonic), the journal keeps the jumped wall times; "
         "succeeded, one commit, no page",
     ),
