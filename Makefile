@@ -32,7 +32,7 @@ test: deps
 # fit the game days in CI's hour on 2 cores. XDIST= runs it in one process.
 XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 
-# only the game days (a demo stack per module, ~17 min on 2 cores)
+# only the game days (a demo stack per module, about 25 min on 2 cores in one process)
 test-gameday: deps
 	$(PY) -m pytest -q -ra --durations=15 -m gameday
 
