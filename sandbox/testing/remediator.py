@@ -21,7 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from sandbox.util import poll_until
+
+# a /metrics page as {(sample name, its labels): value}
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 OPERATOR_TOKEN = "remediator_token_file"
 WEBHOOK_TOKEN = "remediator_webhook_token_file"
@@ -116,3 +121,14 @@ def wait_run(
         return poll_until(check, timeout=timeout, interval=0.5, what=what)
     except TimeoutError as exc:
         raise TimeoutError(f"{exc} after {time.monotonic() - t0:.0f}s; run: {last}") from None
+
+
+def metrics(status: Mapping[str, Any]) -> Samples:
+    """The stack remediator's /metrics, every sample keyed by its name and labels."""
+    with urllib.request.urlopen(f"{status['remediator']}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

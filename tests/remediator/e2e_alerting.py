@@ -10,9 +10,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from sandbox.testing.remediator import call, wait_run
+from sandbox.testing.remediator import Samples, call, wait_run
 from sandbox.util import poll_until
 
 DEPLOYMENT = "torghut-ta"
@@ -117,17 +115,5 @@ def resolve_all(stack: dict[str, Any]) -> None:
         _POSTED.clear()
 
 
-def metrics(stack: dict[str, Any]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(f"{stack['remediator']}/metrics", timeout=30) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def metric(
-    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
+def metric(found: Samples, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)

@@ -13,11 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from sandbox import scenario_io as io
 from sandbox import stack as sandbox_stack
 from sandbox.cli import summary
+from sandbox.testing.remediator import metrics
 from sandbox.util import poll_until
 
 DASHBOARDS_TESTS = Path(__file__).resolve().parents[1] / "dashboards"
@@ -157,16 +156,6 @@ def partitions(status: dict[str, Any]) -> set[str]:
     finally:
         client.close()
     return {str(r[0]) for r in rows}
-
-
-def metrics(status: dict[str, Any]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(f"{status['remediator']}/metrics", timeout=30) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def delta(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
