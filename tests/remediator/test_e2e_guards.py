@@ -251,7 +251,7 @@ def test_sigkill_right_after_the_idempotency_key_then_restart_resumes_without_re
         assert pause["detail"].startswith("found done after a restart") or any(
             "was not done before the restart" in r for r in reasons
         ), (pause, reasons)
-    assert trading_enabled(stack) == 0.0
+    wait(lambda: trading_enabled(stack) == 0.0, "the exporter sees trading paused")
 
 
 def _row_step(rem: Remediator, run_id: str) -> str:
