@@ -9,8 +9,9 @@ from collections.abc import Callable
 from urllib.parse import unquote_plus
 
 
-class SilentServer:
-    """Accepts TCP connections on 127.0.0.1 and never answers: a backend that hangs."""
+class _Listener:
+    """A TCP listener on 127.0.0.1 (an ephemeral `port`) handing each connection to
+    `_accepted` on its own thread; `close` closes it and every socket kept in `conns`."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -24,7 +25,10 @@ class SilentServer:
                 conn, _ = self.sock.accept()
             except OSError:  # closed
                 return
-            self.conns.append(conn)
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.sock.close()
@@ -32,7 +36,14 @@ class SilentServer:
             c.close()
 
 
-class TriggerProxy:
+class SilentServer(_Listener):
+    """Accepts TCP connections on 127.0.0.1 and never answers: a backend that hangs."""
+
+    def _accepted(self, conn: socket.socket) -> None:
+        self.conns.append(conn)
+
+
+class TriggerProxy(_Listener):
     """A TCP proxy on 127.0.0.1 to `upstream` that reads what clients send: the first time
     `pattern` matches a connection's bytes (URL-decoded: an HTTP query string may carry the
     SQL), `on_match` runs BEFORE those bytes are forwarded, so the request reaches a server the
@@ -50,26 +61,18 @@ class TriggerProxy:
         self.matches: list[str] = []
         self._fired = False
         self._lock = threading.Lock()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:  # closed
-                return
-            try:
-                up = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                conn.close()
-                continue
-            up.settimeout(None)
-            self.conns += [conn, up]
-            threading.Thread(target=self._pump, args=(conn, up, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, conn, False), daemon=True).start()
+    def _accepted(self, conn: socket.socket) -> None:
+        try:
+            up = socket.create_connection(self.upstream, timeout=10)
+        except OSError:
+            conn.close()
+            return
+        up.settimeout(None)
+        self.conns += [conn, up]
+        threading.Thread(target=self._pump, args=(conn, up, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(up, conn, False), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
         seen, counted = b"", 0
@@ -101,8 +104,3 @@ class TriggerProxy:
             first, self._fired = not self._fired, True
         if first:
             self.on_match()
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
