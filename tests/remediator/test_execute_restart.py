@@ -8,17 +8,25 @@ from collections.abc import Callable
 from execute_kit import A_FULL_ORDER, World
 from remediator_kit import Crash
 
+from remediator.journal import Run
+
+
+async def crashed_in(world: Callable[..., World], step: str) -> Run:
+    """A process that died while `step` acted (the idempotency key journaled, no outcome)."""
+    first = world()
+    first.fake.errors[step] = [Crash()]
+    run = await first.step(first.fire())
+    await first.engine.stop()
+    first.journal.close()
+    return run
+
 
 async def test_a_crash_after_the_idempotency_key_resumes_without_repeating_the_actuation(
     world: Callable[..., World],
 ) -> None:
-    first = world()
-    first.fake.errors["suspend_job"] = [Crash()]
-    run_id = first.fire()
-    crashed = await first.step(run_id)
+    crashed = await crashed_in(world, "suspend_job")
+    run_id = crashed.id
     assert crashed.open and crashed.steps[1].status == "acting" and crashed.acted
-    await first.engine.stop()
-    first.journal.close()
     again = world()  # the restarted process, on the same journal
     again.fake.done_answer = True  # the real state shows the job suspended
     run = await again.step(run_id)
@@ -30,11 +38,7 @@ async def test_a_crash_after_the_idempotency_key_resumes_without_repeating_the_a
 async def test_a_restart_that_cannot_tell_the_real_state_fails_safe_and_escalates(
     world: Callable[..., World],
 ) -> None:
-    first = world()
-    first.fake.errors["drop_partition"] = [Crash()]
-    run_id = first.fire()
-    await first.step(run_id)
-    await first.engine.stop()
+    run_id = (await crashed_in(world, "drop_partition")).id
     again = world()
     again.fake.done_answer = None
     run = await again.step(run_id)
@@ -45,11 +49,7 @@ async def test_a_restart_that_cannot_tell_the_real_state_fails_safe_and_escalate
 async def test_a_restart_that_finds_the_step_not_done_acts_again(
     world: Callable[..., World],
 ) -> None:
-    first = world()
-    first.fake.errors["suspend_job"] = [Crash()]
-    run_id = first.fire()
-    await first.step(run_id)
-    await first.engine.stop()
+    run_id = (await crashed_in(world, "suspend_job")).id
     again = world()
     again.fake.done_answer = False
     run = await again.step(run_id)
@@ -79,11 +79,7 @@ async def test_losing_the_lease_stops_the_step_and_the_next_leader_re_reads_it(
 async def test_an_acting_run_found_by_an_observe_mode_process_ends_failed_for_a_person(
     world: Callable[..., World],
 ) -> None:
-    first = world()
-    first.fake.errors["suspend_job"] = [Crash()]
-    run_id = first.fire()
-    await first.step(run_id)
-    await first.engine.stop()
+    run_id = (await crashed_in(world, "suspend_job")).id
     observer = world("observe")
     run = await observer.step(run_id)
     assert run.outcome == "failed" and "cannot finish this run" in run.reason
