@@ -15,15 +15,20 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from exporter.config_types import Duration, Model
 
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
+_END_OF_DAY = re.compile(r"^24:00(?::00)?$")
 
 
 def parse_clock(value: Any) -> time:
     """A wall-clock time from a quoted "HH:MM" (or "HH:MM:SS"); anything else is an error.
 
     YAML 1.1 reads an unquoted 10:30 as the base-60 integer 630, which would silently become
-    00:10:30, so numbers are refused with the quoted spelling they came from."""
+    00:10:30, so numbers are refused with the quoted spelling they came from. "24:00" is the
+    end of the day (`time.max`), for a session that closes at midnight: sessions on consecutive
+    days then leave no gap (a "23:59:59" close shuts the market for that last second)."""
     if isinstance(value, time):
         return value
+    if isinstance(value, str) and _END_OF_DAY.match(value):
+        return time.max
     if isinstance(value, str) and (m := _CLOCK.match(value)):
         return time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
@@ -32,7 +37,7 @@ def parse_clock(value: Any) -> time:
             f"got the number {value}: an unquoted {h}:{mi:02d} is read by YAML as a number; "
             f'write the time quoted, "{h:02d}:{mi:02d}"'
         )
-    raise ValueError(f'expected a quoted time "HH:MM", got {value!r}')
+    raise ValueError(f'expected a quoted time "HH:MM" (or "24:00"), got {value!r}')
 
 
 ClockTime = Annotated[time, BeforeValidator(parse_clock)]

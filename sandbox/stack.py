@@ -90,7 +90,7 @@ def exporter_config(
         "jangar": {"url": jangar_url, "symbols": ["NVDA"]},
         "market": {
             "timezone": "UTC",
-            "sessions": [{"days": every_day, "open": "00:00:00", "close": "23:59:59"}],
+            "sessions": [{"days": every_day, "open": "00:00", "close": "24:00"}],
         },
         "probes": {"default": {"interval": "2s", "timeout": "2s", "staleness": "30s"}},
         "server": {"host": "127.0.0.1", "port": port},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from exporter.market_config import SessionsConfig
@@ -30,7 +30,8 @@ class MarketSession:
 
 
 def market_state(cfg: SessionsConfig, at: float) -> MarketSession:
-    """Whether a session is open at epoch second `at` (open inclusive, close exclusive)."""
+    """Whether a session is open at epoch second `at` (open inclusive, close exclusive but for
+    a "24:00" close)."""
     local = datetime.fromtimestamp(at, tz=UTC).astimezone(ZoneInfo(cfg.timezone))
     today = local.date()
     holiday = today in set(cfg.holidays)
@@ -41,7 +42,8 @@ def market_state(cfg: SessionsConfig, at: float) -> MarketSession:
     if not holiday:
         for s in cfg.sessions:
             close = s.close if early is None else min(s.close, early)
-            if day in s.days and s.open <= now < close:
+            # a close of "24:00" (time.max) includes the day's last instant
+            if day in s.days and s.open <= now and (now < close or close == time.max):
                 is_open = True
                 opened = local.replace(hour=s.open.hour, minute=s.open.minute, second=s.open.second)
                 in_grace = in_grace or (local - opened).total_seconds() < cfg.open_grace

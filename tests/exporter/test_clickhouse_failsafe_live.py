@@ -31,8 +31,8 @@ ALWAYS_OPEN = {
     "sessions": [
         {
             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "open": "00:00:00",
-            "close": "23:59:59",
+            "open": "00:00",
+            "close": "24:00",
         }
     ],
 }

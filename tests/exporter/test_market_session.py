@@ -91,6 +91,8 @@ def _market(text: str) -> SessionsConfig:
         ('{sessions: [{days: [mon], open: "9:30", close: "16:00"}]}', "[0].open", '"HH:MM"'),
         ('{sessions: [{days: [mon], open: "09:30", close: 4pm}]}', "[0].close", '"HH:MM"'),
         ("{early_closes: {2026-11-27: 13:00}}", "early_closes.2026-11-27", '"13:00"'),
+        ('{sessions: [{days: [mon], open: "09:30", close: "24:30"}]}', "[0].close", '"24:00"'),
+        ('{sessions: [{days: [mon], open: "24:00", close: "24:00"}]}', "[0]", "after open"),
     ],
 )
 def test_times_must_be_quoted_hh_mm(text: str, key: str, hint: str) -> None:
@@ -104,6 +106,26 @@ def test_times_must_be_quoted_hh_mm(text: str, key: str, hint: str) -> None:
 def test_quoted_times_and_seconds_are_accepted() -> None:
     market = _market('{sessions: [{days: [mon], open: "10:30", close: "23:59:59"}]}')
     assert (market.sessions[0].open, market.sessions[0].close) == (time(10, 30), time(23, 59, 59))
+
+
+def test_a_24_00_close_leaves_no_gap_between_days() -> None:
+    """Around the clock: a "23:59:59" close shut the market for the last second of every day
+    (a remediator's trading gate then refused to act: "the market is closed")."""
+    market = _market(
+        '{timezone: UTC, sessions: [{days: [mon, tue], open: "00:00", close: "24:00"}]}'
+    )
+    assert market.sessions[0].close == time.max
+    utc = ZoneInfo("UTC")
+    last = datetime(2026, 11, 30, 23, 59, 59, 999_999, tzinfo=utc).timestamp()  # a Monday
+    assert market_state(market, last).open
+    assert market_state(market, last - 0.5).open
+    assert market_state(market, _at(2026, 12, 1, 0, 0, utc)).open  # Tuesday's open
+    assert not market_state(market, _at(2026, 12, 2, 0, 0, utc)).open  # Wednesday: no session
+    half_day = _market(
+        '{timezone: UTC, early_closes: {2026-11-30: "13:00"}, '
+        'sessions: [{days: [mon], open: "00:00", close: "24:00"}]}'
+    )
+    assert not market_state(half_day, _at(2026, 11, 30, 13, 0, utc)).open  # the early close wins
 
 
 def test_early_close_ends_the_session_that_day_only() -> None:

@@ -74,7 +74,7 @@ class Pipeline:
             },
             "market": {
                 "timezone": "UTC",
-                "sessions": [{"days": EVERY_DAY, "open": "00:00:00", "close": "23:59:59"}],
+                "sessions": [{"days": EVERY_DAY, "open": "00:00", "close": "24:00"}],
             },
             "probes": {"default": {"timeout": "5s"}},
         }
