@@ -219,8 +219,10 @@ def insert_old_day(status: Status, day: date, rows: int) -> None:
         client.close()
 
 
-def days_ago(*n: int) -> list[date]:
-    today = datetime.now(UTC).date()
+def days_ago(*n: int, at: float | None = None) -> list[date]:
+    """The UTC dates `n` days before now, or before epoch second `at` (a check made after a
+    scenario that may have crossed midnight names the days its injection chose)."""
+    today = (datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)).date()
     return [today - timedelta(days=k) for k in n]
 
 

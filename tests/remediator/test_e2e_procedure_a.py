@@ -66,7 +66,7 @@ def tenant(stack: dict[str, Any]) -> Iterator[Path]:
 def test_a_pressure_drops_only_old_partitions_and_leaves_the_job_alone(
     stack: dict[str, Any], tenant: Path
 ) -> None:
-    old, kept = days(6, 5), days(1)[0]
+    old, kept, today = days(6, 5), days(1)[0], days(0)[0]  # once: the run may pass midnight
     for day in old:
         insert_old_day(stack, day, 150_000)
     insert_old_day(stack, kept, 10_000)
@@ -91,7 +91,7 @@ def test_a_pressure_drops_only_old_partitions_and_leaves_the_job_alone(
     assert all(s["status"] == "done" for s in run["steps"]), run["steps"]
     after = partitions(stack)
     assert not {str(d) for d in old} & set(after), after
-    assert str(kept) in after and str(days(0)[0]) in after, after
+    assert str(kept) in after and str(today) in after, after
     fd = flinkdeployment(stack)
     assert fd["metadata"]["generation"] == generation  # no suspend, no restart
     assert fd["spec"]["job"]["state"] == "running"

@@ -247,10 +247,11 @@ def assert_disk_full_healed(
     journaled = run(status, rid)
     assert journaled["outcome"] == "succeeded" and "trading stays paused" in journaled["reason"]
     drops = [s["target"]["partition"] for s in journaled["steps"] if s["name"] == "drop_partition"]
-    old = [str(d) for d in io.days_ago(10, 9)]
+    at = timeline["injected_at"]  # the days the injection chose, were midnight passed since
+    old = [str(d) for d in io.days_ago(10, 9, at=at)]
     assert drops == old, drops
     assert not set(old) & partitions(status)  # ClickHouse: the old days gone
-    assert str(io.days_ago(0)[0]) in partitions(status)  # today's kept
+    assert str(io.days_ago(0, at=at)[0]) in partitions(status)  # the day of the fault kept
     assert run_commit_steps(status, rid) == ["pause_trading", "suspend_job", "resume_job"]
     assert trading_in_git(status) == "false"  # trading stays paused for a person
     job = io.job(status)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox import state
+from sandbox import scenario_io, state
 from sandbox.scenario_cli import listing, refusal
 from sandbox.scenarios import EXPECTED, OTHER, SCENARIOS, Obs
 from sandbox.testing.stack import run_cli
@@ -173,3 +174,9 @@ def test_list_describes_every_scenario() -> None:
     assert "not available yet" not in text
     done = run_cli("scenario", "no-such-thing")
     assert done.returncode == 64 and "unknown scenario 'no-such-thing'" in done.stderr
+
+
+def test_days_ago_counts_from_the_given_instant_not_from_now() -> None:
+    late = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert scenario_io.days_ago(0, 9, at=late) == [date(2026, 11, 30), date(2026, 11, 21)]
+    assert scenario_io.days_ago(0, at=late + 1) == [date(2026, 12, 1)]  # past midnight UTC

@@ -104,7 +104,8 @@ def test_disk_pressure_reclaims_old_partitions_without_touching_the_job(
     journaled = run(stack, ended["run"])
     assert [s["name"] for s in journaled["steps"]][-1] == "verify_disk", journaled["steps"]
     assert "suspend_job" not in [s["name"] for s in journaled["steps"]]
-    assert not {str(d) for d in io.days_ago(12, 11)} & partitions(stack)
+    injected = io.days_ago(12, 11, at=timeline["injected_at"])
+    assert not {str(d) for d in injected} & partitions(stack)
     assert io.job(stack)["generation"] == generation  # never suspended nor restarted
     assert run_commit_steps(stack, ended["run"]) == []  # nothing through git
     first(timeline, "alert", name="TAClickHouseDiskPressure", state="firing")
