@@ -9,6 +9,7 @@ The sandbox's market is open around the clock, so every scenario that makes the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,28 +221,55 @@ def inject_disk_full(status: io.Status) -> None:
 def inject_disk_pressure(status: io.Status) -> None:
     for day in io.days_ago(12, 11):
         io.insert_old_day(status, day, 150_000)
-    # 13% free: under the 15% bound with room for the writer's inserts. Merges keep their source
-    # parts on disk for minutes, so after a busy spell (a restart's catch-up) the free space
-    # keeps shrinking: the tenant gives back a MiB whenever it falls under 10%, so the job
-    # keeps running (without it the job was seen to fail, which is disk-full, not pressure)
-    io.fill(status, leave=int(0.13 * io.disk(status)[1]))
-    _keep_headroom(status, 0.10)
+    since = time.time()
+    # 13% free: under the 15% bound with room for the writer's inserts. The other tenant keeps
+    # the volume between 10% and 13% free until the remediator opens a run: merges keep their
+    # source parts on disk for minutes, then give them back, so without a floor the job was seen
+    # to fail (that is disk-full, not pressure), and without a ceiling the freed parts lifted
+    # the disk over 15% again before the shipped rule's 5 minutes had passed. Once a run acts
+    # the tenant only gives back: what the drops free stays free.
+    total = io.disk(status)[1]
+    io.fill(status, leave=int(0.13 * total))
+    _other_tenant(status, floor=0.10, ceiling=0.13,
+                  holds=lambda: not _acted_since(status, since))  # fmt: skip
+
+
+def _acted_since(status: io.Status, since: float) -> bool:
+    """Whether a run of what happened since `since` has begun a step (the predicted-disk
+    warning's run, refused at triage, has not)."""
+    return any(s["status"] != "pending" for r in io.runs_since(status, since) for s in r["steps"])
 
 
 _TENANTS: dict[str, threading.Event] = {}
 
 
-def _keep_headroom(status: io.Status, floor: float) -> None:
+def _other_tenant(
+    status: io.Status, *, floor: float, ceiling: float, holds: Callable[[], bool]
+) -> None:
+    """A tenant of ClickHouse's volume on its own thread: it gives back a MiB whenever the free
+    space falls under `floor` and, while `holds()` (asked every 2 s until it first says no),
+    takes the free space back down to `ceiling`."""
     stop = threading.Event()
     _TENANTS[str(status["dir"])] = stop
 
     def loop() -> None:
+        holding, asked = True, 0.0
         while not stop.wait(0.5):
+            if holding and time.monotonic() - asked >= 2.0:
+                asked = time.monotonic()
+                try:
+                    holding = holds()
+                except (OSError, RuntimeError):
+                    pass  # asked again in 2 s; the floor matters more
             try:
+                if not io.filler(status).exists():
+                    return
                 free, total = io.disk(status)
-                if free < floor * total and io.filler(status).exists():
+                if free < floor * total:
                     io.free_some(status, io.MIB)
-            except OSError:
+                elif holding and free > ceiling * total + io.MIB:
+                    io.fill(status, leave=int(ceiling * total))
+            except OSError:  # the volume gone with the stack
                 return
 
     threading.Thread(target=loop, name="other-tenant", daemon=True).start()
