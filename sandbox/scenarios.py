@@ -223,11 +223,11 @@ def inject_disk_pressure(status: io.Status) -> None:
         io.insert_old_day(status, day, 150_000)
     since = time.time()
     # 13% free: under the 15% bound with room for the writer's inserts. The other tenant keeps
-    # the volume between 10% and 13% free until the remediator opens a run: merges keep their
-    # source parts on disk for minutes, then give them back, so without a floor the job was seen
-    # to fail (that is disk-full, not pressure), and without a ceiling the freed parts lifted
-    # the disk over 15% again before the shipped rule's 5 minutes had passed. Once a run acts
-    # the tenant only gives back: what the drops free stays free.
+    # the volume between 10% and 13% free until a run acts: merges keep their source parts on
+    # disk for minutes, then give them back, so without a floor the job was seen to fail (that
+    # is disk-full, not pressure), and without a ceiling the freed parts lifted the disk over
+    # 15% again before the shipped rule's 5 minutes had passed. Once a run acts the tenant
+    # only gives back: what the drops free stays free.
     total = io.disk(status)[1]
     io.fill(status, leave=int(0.13 * total))
     _other_tenant(status, floor=0.10, ceiling=0.13,
@@ -327,7 +327,7 @@ SCENARIOS: dict[str, Scenario] = {
             "disk", inject_disk_full, clear_disk, judge_disk_full, gate=True,
         ),
         Scenario(
-            "disk-pressure", "another tenant leaves 13% of ClickHouse's volume free",
+            "disk-pressure", "another tenant holds ClickHouse's volume at 10-13% free until a run acts",
             "A-pressure reclaims old partitions; the job is never suspended",
             "disk", inject_disk_pressure, clear_disk, judge_disk_pressure,
         ),
