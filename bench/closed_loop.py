@@ -83,33 +83,44 @@ def _argocd_syncs(status: dict[str, Any]) -> list[tuple[float, float]]:
     return [(_iso(h["deployStartedAt"]), _iso(h["deployedAt"])) for h in history]
 
 
-def figures(timeline: dict[str, Any], status: dict[str, Any]) -> dict[str, float] | None:
-    """The durations and shares of one scenario run (None when the remediator never acted)."""
+def succeeded_run(timeline: dict[str, Any]) -> str | None:
+    """The first run the timeline saw end succeeded: the one the figures are about."""
+    ended = (e for e in timeline["events"] if e["event"] == "ended" and e["outcome"] == "succeeded")
+    return next((e["run"] for e in ended), None)
+
+
+def figures(
+    timeline: dict[str, Any], run: dict[str, Any] | None, syncs: list[tuple[float, float]]
+) -> dict[str, float] | None:
+    """The durations and shares of one scenario run, from its timeline, the journal's record of
+    its succeeded run and Argo CD's sync history (None when the remediator never acted)."""
     events = timeline["events"]
     t0 = timeline["injected_at"]
+    if run is None:
+        return None
+    # the alert that opened the succeeded run, not another one routed to the remediator (a
+    # predicted-disk warning, refused at triage, shares procedure A's name and may come first)
+    keys = {
+        scenario_run.alert_key({**a["labels"], "alertname": a["alertname"]}) for a in run["alerts"]
+    }
     routed = [
-        e for e in events if e["event"] == "routed" and "torghut-ta-remediator" in e["receivers"]
-    ]
+        e for e in events
+        if e["event"] == "routed" and "torghut-ta-remediator" in e["receivers"]
+        and (e["name"], e["key"]) in keys
+    ]  # fmt: skip
     if not routed:
         return None
-    # the alert the remediator was sent, not a twin of it (the predicted-disk warning shares the
-    # name and may be pending first)
     sent = (routed[0]["name"], routed[0]["key"])
     alerts = [e for e in events if e["event"] == "alert" and (e["name"], e["key"]) == sent]
     pending = next((e for e in alerts if e["state"] == "pending"), None)
     firing = next((e for e in alerts if e["state"] == "firing"), None)
     if pending is None or firing is None:
         return None
-    ended = [e for e in events if e["event"] == "ended" and e["outcome"] == "succeeded"]
-    if not ended:
-        return None
-    rid = ended[0]["run"]
-    run = scenario_io.remediator(status, "GET", f"/runs/{rid}")
     steps = [s for s in run["steps"] if s["started_at"] is not None]
     active = _iso(pending["active_at"]) if pending.get("active_at") else pending["at"]
     webhook, end = run["created_at"], run["ended_at"]
     first_act = min(s["started_at"] for s in steps)
-    syncs = [(a, b) for a, b in _argocd_syncs(status) if webhook <= a <= end]
+    syncs = [(a, b) for a, b in syncs if webhook <= a <= end]
     argocd = sum(b - a for a, b in syncs)
     operator = pipeline = 0.0
     for s in steps:
@@ -154,7 +165,9 @@ def play(status: dict[str, Any], name: str, timeout: float) -> dict[str, float] 
         return None
     data = {"injected_at": tl.t0, "events": tl.events}
     if sc.stack != "history":
-        got = figures(data, status)
+        rid = succeeded_run(data)
+        run = None if rid is None else scenario_io.remediator(status, "GET", f"/runs/{rid}")
+        got = figures(data, run, _argocd_syncs(status))
         if got is None:  # say why: the timeline as the scenario printed it
             shown = "\n".join(
                 f"      +{e['t'] or 0:7.1f}s {e['event']} {e['detail']}" for e in tl.events

@@ -53,7 +53,7 @@ class Watch:
     hinted: set[str] = field(default_factory=set)
 
 
-def _alert_key(labels: dict[str, str]) -> tuple[str, str]:
+def alert_key(labels: dict[str, str]) -> tuple[str, str]:
     shown = ",".join(
         f"{k}={labels[k]}"
         for k in ("severity", "procedure", "signals", "probe", "table")
@@ -80,14 +80,14 @@ def observe(status: io.Status, tl: Timeline, w: Watch, obs: Obs, approve: bool) 
         w.verdicts[name] = verdict
     obs.alerts = alerts
     for a in obs.alerts:
-        key = _alert_key(a["labels"])
+        key = alert_key(a["labels"])
         if w.alerts.get(key) != a["state"]:
             tl.add("alert", f"{key[0]}{{{key[1]}}} {a['state']}", name=key[0], key=key[1],
                    state=a["state"], labels=a["labels"], active_at=a.get("activeAt"))  # fmt: skip
             w.alerts[key] = a["state"]
     obs.am = am
     for a in obs.am:
-        key = _alert_key(a["labels"])
+        key = alert_key(a["labels"])
         receivers = [r["name"] for r in a.get("receivers", [])]
         if key not in w.routed:
             to = "the remediator" if "torghut-ta-remediator" in receivers else "a person"
