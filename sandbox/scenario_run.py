@@ -54,6 +54,7 @@ class Watch:
 
 
 def alert_key(labels: dict[str, str]) -> tuple[str, str]:
+    """An alert as the timeline names it: its name and the labels that tell its twins apart."""
     shown = ",".join(
         f"{k}={labels[k]}"
         for k in ("severity", "procedure", "signals", "probe", "table")
