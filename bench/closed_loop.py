@@ -120,7 +120,7 @@ def figures(
     active = _iso(pending["active_at"]) if pending.get("active_at") else pending["at"]
     webhook, end = run["created_at"], run["ended_at"]
     first_act = min(s["started_at"] for s in steps)
-    syncs = [(a, b) for a, b in syncs if webhook <= a <= end]
+    syncs = [(a, b) for a, b in syncs if closed_loop_replay.sync_began_in(a, webhook, end)]
     argocd = sum(b - a for a, b in syncs)
     operator = pipeline = 0.0
     for s in steps:
@@ -130,7 +130,10 @@ def figures(
         elif s["name"] in PIPELINE_STEPS:
             pipeline += took
         elif s["name"] in ("suspend_job", "resume_job"):
-            deployed = [b for a, b in syncs if s["started_at"] <= a <= s["ended_at"]]
+            deployed = [
+                b for a, b in syncs
+                if closed_loop_replay.sync_began_in(a, s["started_at"], s["ended_at"])
+            ]  # fmt: skip
             if deployed:
                 operator += max(0.0, s["ended_at"] - max(deployed))
     total = end - t0

@@ -45,6 +45,12 @@ IN_STEP = "remediator_in:"  # a figure's key prefix: the remediator's seconds in
 NO_STEP = "no step (the plan, hand-overs)"
 
 
+def sync_began_in(deploy_started_at: float, begin: float, end: float) -> bool:
+    """Whether a sync began within [begin, end]. Argo CD's history times are whole seconds
+    (RFC 3339, truncated): a sync started 0.3 s into a step reads as up to a second before it."""
+    return begin - 1.0 < deploy_started_at <= end
+
+
 def _segments(start: float, end: float, spans: list[Span]) -> Iterator[tuple[float, float]]:
     """[start, end] cut at every span's ends: (from, to) pieces no span starts or ends inside."""
     cuts = sorted({start, end, *(t for a, b, _ in spans for t in (a, b) if start < t < end)})
@@ -101,7 +107,7 @@ def spans(
             begin, done = s.get("started_at"), s.get("ended_at")
             if begin is None or done is None:
                 continue
-            inside = [(a, b) for a, b in syncs if begin <= a <= done]
+            inside = [(a, b) for a, b in syncs if sync_began_in(a, begin, done)]
             if s["name"] in OPERATOR_STEPS:
                 out.append((begin, done, "operator"))
             elif s["name"] in PIPELINE_STEPS:
