@@ -7,6 +7,7 @@ as an operator do: no fixtures, the stack's own (`sandbox_stack`) runs it.
   read from the file `status` names (`remediator_token_file`, the operator's, by default;
   `remediator_webhook_token_file`; or None for no token).
 - `post_webhook(stack, payload, token=True)`, `wait_run(stack, run_id, predicate)`.
+- `metrics(stack)`: its /metrics as `Samples`; `metric(samples, name, **labels)` one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sandbox.util import poll_until
 
 # a /metrics page as {(sample name, its labels): value}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+RUNS = "torghut_ta_remediation_runs_total"
+STEPS = "torghut_ta_remediation_steps_total"
 
 OPERATOR_TOKEN = "remediator_token_file"
 WEBHOOK_TOKEN = "remediator_webhook_token_file"
@@ -132,3 +135,8 @@ def metrics(status: Mapping[str, Any]) -> Samples:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def metric(found: Samples, name: str, **labels: str) -> float:
+    """The sample of `name` with exactly these labels (0 when the page has none)."""
+    return found.get((name, frozenset(labels.items())), 0.0)

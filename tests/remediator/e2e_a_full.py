@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from e2e_a_setup import full_disk_and_failed_job
-from e2e_alerting import RUNS, STEPS, ended, fire, metric, prometheus_alert
+from e2e_alerting import ended, fire, prometheus_alert
 from e2e_clickhouse import MIB, days, free_a_little, insert_old_day, partitions
 from e2e_cluster import events, flinkdeployment, steady
 from e2e_gitops import file_at_main, run_commits
 
-from sandbox.testing.remediator import metrics
+from sandbox.testing.remediator import RUNS, STEPS, metric, metrics
 from sandbox.util import poll_until
 
 A_FULL = ["pause_trading", "suspend_job", "drop_partition", "drop_partition", "resume_job",

@@ -10,12 +10,10 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.testing.remediator import Samples, call, wait_run
+from sandbox.testing.remediator import call, wait_run
 from sandbox.util import poll_until
 
 DEPLOYMENT = "torghut-ta"
-STEPS = "torghut_ta_remediation_steps_total"
-RUNS = "torghut_ta_remediation_runs_total"
 DISK_PRESSURE = {
     "severity": "critical", "component": "clickhouse", "procedure": "A", "remediation": "auto",
     "replica": "chi-0", "disk": "default",
@@ -113,7 +111,3 @@ def resolve_all(stack: dict[str, Any]) -> None:
     if _POSTED:
         post_alerts(stack, [am_alert(n, resolved=True, **ls) for n, ls in _POSTED])
         _POSTED.clear()
-
-
-def metric(found: Samples, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)

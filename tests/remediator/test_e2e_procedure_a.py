@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from e2e_a_full import a_full_auto
 from e2e_a_setup import FRESHNESS_S, LIMIT_MIB, OVERRIDES, full_disk_and_failed_job
-from e2e_alerting import RUNS, STEPS, am_alerts, ended, fire, metric, resolve_all
+from e2e_alerting import am_alerts, ended, fire, resolve_all
 from e2e_clickhouse import MIB, days, disk, fill, filler, free_a_little, insert_old_day, partitions
 from e2e_cluster import events, exporter_verdicts, flinkdeployment, start_stack, steady, wait_job
 from e2e_gitops import file_at_main, run_commits
@@ -35,7 +35,7 @@ from remediator_e2e_kit import runs as read_runs
 
 from sandbox import stack as sandbox_stack
 from sandbox import state
-from sandbox.testing.remediator import metrics
+from sandbox.testing.remediator import RUNS, STEPS, metric, metrics
 from sandbox.util import poll_until
 
 pytestmark = pytest.mark.slow

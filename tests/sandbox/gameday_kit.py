@@ -16,7 +16,7 @@ from typing import Any
 from sandbox import scenario_io as io
 from sandbox import stack as sandbox_stack
 from sandbox.cli import summary
-from sandbox.testing.remediator import metrics
+from sandbox.testing.remediator import RUNS, STEPS, Samples, metric, metrics
 from sandbox.util import poll_until
 
 DASHBOARDS_TESTS = Path(__file__).resolve().parents[1] / "dashboards"
@@ -65,9 +65,6 @@ NEVER_WRITTEN_WHEN_REPLICATED = frozenset(
 # empty is the healthy answer of these: no TA alert firing, no unconsumed record in Kafka (the
 # remediator's counters are seeded at zero, so its panels always have data)
 EMPTY_WHEN_HEALTHY = frozenset({"ALERTS", "torghut_ta_kafka_oldest_unconsumed_timestamp_seconds"})
-RUNS = 'outcome="failed"'  # "Failed runs in range": empty until a run fails
-RUNS = "torghut_ta_remediation_runs_total"
-STEPS = "torghut_ta_remediation_steps_total"
 
 
 def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -158,9 +155,8 @@ def partitions(status: dict[str, Any]) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def delta(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
-    key = (name, frozenset(labels.items()))
-    return after.get(key, 0.0) - before.get(key, 0.0)
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return metric(after, name, **labels) - metric(before, name, **labels)
 
 
 def _query(prom: str, expr: str) -> list[Any]:
