@@ -4,6 +4,7 @@ FlinkDeployment and ConfigMap it follows, what it wrote and committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -98,9 +99,9 @@ async def job_state(api: kclient.ApiClient, want: str) -> bool:
     return ((fd.get("status") or {}).get("jobStatus") or {}).get("state") == want
 
 
-async def start_writer(
-    env: dict[str, Any], server: Any
-) -> tuple[Writer, asyncio.Event, asyncio.Task[None]]:
+@contextlib.asynccontextmanager
+async def running_writer(env: dict[str, Any], server: Any) -> AsyncIterator[Writer]:
+    """The TA writer on the sandbox's services for the block, stopped and awaited after it."""
     cfg = WriterConfig(
         kubeconfig=env["kube"].kubeconfig,
         clickhouse_url=server.url,
@@ -111,7 +112,12 @@ async def start_writer(
         s3_endpoint=env["s3"],
     )
     writer, stop = Writer(cfg), asyncio.Event()
-    return writer, stop, asyncio.create_task(writer.run(stop))
+    task = asyncio.create_task(writer.run(stop))
+    try:
+        yield writer
+    finally:
+        stop.set()
+        await task
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> int:

@@ -21,7 +21,7 @@ from ta_writer_kit import (
     max_event_ts,
     not_running,
     redeploy,
-    start_writer,
+    running_writer,
     trades,
     until,
 )
@@ -39,8 +39,7 @@ async def test_writer_advances_while_running_and_stops_when_suspended(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     first = trades(20, start)
     await produce_trades(writer_env["bootstrap"], writer_env["topic"], first)
-    writer, stop, task = await start_writer(writer_env, clean_clickhouse)
-    try:
+    async with running_writer(writer_env, clean_clickhouse) as writer:
         newest = first[-1].event_ts
         await apoll_until(
             lambda: equals(max_event_ts(clean_clickhouse, "NVDA"), newest),
@@ -79,9 +78,6 @@ async def test_writer_advances_while_running_and_stops_when_suspended(
         assert (
             await committed(writer_env["bootstrap"], writer_env["group"], writer_env["topic"]) == 20
         )
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -94,8 +90,7 @@ async def test_writer_reports_failed_job_when_clickhouse_disk_is_full(
     exhaust_disk(pressured_clickhouse)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     await produce_trades(writer_env["bootstrap"], writer_env["topic"], trades(50, start))
-    _writer, stop, task = await start_writer(writer_env, pressured_clickhouse)
-    try:
+    async with running_writer(writer_env, pressured_clickhouse):
         await apoll_until(lambda: job_state(kube_client, "FAILED"), timeout=30, what="job FAILED")
         fd = await kclient.CustomObjectsApi(kube_client).get_namespaced_custom_object(*FD)
         assert fd["status"]["lifecycleState"] == "FAILED"
@@ -112,9 +107,6 @@ async def test_writer_reports_failed_job_when_clickhouse_disk_is_full(
         assert (
             await committed(writer_env["bootstrap"], writer_env["group"], writer_env["topic"]) == 0
         )
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -124,17 +116,13 @@ async def test_offsets_are_committed_only_when_a_checkpoint_completes(
     env, start = writer_env, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     await redeploy(kube_client, {"flinkConfiguration": {"execution.checkpointing.interval": "1h"}})
     await produce_trades(env["bootstrap"], env["topic"], trades(10, start))
-    writer, stop, task = await start_writer(env, clean_clickhouse)
-    try:
+    async with running_writer(env, clean_clickhouse) as writer:
         await until(lambda: count_signals(clean_clickhouse), 10, "every trade written")
         seen = writer.cycles
         await apoll_until(as_async(lambda: writer.cycles >= seen + 5), timeout=10, what="polls")
         # written, but no checkpoint has completed: Kafka still sees the group at 0
         assert await committed(env["bootstrap"], env["group"], env["topic"]) == 0
         assert writer.checkpoint_id == 0
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -147,8 +135,7 @@ async def test_a_savepoint_trigger_writes_the_source_offsets_under_the_savepoint
     savepoints = f"s3://torghut-flink/savepoints/{writer_env['topic']}"
     fd = await redeploy(kube_client, {"flinkConfiguration": {"state.savepoints.dir": savepoints}})
     job_id = fd["status"]["jobStatus"]["jobId"]
-    _, stop, task = await start_writer(writer_env, clean_clickhouse)
-    try:
+    async with running_writer(writer_env, clean_clickhouse):
         await apoll_until(
             lambda: equals(max_event_ts(clean_clickhouse, "NVDA"), start + timedelta(seconds=11)),
             timeout=30, what="every trade processed",
@@ -174,6 +161,3 @@ async def test_a_savepoint_trigger_writes_the_source_offsets_under_the_savepoint
         doc = json.loads(body["Body"].read())
         assert doc["job"] == job_id
         assert sum(o["offset"] for o in doc["offsets"]) == 12  # the source's position
-    finally:
-        stop.set()
-        await task

@@ -19,7 +19,7 @@ from ta_writer_kit import (
     latest_checkpoint,
     patch_configmap,
     redeploy,
-    start_writer,
+    running_writer,
     trades,
     until,
 )
@@ -35,8 +35,7 @@ async def test_configmap_reaches_the_job_on_restart_and_a_new_group_alone_replay
     env, start = writer_env, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     boot, topic, old_group, new_group = env["bootstrap"], env["topic"], env["group"], "replay-1"
     await produce_trades(boot, topic, trades(10, start))
-    writer, stop, task = await start_writer(env, clean_clickhouse)
-    try:
+    async with running_writer(env, clean_clickhouse) as writer:
         await until(lambda: committed(boot, old_group, topic), 10, "first checkpoint commits")
         # envFrom: the running job keeps the group it started with
         await patch_configmap(kube_client, {"TA_GROUP_ID": new_group})
@@ -53,9 +52,6 @@ async def test_configmap_reaches_the_job_on_restart_and_a_new_group_alone_replay
         assert writer.starts[-1].startswith("checkpoint "), writer.starts
         cp = await latest_checkpoint(env, kube_client)
         assert cp["offsets"] == [{"topic": topic, "partition": 0, "offset": 20}]
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -64,17 +60,13 @@ async def test_stateless_restart_with_a_new_group_replays_from_the_start_positio
 ) -> None:
     env, start = writer_env, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     await produce_trades(env["bootstrap"], env["topic"], trades(10, start))
-    writer, stop, task = await start_writer(env, clean_clickhouse)
-    try:
+    async with running_writer(env, clean_clickhouse) as writer:
         await until(lambda: committed(env["bootstrap"], env["group"], env["topic"]), 10, "commit")
         await patch_configmap(kube_client, {"TA_GROUP_ID": "replay-2"})
         await redeploy(kube_client, {"job": {"upgradeMode": "stateless"}})
         await until(lambda: committed(env["bootstrap"], "replay-2", env["topic"]), 10, "replay")
         assert writer.starts[-1] == "TA_KAFKA_STARTING_OFFSETS=earliest", writer.starts
         assert await count_signals(clean_clickhouse) == 20  # every trade written again
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -99,8 +91,7 @@ async def test_a_first_deployment_starts_at_the_configured_position(
         await commit_offsets(env["bootstrap"], env["group"], {TopicPartition(env["topic"], 0): 7})
     await patch_configmap(kube_client, {"TA_KAFKA_STARTING_OFFSETS": position})
     # last-state, but no checkpoint in this directory yet: the start position applies
-    writer, stop, task = await start_writer(env, clean_clickhouse)
-    try:
+    async with running_writer(env, clean_clickhouse) as writer:
         await apoll_until(as_async(lambda: writer.starts), timeout=20, what="job started")
         assert writer.starts == [f"TA_KAFKA_STARTING_OFFSETS={position.split(':')[-1]}"]
         await produce_trades(
@@ -108,9 +99,6 @@ async def test_a_first_deployment_starts_at_the_configured_position(
         )
         await until(lambda: committed(env["bootstrap"], env["group"], env["topic"]), 13, "commit")
         assert await count_signals(clean_clickhouse) == written
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.mark.slow
@@ -130,12 +118,8 @@ async def test_a_start_position_that_cannot_be_met_fails_the_job(
     text: str,
 ) -> None:
     await patch_configmap(kube_client, {"TA_KAFKA_STARTING_OFFSETS": position})
-    _writer, stop, task = await start_writer(writer_env, clean_clickhouse)
-    try:
+    async with running_writer(writer_env, clean_clickhouse):
         await apoll_until(lambda: job_state(kube_client, "FAILED"), timeout=20, what="FAILED")
         fd = await kclient.CustomObjectsApi(kube_client).get_namespaced_custom_object(*FD)
         [cause] = json.loads(fd["status"]["error"])["throwableList"]
         assert cause["type"] == java_type and text in cause["message"], cause
-    finally:
-        stop.set()
-        await task
